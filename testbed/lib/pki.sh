@@ -1,0 +1,2 @@
+# shellcheck shell=bash
+# PKI of the test bed (filled in with `up`).
