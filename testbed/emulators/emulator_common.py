@@ -430,6 +430,9 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     server: "EmulatorServer"
 
+    def version_string(self) -> str:
+        return self.server_version
+
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         pass  # _handle logs method, path (no query) and status itself
 
