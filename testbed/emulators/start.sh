@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Start the secret-manager emulators of the test bed on free 127.0.0.1 ports.
+#
+#   testbed/emulators/start.sh STATE_DIR
+#
+# Starts moto (AWS Secrets Manager + STS), gcp_sm.py (GCP Secret Manager, HTTP) and
+# azure_kv.py (Azure Key Vault + token endpoint, HTTPS), waits until each answers, and writes
+#   STATE_DIR/pids/{moto,gcp-sm,azure-kv}.pid    STATE_DIR/logs/{moto,gcp-sm,azure-kv}.log
+#   STATE_DIR/emulators.env                       (export lines: endpoints, credentials, CA)
+# Idempotent: when all three are already running it only says so.
+#
+# Environment knobs:
+#   CARACAL_TESTBED_CACHE              where setup.sh keeps the virtualenv
+#   CARACAL_TESTBED_GCP_REQUIRE_AUTH=1 GCP emulator refuses requests without a token
+#                                      (default: anonymous allowed; tokens sent are checked)
+#   CARACAL_TESTBED_EMULATOR_LATENCY_MS  start both emulators with this latency per request
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+log() { echo "[emulators/start] $*" >&2; }
+
+state="${1:-}"
+if [ -z "$state" ]; then
+  echo "usage: $0 STATE_DIR" >&2
+  exit 2
+fi
+mkdir -p "$state/pids" "$state/logs"
+state="$(cd "$state" && pwd)"
+
+# name -> pattern that must appear in /proc/PID/cmdline
+declare -A pattern=([moto]="moto_server" [gcp-sm]="gcp_sm.py" [azure-kv]="azure_kv.py")
+
+alive() {
+  local name="$1" pidfile="$state/pids/$1.pid" pid
+  [ -f "$pidfile" ] || return 1
+  pid="$(cat "$pidfile" 2>/dev/null || true)"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "${pattern[$name]}"
+}
+
+if alive moto && alive gcp-sm && alive azure-kv && [ -f "$state/emulators.env" ]; then
+  log "already running (see $state/emulators.env)"
+  exit 0
+fi
+if alive moto || alive gcp-sm || alive azure-kv; then
+  log "some emulators are running, some not: restarting all"
+  "$here/stop.sh" "$state" || true
+fi
+rm -f "$state/emulators.env"
+
+venv="$("$here/setup.sh")"
+py="$venv/bin/python"
+
+free_port() {
+  "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_http URL [CA_FILE] [TIMEOUT_S]: until URL answers with any HTTP status.
+wait_http() {
+  "$py" - "$1" "${2:-}" "${3:-30}" <<'PY'
+import ssl, sys, time, urllib.error, urllib.request
+url, ca, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
+ctx = ssl.create_default_context(cafile=ca) if ca else None
+deadline = time.time() + timeout
+while True:
+    try:
+        urllib.request.urlopen(url, timeout=2, context=ctx).read()
+        sys.exit(0)
+    except urllib.error.HTTPError:
+        sys.exit(0)
+    except Exception as exc:  # noqa: BLE001
+        if time.time() > deadline:
+            print(f"timed out waiting for {url}: {exc}", file=sys.stderr)
+            sys.exit(1)
+        time.sleep(0.2)
+PY
+}
+
+# wait_ready PID READY_FILE: until the emulator wrote its ready file (or died).
+wait_ready() {
+  local pid="$1" file="$2" i
+  for i in $(seq 1 150); do
+    [ -s "$file" ] && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.2
+  done
+  return 1
+}
+
+json_field() { "$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+# launch NAME CMD...: start detached (own session), record the pid.
+launch() {
+  local name="$1"; shift
+  ( exec setsid "$@" </dev/null >>"$state/logs/$name.log" 2>&1 ) &
+  echo $! >"$state/pids/$name.pid"
+}
+
+latency_args=()
+if [ -n "${CARACAL_TESTBED_EMULATOR_LATENCY_MS:-}" ]; then
+  latency_args=(--latency-ms "$CARACAL_TESTBED_EMULATOR_LATENCY_MS")
+fi
+
+# --- moto -------------------------------------------------------------------------------
+moto_port=""
+for attempt in 1 2 3; do
+  port="$(free_port)"
+  log "starting moto on 127.0.0.1:$port"
+  launch moto "$venv/bin/moto_server" -H 127.0.0.1 -p "$port"
+  if wait_http "http://127.0.0.1:$port/moto-api/" "" 40 && alive moto; then
+    moto_port="$port"
+    break
+  fi
+  log "moto did not come up on port $port (attempt $attempt); see $state/logs/moto.log"
+  kill "$(cat "$state/pids/moto.pid")" 2>/dev/null || true
+done
+[ -n "$moto_port" ] || { log "moto failed to start"; exit 1; }
+
+# --- GCP Secret Manager -----------------------------------------------------------------
+gcp_args=()
+if [ "${CARACAL_TESTBED_GCP_REQUIRE_AUTH:-0}" != "1" ]; then gcp_args+=(--allow-anonymous); fi
+mkdir -p "$state/gcp-sm"
+rm -f "$state/gcp-sm/ready.json"
+log "starting gcp_sm.py"
+launch gcp-sm "$py" "$here/gcp_sm.py" --host 127.0.0.1 --port 0 --state-dir "$state/gcp-sm" \
+  --key-file "$state/gcp-sa-key.json" --ready-file "$state/gcp-sm/ready.json" \
+  "${gcp_args[@]}" "${latency_args[@]}"
+if ! wait_ready "$(cat "$state/pids/gcp-sm.pid")" "$state/gcp-sm/ready.json"; then
+  log "gcp_sm.py failed to start; see $state/logs/gcp-sm.log"; exit 1
+fi
+gcp_url="$(json_field "$state/gcp-sm/ready.json" url)"
+wait_http "$gcp_url/_emulator/healthz" "" 20
+
+# --- Azure Key Vault --------------------------------------------------------------------
+mkdir -p "$state/azure-kv"
+rm -f "$state/azure-kv/ready.json"
+log "starting azure_kv.py"
+launch azure-kv "$py" "$here/azure_kv.py" --host 127.0.0.1 --port 0 --state-dir "$state/azure-kv" \
+  --ready-file "$state/azure-kv/ready.json" "${latency_args[@]}"
+if ! wait_ready "$(cat "$state/pids/azure-kv.pid")" "$state/azure-kv/ready.json"; then
+  log "azure_kv.py failed to start; see $state/logs/azure-kv.log"; exit 1
+fi
+azure_url="$(json_field "$state/azure-kv/ready.json" url)"
+azure_port="$(json_field "$state/azure-kv/ready.json" port)"
+tenant="$(json_field "$state/azure-kv/ready.json" tenant_id)"
+client="$(json_field "$state/azure-kv/ready.json" client_id)"
+ca="$state/azure-kv/ca.pem"
+wait_http "$azure_url/_emulator/healthz" "$ca" 20
+
+# --- environment contract ---------------------------------------------------------------
+moto_url="http://127.0.0.1:$moto_port"
+tmp="$state/emulators.env.tmp"
+{
+  echo "# written by testbed/emulators/start.sh; source it"
+  printf 'export %s=%q\n' \
+    AWS_ENDPOINT_URL "$moto_url" \
+    AWS_ACCESS_KEY_ID testing \
+    AWS_SECRET_ACCESS_KEY testing \
+    AWS_REGION us-east-1 \
+    AWS_DEFAULT_REGION us-east-1 \
+    AWS_EC2_METADATA_DISABLED true \
+    CARACAL_TESTBED_MOTO_URL "$moto_url" \
+    CARACAL_TESTBED_GCP_ENDPOINT "$gcp_url" \
+    CARACAL_TESTBED_GCP_PROJECT caracal-testbed \
+    GOOGLE_APPLICATION_CREDENTIALS "$state/gcp-sa-key.json" \
+    CARACAL_TESTBED_AZURE_VAULT_URL "https://127.0.0.1:$azure_port" \
+    AZURE_AUTHORITY_HOST "https://127.0.0.1:$azure_port/" \
+    AZURE_TENANT_ID "$tenant" \
+    AZURE_CLIENT_ID "$client" \
+    AZURE_CLIENT_SECRET caracal-testbed-client-secret \
+    CARACAL_TESTBED_CA_BUNDLE "$ca" \
+    CARACAL_TESTBED_EMULATORS_PYTHON "$py" \
+    CARACAL_TESTBED_EMULATORS_STATE "$state"
+} >"$tmp"
+mv "$tmp" "$state/emulators.env"
+log "moto      $moto_url"
+log "gcp-sm    $gcp_url"
+log "azure-kv  https://127.0.0.1:$azure_port (CA $ca)"
+log "ready: source $state/emulators.env"
