@@ -1,0 +1,92 @@
+//! helm as a subprocess. Arguments are validated words and never carry a secret.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use thiserror::Error;
+use tokio::process::Command;
+
+#[derive(Debug, Error)]
+pub enum HelmError {
+    #[error("helm was not found (looked for {0}); install helm 3 or set CARACAL_HELM to its path")]
+    NotFound(String),
+    #[error("helm {command} failed: {stderr}")]
+    Failed { command: String, stderr: String },
+    #[error("could not run helm: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The helm binary: `$CARACAL_HELM`, else `helm` on PATH.
+#[derive(Clone, Debug)]
+pub struct Helm {
+    program: PathBuf,
+}
+
+impl Helm {
+    pub fn from_env() -> Helm {
+        let program = std::env::var_os("CARACAL_HELM")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("helm"));
+        Helm { program }
+    }
+
+    pub fn at(program: impl Into<PathBuf>) -> Helm {
+        Helm {
+            program: program.into(),
+        }
+    }
+
+    async fn run(&self, args: &[String]) -> Result<String, HelmError> {
+        let output = Command::new(&self.program)
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    HelmError::NotFound(self.program.display().to_string())
+                }
+                _ => HelmError::Io(e),
+            })?;
+        if !output.status.success() {
+            return Err(HelmError::Failed {
+                command: args.first().cloned().unwrap_or_default(),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// `helm version --short`.
+    pub async fn version(&self) -> Result<String, HelmError> {
+        Ok(self
+            .run(&["version".into(), "--short".into()])
+            .await?
+            .trim()
+            .to_string())
+    }
+
+    /// Renders a chart offline (`helm template`) with one values file.
+    pub async fn template(
+        &self,
+        release: &str,
+        chart: &str,
+        namespace: &str,
+        values: &Path,
+        kube_version: &str,
+    ) -> Result<String, HelmError> {
+        self.run(&[
+            "template".into(),
+            release.into(),
+            chart.into(),
+            "--namespace".into(),
+            namespace.into(),
+            "--values".into(),
+            values.display().to_string(),
+            "--kube-version".into(),
+            kube_version.into(),
+        ])
+        .await
+    }
+}

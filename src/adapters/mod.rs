@@ -1,0 +1,3 @@
+//! The outside world behind small interfaces.
+
+pub mod helm;

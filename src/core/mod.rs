@@ -1,0 +1,14 @@
+//! The pure core: answers, validation, catalog, profiles, rendering. No I/O here.
+
+pub mod answers;
+pub mod catalog;
+pub mod external_secret;
+pub mod helm_command;
+pub mod manifests;
+pub mod mounts;
+pub mod problem;
+pub mod profiles;
+pub mod render;
+pub mod validate;
+pub mod values;
+pub mod yaml;

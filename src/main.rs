@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    caracal_deploy::cli::main()
+}
