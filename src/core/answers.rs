@@ -909,7 +909,7 @@ fn read(value: &Value, problems: &mut Vec<Problem>) -> Option<Answers> {
         }
     });
 
-    let postgres = {
+    let postgres = (|| {
         let mut s = Section::new(v_pg, "postgres", problems);
         s.reject_unknown(POSTGRES, &|_| None);
         let host = s.checked(
@@ -956,9 +956,9 @@ fn read(value: &Value, problems: &mut Vec<Problem>) -> Option<Answers> {
             password: password?,
             ssl_mode: ssl_mode?,
         })
-    };
+    })();
 
-    let redis = {
+    let redis = (|| {
         let mut s = Section::new(v_redis, "redis", problems);
         s.reject_unknown(REDIS, &|_| None);
         let host = s.checked(
@@ -989,9 +989,9 @@ fn read(value: &Value, problems: &mut Vec<Problem>) -> Option<Answers> {
             password: password?,
             tls: tls?,
         })
-    };
+    })();
 
-    let ingress = {
+    let ingress = (|| {
         let mut s = Section::new(v_ing, "ingress", problems);
         s.reject_unknown(INGRESS, &|_| None);
         let class_name = s.opt_checked("className", validate::dns1123_subdomain);
@@ -1013,10 +1013,10 @@ fn read(value: &Value, problems: &mut Vec<Problem>) -> Option<Answers> {
         let api = h.opt_checked("api", validate::hostname);
         let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
         for (name, host) in [
+            ("web", &web),
             ("sts", &sts),
             ("gateway", &gateway),
             ("api", &api),
-            ("web", &web),
         ] {
             if let Some(host) = host {
                 if let Some(first) = seen.insert(host.as_str(), name) {
@@ -1038,9 +1038,9 @@ fn read(value: &Value, problems: &mut Vec<Problem>) -> Option<Answers> {
                 web: web?,
             },
         })
-    };
+    })();
 
-    let network = {
+    let network = (|| {
         let mut s = Section::new(v_net, "network", problems);
         s.reject_unknown(NETWORK, &|_| None);
         let dns = s.cidrs("dnsEgress", "list the cluster DNS service address, e.g. dnsEgress: [10.0.0.10/32] (stable mode refuses to render without it)");
@@ -1095,7 +1095,7 @@ fn read(value: &Value, problems: &mut Vec<Problem>) -> Option<Answers> {
                 pod_labels: labels_ok.then_some(labels)?,
             },
         })
-    };
+    })();
 
     let secrets = {
         let mut s = Section::new(v_secrets, "secrets", problems);

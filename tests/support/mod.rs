@@ -1,0 +1,74 @@
+//! Shared by the integration tests: the real chart, the real helm, the example answers.
+//! A missing component fails the test with instructions; it never skips.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use caracal_deploy::core::answers::Answers;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// helm: `$CARACAL_HELM` (set by `scripts/testbed env`), else `helm` on PATH.
+pub fn helm() -> PathBuf {
+    let program = std::env::var_os("CARACAL_HELM").map(PathBuf::from).unwrap_or_else(|| "helm".into());
+    match Command::new(&program).args(["version", "--short"]).output() {
+        Ok(out) if out.status.success() => program,
+        other => panic!(
+            "helm is required by this test and was not found at {} ({other:?}). \
+             Run `scripts/testbed tools` and `eval \"$(scripts/testbed env)\"`, or use scripts/test.",
+            program.display()
+        ),
+    }
+}
+
+/// The real Caracal chart 1.0.0: `../shared/fixtures/caracal-chart-1.0.0` beside the project,
+/// `$CARACAL_CHART_DIR`, or else pulled once from its OCI reference.
+pub fn chart_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARACAL_CHART_DIR") {
+        return PathBuf::from(dir);
+    }
+    let fixture = repo().join("../shared/fixtures/caracal-chart-1.0.0");
+    if fixture.join("Chart.yaml").is_file() {
+        return fixture.canonicalize().expect("chart path");
+    }
+    let dest = repo().join("target/chart-1.0.0");
+    if !dest.join("caracal/Chart.yaml").is_file() {
+        let status = Command::new(helm())
+            .args(["pull", "oci://ghcr.io/garudex-labs/charts/caracal", "--version", "1.0.0", "--untar", "-d"])
+            .arg(&dest)
+            .status()
+            .expect("run helm pull");
+        assert!(status.success(), "could not pull the Caracal chart 1.0.0 from its OCI reference");
+    }
+    dest.join("caracal")
+}
+
+/// An example answers file with the chart pointed at the real local chart.
+pub fn example_answers(cloud: &str) -> Answers {
+    let text = example_text(cloud);
+    Answers::from_yaml(&text).unwrap_or_else(|p| panic!("examples/answers-{cloud}.yaml is invalid: {p:?}"))
+}
+
+pub fn example_text(cloud: &str) -> String {
+    let path = repo().join(format!("examples/answers-{cloud}.yaml"));
+    let text = std::fs::read_to_string(&path).expect("read example answers");
+    text.replace("oci://ghcr.io/garudex-labs/charts/caracal", &chart_dir().display().to_string())
+}
+
+pub const CLOUDS: [&str; 3] = ["aws", "gcp", "azure"];
+
+/// `helm template` of the chart with a values file; panics with helm's message on failure.
+pub fn helm_template(answers: &Answers, values: &Path) -> String {
+    let out = Command::new(helm())
+        .args(["template", &answers.release])
+        .arg(chart_dir())
+        .args(["--namespace", &answers.namespace, "--kube-version", "1.34.0", "--values"])
+        .arg(values)
+        .output()
+        .expect("run helm template");
+    assert!(out.status.success(), "helm template failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
