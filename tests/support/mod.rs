@@ -13,7 +13,9 @@ pub fn repo() -> PathBuf {
 
 /// helm: `$CARACAL_HELM` (set by `scripts/testbed env`), else `helm` on PATH.
 pub fn helm() -> PathBuf {
-    let program = std::env::var_os("CARACAL_HELM").map(PathBuf::from).unwrap_or_else(|| "helm".into());
+    let program = std::env::var_os("CARACAL_HELM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "helm".into());
     match Command::new(&program).args(["version", "--short"]).output() {
         Ok(out) if out.status.success() => program,
         other => panic!(
@@ -37,11 +39,21 @@ pub fn chart_dir() -> PathBuf {
     let dest = repo().join("target/chart-1.0.0");
     if !dest.join("caracal/Chart.yaml").is_file() {
         let status = Command::new(helm())
-            .args(["pull", "oci://ghcr.io/garudex-labs/charts/caracal", "--version", "1.0.0", "--untar", "-d"])
+            .args([
+                "pull",
+                "oci://ghcr.io/garudex-labs/charts/caracal",
+                "--version",
+                "1.0.0",
+                "--untar",
+                "-d",
+            ])
             .arg(&dest)
             .status()
             .expect("run helm pull");
-        assert!(status.success(), "could not pull the Caracal chart 1.0.0 from its OCI reference");
+        assert!(
+            status.success(),
+            "could not pull the Caracal chart 1.0.0 from its OCI reference"
+        );
     }
     dest.join("caracal")
 }
@@ -49,13 +61,17 @@ pub fn chart_dir() -> PathBuf {
 /// An example answers file with the chart pointed at the real local chart.
 pub fn example_answers(cloud: &str) -> Answers {
     let text = example_text(cloud);
-    Answers::from_yaml(&text).unwrap_or_else(|p| panic!("examples/answers-{cloud}.yaml is invalid: {p:?}"))
+    Answers::from_yaml(&text)
+        .unwrap_or_else(|p| panic!("examples/answers-{cloud}.yaml is invalid: {p:?}"))
 }
 
 pub fn example_text(cloud: &str) -> String {
     let path = repo().join(format!("examples/answers-{cloud}.yaml"));
     let text = std::fs::read_to_string(&path).expect("read example answers");
-    text.replace("oci://ghcr.io/garudex-labs/charts/caracal", &chart_dir().display().to_string())
+    text.replace(
+        "oci://ghcr.io/garudex-labs/charts/caracal",
+        &chart_dir().display().to_string(),
+    )
 }
 
 pub const CLOUDS: [&str; 3] = ["aws", "gcp", "azure"];
@@ -65,10 +81,20 @@ pub fn helm_template(answers: &Answers, values: &Path) -> String {
     let out = Command::new(helm())
         .args(["template", &answers.release])
         .arg(chart_dir())
-        .args(["--namespace", &answers.namespace, "--kube-version", "1.34.0", "--values"])
+        .args([
+            "--namespace",
+            &answers.namespace,
+            "--kube-version",
+            "1.34.0",
+            "--values",
+        ])
         .arg(values)
         .output()
         .expect("run helm template");
-    assert!(out.status.success(), "helm template failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "helm template failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }

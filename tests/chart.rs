@@ -1,0 +1,208 @@
+//! The rendered values against the real chart 1.0.0 through a real `helm template`.
+
+mod support;
+
+use caracal_deploy::core::external_secret::{RUNTIME_SECRET, produced_keys};
+use caracal_deploy::core::mounts::secret_mounts;
+use caracal_deploy::core::render::{VALUES_FILE, render};
+use caracal_deploy::core::yaml;
+use support::{CLOUDS, example_answers, helm_template};
+
+fn rendered_chart(
+    cloud: &str,
+) -> (
+    caracal_deploy::core::answers::Answers,
+    Vec<serde_json::Value>,
+) {
+    let answers = example_answers(cloud);
+    let bundle = render(&answers);
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join(VALUES_FILE);
+    std::fs::write(&values, &bundle.file(VALUES_FILE).unwrap().content).unwrap();
+    let text = helm_template(&answers, &values);
+    (answers, yaml::from_documents(&text).unwrap())
+}
+
+fn kinds(docs: &[serde_json::Value], kind: &str) -> Vec<String> {
+    docs.iter()
+        .filter(|d| d["kind"] == kind)
+        .map(|d| d["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn chart_renders_in_stable_mode_for_each_cloud() {
+    for cloud in CLOUDS {
+        let (_, docs) = rendered_chart(cloud);
+        assert_eq!(
+            kinds(&docs, "Deployment").len(),
+            4,
+            "{cloud}: api, audit, coordinator, web"
+        );
+        assert_eq!(
+            kinds(&docs, "StatefulSet"),
+            ["caracal-caracal-sts", "caracal-caracal-gateway"],
+            "{cloud}"
+        );
+        assert_eq!(
+            kinds(&docs, "Job").len(),
+            2,
+            "{cloud}: migrate, auth-migrate"
+        );
+        assert_eq!(kinds(&docs, "Ingress").len(), 4, "{cloud}");
+        assert_eq!(kinds(&docs, "ServiceMonitor").len(), 6, "{cloud}");
+        assert_eq!(kinds(&docs, "PrometheusRule").len(), 1, "{cloud}");
+        // Stable mode: the chart renders no Secret of its own.
+        assert!(
+            kinds(&docs, "Secret").is_empty(),
+            "{cloud}: the chart rendered a plaintext Secret"
+        );
+        for d in docs
+            .iter()
+            .filter(|d| d["kind"] == "Deployment" || d["kind"] == "StatefulSet")
+        {
+            let env = d["spec"]["template"]["spec"]["containers"][0]["env"]
+                .as_array()
+                .unwrap();
+            if d["metadata"]["name"] != "caracal-caracal-web" {
+                let mode = env.iter().find(|e| e["name"] == "CARACAL_MODE").unwrap();
+                assert_eq!(mode["value"], "stable", "{cloud}");
+            }
+        }
+    }
+}
+
+#[test]
+fn external_secret_produces_every_key_the_chart_mounts() {
+    for cloud in CLOUDS {
+        let (answers, docs) = rendered_chart(cloud);
+        let mounts = secret_mounts(&docs, RUNTIME_SECRET);
+        assert!(
+            mounts.required.len() >= 20,
+            "{cloud}: suspiciously few keys: {:?}",
+            mounts.required
+        );
+        assert!(
+            mounts.whole_secret.is_empty(),
+            "{cloud}: {:?}",
+            mounts.whole_secret
+        );
+        // The migration Job mounts postgresPassword; the upstream example never produced it.
+        assert!(mounts.required.contains("postgresPassword"), "{cloud}");
+        // The web tier's allowlist is optional: not required of the ExternalSecret.
+        assert!(
+            mounts.optional.contains("operatorAllowlist.json"),
+            "{cloud}: {:?}",
+            mounts.optional
+        );
+        let produced = produced_keys(&answers);
+        let missing: Vec<&String> = mounts
+            .required
+            .iter()
+            .filter(|k| !produced.contains(k))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{cloud}: the chart mounts keys never produced: {missing:?}"
+        );
+    }
+}
+
+#[test]
+fn kek_rotation_keys_match_the_chart() {
+    let mut answers = example_answers("azure");
+    answers.kek_rotation = true;
+    let bundle = render(&answers);
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join(VALUES_FILE);
+    std::fs::write(&values, yaml::to_string(&bundle.values)).unwrap();
+    let docs = yaml::from_documents(&helm_template(&answers, &values)).unwrap();
+    let mounts = secret_mounts(&docs, RUNTIME_SECRET);
+    assert!(mounts.required.contains("secretStoreKekPrevious"));
+    let produced = produced_keys(&answers);
+    assert!(mounts.required.iter().all(|k| produced.contains(k)));
+}
+
+#[test]
+fn per_cloud_parameters_reach_the_manifests() {
+    let expect = [
+        ("aws", "gp3", "alb", "eks.amazonaws.com/role-arn"),
+        (
+            "gcp",
+            "premium-rwo",
+            "gce",
+            "iam.gke.io/gcp-service-account",
+        ),
+        (
+            "azure",
+            "managed-csi",
+            "webapprouting.kubernetes.azure.com",
+            "azure.workload.identity/client-id",
+        ),
+    ];
+    for (cloud, storage, class, annotation) in expect {
+        let (answers, docs) = rendered_chart(cloud);
+        let sts = docs
+            .iter()
+            .find(|d| d["kind"] == "StatefulSet" && d["metadata"]["name"] == "caracal-caracal-sts")
+            .unwrap();
+        assert_eq!(
+            sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"],
+            storage
+        );
+        for ing in docs.iter().filter(|d| d["kind"] == "Ingress") {
+            assert_eq!(ing["spec"]["ingressClassName"], class, "{cloud}");
+            assert_eq!(
+                ing["metadata"]["annotations"]["cert-manager.io/cluster-issuer"],
+                "letsencrypt-prod"
+            );
+            assert!(
+                ing["spec"]["tls"][0]["secretName"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("-tls")
+            );
+        }
+        let sa = docs
+            .iter()
+            .find(|d| d["kind"] == "ServiceAccount" && d["metadata"]["name"] == "caracal-caracal")
+            .unwrap();
+        assert_eq!(
+            sa["metadata"]["annotations"][annotation],
+            answers.identity.annotation_value()
+        );
+        let np = docs.iter().find(|d| d["kind"] == "NetworkPolicy").unwrap();
+        let egress = np["spec"]["egress"].as_array().unwrap();
+        assert!(
+            egress
+                .iter()
+                .any(|r| r["to"][0]["ipBlock"]["cidr"] == "10.0.0.10/32"),
+            "{cloud}: dnsEgress peers must sit under `to`"
+        );
+    }
+}
+
+#[test]
+fn values_file_holds_no_secret_material() {
+    // Seeding-like values: whatever the secrets are, they never reach the values.
+    let (answers, docs) = rendered_chart("aws");
+    let bundle = render(&answers);
+    let values = &bundle.file(VALUES_FILE).unwrap().content;
+    let parsed: serde_json::Value = serde_saphyr::from_str(values).unwrap();
+    assert_eq!(parsed["secrets"]["create"], false);
+    assert!(
+        parsed["secrets"].get("plaintext").is_none(),
+        "no plaintext block at all"
+    );
+    // Every generated value looks like 64 hex characters; none can be in values or manifests.
+    let hex64 = regex::Regex::new(r"[0-9a-f]{64}").unwrap();
+    assert!(!hex64.is_match(values));
+    for d in &docs {
+        let text = serde_json::to_string(d).unwrap();
+        assert!(
+            !hex64.is_match(&text),
+            "a key-like value in {}",
+            d["metadata"]["name"]
+        );
+    }
+}

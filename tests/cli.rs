@@ -1,0 +1,200 @@
+//! The `render` command end to end: exit codes, messages, and all-or-nothing output.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::{example_text, helm};
+
+fn caracal(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_caracal-deploy"))
+        .args(args)
+        .current_dir(dir)
+        .env("CARACAL_HELM", helm())
+        .output()
+        .expect("run caracal-deploy")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn render_writes_the_bundle_and_prints_the_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("answers.yaml"), example_text("gcp")).unwrap();
+    let out = caracal(
+        &["render", "-f", "answers.yaml", "--out", "bundle"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Wrote 6 files to bundle"), "{stdout}");
+    assert!(
+        stdout.contains("1. caracal-deploy seed -f answers.yaml"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("kubectl apply --server-side -f 01-namespace.yaml"),
+        "{stdout}"
+    );
+    assert!(
+        text(&out.stderr).contains("produces all 25 keys"),
+        "{}",
+        text(&out.stderr)
+    );
+    for f in [
+        "01-namespace.yaml",
+        "02-eso-serviceaccount.yaml",
+        "03-clustersecretstore.yaml",
+        "04-externalsecret.yaml",
+        "values.yaml",
+        "helm-install.sh",
+    ] {
+        assert!(dir.path().join("bundle").join(f).is_file(), "{f}");
+    }
+    // A second render replaces the bundle it wrote.
+    let again = caracal(
+        &["render", "-f", "answers.yaml", "--out", "bundle"],
+        dir.path(),
+    );
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(".caracal-deploy"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary directories left behind: {leftovers:?}"
+    );
+}
+
+#[test]
+fn invalid_answers_exit_2_with_one_line_per_problem_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = example_text("aws")
+        .replace("port: 5432", "port: 99999")
+        .replace("region: us-east-1", "region: virginia")
+        .replace(
+            "web: console.example.com",
+            "web: https://console.example.com",
+        )
+        .replace(
+            "password: prompt              # or env:VAR, file:PATH, generate",
+            "password: hunter2",
+        );
+    std::fs::write(dir.path().join("answers.yaml"), bad).unwrap();
+    let out = caracal(
+        &["render", "-f", "answers.yaml", "--out", "bundle"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 4, "{stderr}");
+    for field in [
+        "secretManager.region",
+        "postgres.port",
+        "postgres.password",
+        "ingress.hosts.web",
+    ] {
+        assert!(
+            errors.iter().any(
+                |l| l.starts_with(&format!("error: answers.yaml: {field}: "))
+                    && l.contains("(fix: ")
+            ),
+            "no line for {field}: {stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains("hunter2"),
+        "the rejected value looked like a secret and must not be echoed"
+    );
+    assert!(
+        !dir.path().join("bundle").exists(),
+        "a partial bundle was written"
+    );
+    assert!(text(&out.stdout).is_empty());
+}
+
+#[test]
+fn missing_file_and_missing_local_chart_are_invalid_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = caracal(
+        &["render", "-f", "nope.yaml", "--out", "bundle"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("nope.yaml: (file): cannot be read"),
+        "{}",
+        text(&out.stderr)
+    );
+    let answers = example_text("aws").replace("caracal-chart-1.0.0", "no-such-chart");
+    std::fs::write(dir.path().join("a.yaml"), answers).unwrap();
+    let out = caracal(&["render", "-f", "a.yaml", "--out", "bundle"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("chart.ref"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.path().join("bundle").exists());
+}
+
+#[test]
+fn a_directory_it_did_not_write_is_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("answers.yaml"), example_text("azure")).unwrap();
+    std::fs::create_dir(dir.path().join("bundle")).unwrap();
+    std::fs::write(dir.path().join("bundle/precious.txt"), "keep me").unwrap();
+    let out = caracal(
+        &["render", "-f", "answers.yaml", "--out", "bundle"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("was not written by caracal-deploy"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("bundle/precious.txt")).unwrap(),
+        "keep me"
+    );
+    assert!(!dir.path().join("bundle/values.yaml").exists());
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = caracal(&["render", "--bogus"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let out = caracal(&["render", "-f", "a.yaml"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "--out is required");
+}
+
+#[test]
+fn render_without_helm_still_works_offline_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("answers.yaml"), example_text("aws")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_caracal-deploy"))
+        .args(["render", "-f", "answers.yaml", "--out", "b"])
+        .current_dir(dir.path())
+        .env("CARACAL_HELM", dir.path().join("no-helm-here"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr)
+            .contains("did not check the bundle against the chart: helm was not found"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(dir.path().join("b/values.yaml").is_file());
+}
