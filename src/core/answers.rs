@@ -1018,14 +1018,14 @@ fn read(value: &Value, problems: &mut Vec<Problem>) -> Option<Answers> {
             ("gateway", &gateway),
             ("api", &api),
         ] {
-            if let Some(host) = host {
-                if let Some(first) = seen.insert(host.as_str(), name) {
-                    h.push(
-                        name,
-                        format!("`{host}` is already the host of {first}"),
-                        "give each service its own hostname",
-                    );
-                }
+            if let Some(host) = host
+                && let Some(first) = seen.insert(host.as_str(), name)
+            {
+                h.push(
+                    name,
+                    format!("`{host}` is already the host of {first}"),
+                    "give each service its own hostname",
+                );
             }
         }
         Some(Ingress {

@@ -1,8 +1,242 @@
-//! The full-screen wizard.
+//! The full-screen wizard (ratatui), and the same questions as linear prompts (`--plain`).
+//!
+//! Elm-style: keys become `Msg`s, `app::update` changes the state and returns `Effect`s,
+//! `run_effect` performs them and answers with a `Msg`, `view::draw` draws a snapshot.
 
+pub mod app;
+pub mod form;
+pub mod view;
+
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
-pub fn run(_answers: Option<PathBuf>, _out: PathBuf, _plain: bool) -> u8 {
-    eprintln!("the wizard is not built yet");
-    1
+use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::cli::exit;
+use crate::engine::output::{write_atomic, write_bundle};
+use app::{Effect, Msg, REVIEW, State, update};
+
+/// The answers file the wizard saves to when none is given.
+pub const DEFAULT_ANSWERS: &str = "caracal-answers.yaml";
+
+/// Maps a key to a message, given the state (the review screen scrolls with ↑/↓).
+pub fn key_to_msg(state: &State, key: KeyEvent) -> Option<Msg> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if state.confirm_quit {
+        return match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => Some(Msg::ConfirmQuit),
+            KeyCode::Char('c') if ctrl => Some(Msg::ConfirmQuit),
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Some(Msg::CancelQuit),
+            _ => None,
+        };
+    }
+    let review = state.screen == REVIEW;
+    match key.code {
+        KeyCode::Char('c') if ctrl => Some(Msg::RequestQuit),
+        KeyCode::Char('s') if ctrl => Some(Msg::Save),
+        KeyCode::Char('u') if ctrl => Some(Msg::ClearField),
+        KeyCode::Esc => Some(Msg::RequestQuit),
+        KeyCode::Down if review => Some(Msg::ScrollDown),
+        KeyCode::Up if review => Some(Msg::ScrollUp),
+        KeyCode::Enter if review => Some(Msg::Save),
+        KeyCode::Tab | KeyCode::Down | KeyCode::Enter => Some(Msg::NextField),
+        KeyCode::BackTab | KeyCode::Up => Some(Msg::PrevField),
+        KeyCode::Left => Some(Msg::Cycle(-1)),
+        KeyCode::Right => Some(Msg::Cycle(1)),
+        KeyCode::PageDown => Some(Msg::NextScreen),
+        KeyCode::PageUp => Some(Msg::PrevScreen),
+        KeyCode::Backspace => Some(Msg::Backspace),
+        KeyCode::Char(c) if !ctrl => Some(Msg::Char(c)),
+        _ => None,
+    }
+}
+
+/// Performs an effect; the answer goes back through `update`.
+pub fn run_effect(effect: &Effect) -> Option<Msg> {
+    match effect {
+        Effect::Quit => None,
+        Effect::Save {
+            answers,
+            answers_path,
+            bundle,
+            out_dir,
+        } => {
+            let result = write_bundle(bundle, out_dir)
+                .and_then(|()| write_atomic(answers_path, &answers.to_yaml()))
+                .map(|()| {
+                    format!(
+                        "saved answers to {} and the bundle to {}/ (resume with caracal-deploy -f {})",
+                        answers_path.display(),
+                        out_dir.display(),
+                        answers_path.display()
+                    )
+                })
+                .map_err(|e| format!("nothing saved: {e}"));
+            Some(Msg::Saved(result))
+        }
+    }
+}
+
+/// The starting state: defaults, or the answers file to resume from.
+fn initial_state(answers: Option<PathBuf>, out: PathBuf) -> Result<State, String> {
+    let path = answers.unwrap_or_else(|| PathBuf::from(DEFAULT_ANSWERS));
+    let texts = if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
+        let doc: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
+            format!(
+                "{}: is not valid YAML: {}",
+                path.display(),
+                e.to_string().lines().next().unwrap_or("")
+            )
+        })?;
+        form::texts_from_value(&doc)
+    } else {
+        form::defaults()
+    };
+    Ok(State::new(texts, path, out))
+}
+
+/// Runs the wizard; returns the process exit code.
+pub fn run(answers: Option<PathBuf>, out: PathBuf, plain: bool) -> u8 {
+    let mut state = match initial_state(answers, out) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID_INPUT;
+        }
+    };
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        eprintln!(
+            "error: the wizard needs a terminal. Headless: `caracal-deploy render -f ANSWERS --out DIR` \
+             (start from examples/answers-aws.yaml)."
+        );
+        return exit::INVALID_INPUT;
+    }
+    if plain {
+        return run_plain(&mut state);
+    }
+    let mut terminal = ratatui::init();
+    let code = loop {
+        if let Err(e) = terminal.draw(|f| view::draw(f, &state)) {
+            ratatui::restore();
+            eprintln!("error: cannot draw: {e}");
+            return exit::OTHER;
+        }
+        let msg = match event::read() {
+            Ok(Event::Key(key)) if key.kind == KeyEventKind::Press => key_to_msg(&state, key),
+            Ok(_) => None,
+            Err(e) => {
+                ratatui::restore();
+                eprintln!("error: cannot read the terminal: {e}");
+                return exit::OTHER;
+            }
+        };
+        let Some(msg) = msg else { continue };
+        let mut pending = update(&mut state, msg);
+        let mut quit = false;
+        while let Some(effect) = pending.pop() {
+            if effect == Effect::Quit {
+                quit = true;
+                break;
+            }
+            if let Some(reply) = run_effect(&effect) {
+                pending.extend(update(&mut state, reply));
+            }
+        }
+        if quit {
+            break if state.saved { exit::OK } else { exit::OTHER };
+        }
+    };
+    ratatui::restore();
+    if let Some(Ok(msg)) = &state.status {
+        println!("{msg}");
+    }
+    code
+}
+
+/// The same questions as linear prompts; each answer is validated before the next.
+fn run_plain(state: &mut State) -> u8 {
+    use dialoguer::{Confirm, Input};
+    eprintln!(
+        "caracal-deploy: answers are saved to {}; secret values are never asked here.",
+        state.answers_path.display()
+    );
+    loop {
+        for screen in 0..REVIEW {
+            state.screen = screen;
+            eprintln!(
+                "\n== {} ==\n{}",
+                form::SCREENS[screen].title,
+                form::SCREENS[screen].intro
+            );
+            let mut i = 0;
+            while i < state.fields().len() {
+                state.focus = i;
+                let field = state.fields()[i];
+                let current = state.text(field.path).to_string();
+                let input: Result<String, _> = Input::new()
+                    .with_prompt(format!("{} ({})", field.label, field.help))
+                    .with_initial_text(current)
+                    .allow_empty(true)
+                    .interact_text();
+                let Ok(value) = input else {
+                    eprintln!("\ninterrupted: nothing saved.");
+                    return exit::OTHER;
+                };
+                update(state, Msg::Set(field.path, value.trim().to_string()));
+                let problems = state.problems_of(field.path);
+                if problems.is_empty() {
+                    i += 1;
+                } else {
+                    for p in problems {
+                        eprintln!("  ✗ {}: {}", p.message, p.fix);
+                    }
+                }
+            }
+        }
+        if state.problems.is_empty() {
+            break;
+        }
+        for p in &state.problems {
+            eprintln!("  ✗ {p}");
+        }
+        eprintln!("Some answers conflict; going through the questions again.");
+    }
+    update(state, Msg::NextScreen);
+    let Some(bundle) = &state.bundle else {
+        return exit::OTHER;
+    };
+    for f in &bundle.files {
+        eprintln!("  {:<28} {}", f.name, f.summary);
+    }
+    let save = Confirm::new()
+        .with_prompt(format!(
+            "Save the answers to {} and the bundle to {}/?",
+            state.answers_path.display(),
+            state.out_dir.display()
+        ))
+        .default(true)
+        .interact()
+        .unwrap_or(false);
+    if !save {
+        eprintln!("nothing saved.");
+        return exit::OTHER;
+    }
+    for effect in update(state, Msg::Save) {
+        if let Some(reply) = run_effect(&effect) {
+            update(state, reply);
+        }
+    }
+    match &state.status {
+        Some(Ok(msg)) => {
+            println!("{msg}");
+            exit::OK
+        }
+        Some(Err(msg)) => {
+            eprintln!("error: {msg}");
+            exit::OTHER
+        }
+        None => exit::OTHER,
+    }
 }
