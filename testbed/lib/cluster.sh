@@ -1,11 +1,505 @@
 # shellcheck shell=bash
-# Starting and stopping the test bed (work in progress: only env is implemented).
-cmd_env() {
-  printf 'export CARACAL_TESTBED_STATE=%q\n' "$TB_STATE"
-  printf 'export CARACAL_HELM=%q\n' "$(bin_path helm)"
-  printf 'export PATH=%q:"$PATH"\n' "$TB_STATE/bin"
+# Starting, checking and stopping the test bed's processes (envtest-style, plus controllers and
+# kwok). Everything listens on 127.0.0.1 only, on ports the kernel picks at the first `up` (kept
+# in $TB_STATE/ports.env so a restarted component comes back on the same port).
+
+ADMIN_KUBECONFIG="$TB_STATE/kubeconfig"
+PORTS_FILE="$TB_STATE/ports.env"
+NODES="${CARACAL_TESTBED_NODES:-3}"
+SERVICE_CIDR="10.0.0.0/24"
+SA_ISSUER="https://kubernetes.default.svc.cluster.local"
+# Our processes, in start order (stopped in reverse).
+PROCS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok pv-provisioner)
+
+state_dirs() {
+  mkdir -p "$TB_STATE"/{bin,pki,logs,pids,kubeconfigs,answers} "$TB_STATE"/data/{etcd,kube-controller-manager,kube-scheduler}
 }
-cmd_up() { die "not implemented yet"; }
-cmd_down() { die "not implemented yet"; }
-cmd_status() { die "not implemented yet"; }
-cmd_kubeconfig() { die "not implemented yet"; }
+
+kubectl_admin() { "$(bin_path kubectl)" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
+
+# ---------------------------------------------------------------- processes
+
+pid_of() { [[ -s "$TB_STATE/pids/$1.pid" ]] && cat "$TB_STATE/pids/$1.pid"; }
+
+# is_ours PID PATTERN: PID is alive and its command line contains PATTERN (no recycled pids).
+is_ours() {
+  local pid=$1 pattern=$2
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pattern"
+}
+
+running() {
+  local pid
+  pid=$(pid_of "$1") || return 1
+  is_ours "$pid" "$(bin_path "$1")"
+}
+
+# start_proc NAME ARGS...: start the cached binary NAME in its own session, log to logs/NAME.log.
+start_proc() {
+  local name=$1 bin
+  shift
+  bin=$(bin_path "$name")
+  {
+    printf '\n===== %s start: %s %s\n' "$(date -Is)" "$bin" "$*"
+  } >>"$TB_STATE/logs/$name.log"
+  # setsid without fork: $! is the process itself; a Ctrl-C in the caller's terminal or the end
+  # of a test harness's process group does not reach it. `down` stops it by pid.
+  setsid "$bin" "$@" </dev/null >>"$TB_STATE/logs/$name.log" 2>&1 &
+  echo $! >"$TB_STATE/pids/$name.pid"
+  log "started $name (pid $!, log $TB_STATE/logs/$name.log)"
+}
+
+# stop_pid NAME PID: TERM, wait up to 15 s, then KILL.
+stop_pid() {
+  local name=$1 pid=$2 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$name (pid $pid) ignored SIGTERM for 15s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  log "stopped $name (pid $pid)"
+}
+
+stop_proc() {
+  local name=$1 pid
+  pid=$(pid_of "$name") || return 0
+  # Any of the cached binaries (also an older build of this one).
+  if is_ours "$pid" "$TB_BIN/"; then
+    stop_pid "$name" "$pid"
+  fi
+  rm -f "$TB_STATE/pids/$name.pid"
+}
+
+# dead_fail NAME: if NAME died, show its log's tail and fail.
+dead_fail() {
+  if ! running "$1"; then
+    tail -n 40 "$TB_STATE/logs/$1.log" >&2 || true
+    die "$1 exited during start-up (log: $TB_STATE/logs/$1.log)"
+  fi
+}
+
+# wait_ready NAME TIMEOUT CHECK...: poll CHECK until it succeeds, failing fast if NAME dies.
+wait_ready() {
+  local name=$1 timeout=$2 deadline
+  shift 2
+  deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    dead_fail "$name"
+    ((SECONDS < deadline)) || die "$name not ready after ${timeout}s (log: $TB_STATE/logs/$name.log)"
+    sleep 0.2
+  done
+}
+
+# ---------------------------------------------------------------- ports and config
+
+load_ports() {
+  if [[ ! -s "$PORTS_FILE" ]]; then
+    {
+      echo "ETCD_PORT=$(free_port)"
+      echo "ETCD_PEER_PORT=$(free_port)"
+      echo "APISERVER_PORT=$(free_port)"
+      echo "KCM_PORT=$(free_port)"
+      echo "SCHEDULER_PORT=$(free_port)"
+      echo "KWOK_PORT=$(free_port)"
+    } >"$PORTS_FILE"
+  fi
+  # shellcheck disable=SC1090
+  source "$PORTS_FILE"
+  APISERVER_URL="https://127.0.0.1:$APISERVER_PORT"
+}
+
+ensure_pki() {
+  pki_ca
+  [[ -s "$PKI_DIR/apiserver.crt" ]] || pki_server
+  [[ -s "$PKI_DIR/admin.crt" ]] || pki_client admin caracal-testbed-admin system:masters
+  [[ -s "$PKI_DIR/kube-controller-manager.crt" ]] || pki_client kube-controller-manager system:kube-controller-manager
+  [[ -s "$PKI_DIR/kube-scheduler.crt" ]] || pki_client kube-scheduler system:kube-scheduler
+  [[ -s "$PKI_DIR/kwok.crt" ]] || pki_client kwok caracal-testbed-kwok system:masters
+  [[ -s "$PKI_DIR/pv-provisioner.crt" ]] || pki_client pv-provisioner caracal-testbed-pv-provisioner system:masters
+  write_kubeconfig "$ADMIN_KUBECONFIG" admin "$APISERVER_URL"
+  local n
+  for n in kube-controller-manager kube-scheduler kwok pv-provisioner; do
+    write_kubeconfig "$TB_STATE/kubeconfigs/$n.kubeconfig" "$n" "$APISERVER_URL"
+  done
+}
+
+# ---------------------------------------------------------------- components
+
+readyz_etcd() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/readyz"; }
+readyz_apiserver() {
+  curl -fsS --max-time 3 --cacert "$PKI_DIR/ca.crt" --cert "$PKI_DIR/admin.crt" --key "$PKI_DIR/admin.key" \
+    "$APISERVER_URL/readyz"
+}
+healthz_https() { curl -fsSk --max-time 2 "https://127.0.0.1:$1/healthz"; }
+
+start_etcd() {
+  running etcd && return 0
+  mkdir -p "$TB_STATE/data/etcd"
+  start_proc etcd \
+    --name=default \
+    --data-dir="$TB_STATE/data/etcd" \
+    --listen-client-urls="http://127.0.0.1:$ETCD_PORT" \
+    --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster="default=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --unsafe-no-fsync=true \
+    --quota-backend-bytes=4294967296 \
+    --log-level=warn
+  wait_ready etcd 60 readyz_etcd
+}
+
+start_apiserver() {
+  running kube-apiserver && return 0
+  start_proc kube-apiserver \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --bind-address=127.0.0.1 \
+    --advertise-address=127.0.0.1 \
+    --secure-port="$APISERVER_PORT" \
+    --cert-dir="$PKI_DIR" \
+    --tls-cert-file="$PKI_DIR/apiserver.crt" \
+    --tls-private-key-file="$PKI_DIR/apiserver.key" \
+    --client-ca-file="$PKI_DIR/ca.crt" \
+    --service-cluster-ip-range="$SERVICE_CIDR" \
+    --service-account-issuer="$SA_ISSUER" \
+    --service-account-key-file="$PKI_DIR/sa.pub" \
+    --service-account-signing-key-file="$PKI_DIR/sa.key" \
+    --authorization-mode=Node,RBAC \
+    --allow-privileged=true \
+    --enable-admission-plugins=NodeRestriction \
+    --endpoint-reconciler-type=none \
+    --profiling=false \
+    --v=1
+  wait_ready kube-apiserver 180 readyz_apiserver
+}
+
+start_controller_manager() {
+  running kube-controller-manager && return 0
+  local kc="$TB_STATE/kubeconfigs/kube-controller-manager.kubeconfig"
+  start_proc kube-controller-manager \
+    --kubeconfig="$kc" \
+    --authentication-kubeconfig="$kc" \
+    --authorization-kubeconfig="$kc" \
+    --bind-address=127.0.0.1 \
+    --secure-port="$KCM_PORT" \
+    --cert-dir="$TB_STATE/data/kube-controller-manager" \
+    --leader-elect=false \
+    --use-service-account-credentials=true \
+    --service-account-private-key-file="$PKI_DIR/sa.key" \
+    --root-ca-file="$PKI_DIR/ca.crt" \
+    --cluster-signing-cert-file="$PKI_DIR/ca.crt" \
+    --cluster-signing-key-file="$PKI_DIR/ca.key" \
+    --cluster-name=caracal-testbed \
+    --service-cluster-ip-range="$SERVICE_CIDR" \
+    --controllers='*' \
+    --concurrent-deployment-syncs=5 \
+    --concurrent-statefulset-syncs=5 \
+    --profiling=false \
+    --v=1
+}
+
+start_scheduler() {
+  running kube-scheduler && return 0
+  local kc="$TB_STATE/kubeconfigs/kube-scheduler.kubeconfig"
+  start_proc kube-scheduler \
+    --kubeconfig="$kc" \
+    --authentication-kubeconfig="$kc" \
+    --authorization-kubeconfig="$kc" \
+    --bind-address=127.0.0.1 \
+    --secure-port="$SCHEDULER_PORT" \
+    --cert-dir="$TB_STATE/data/kube-scheduler" \
+    --leader-elect=false \
+    --profiling=false \
+    --v=1
+}
+
+start_kwok() {
+  running kwok && return 0
+  start_proc kwok \
+    --kubeconfig="$TB_STATE/kubeconfigs/kwok.kubeconfig" \
+    --config="$TB_DIR/kwok/stages.yaml" \
+    --manage-all-nodes=false \
+    --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --node-ip=127.0.0.1 \
+    --node-lease-duration-seconds=40 \
+    --cidr=10.244.0.1/16 \
+    --server-address="127.0.0.1:$KWOK_PORT"
+}
+
+start_provisioner() {
+  running pv-provisioner && return 0
+  start_proc pv-provisioner --kubeconfig="$TB_STATE/kubeconfigs/pv-provisioner.kubeconfig"
+}
+
+# ---------------------------------------------------------------- cluster objects
+
+nodes_yaml() {
+  local i zones=(a b c)
+  for ((i = 0; i < NODES; i++)); do
+    cat <<EOF
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    type: kwok
+    kubernetes.io/arch: amd64
+    kubernetes.io/os: linux
+    kubernetes.io/hostname: kwok-node-$i
+    node-role.kubernetes.io/agent: ""
+    topology.kubernetes.io/region: testbed
+    topology.kubernetes.io/zone: testbed-${zones[$((i % 3))]}
+spec: {}
+EOF
+  done
+}
+
+install_objects() {
+  log "installing CRDs, nodes, storage and ingress classes"
+  nodes_yaml | kubectl_admin apply --server-side --field-manager=caracal-testbed -f - >&2
+  kubectl_admin apply --server-side --force-conflicts --field-manager=caracal-testbed \
+    -f "$TB_REPO/tests/fixtures/crds/" >&2
+  wait_crds "$TB_REPO/tests/fixtures/crds/"
+  kubectl_admin apply --server-side --force-conflicts --field-manager=caracal-testbed \
+    -f "$TB_DIR/k8s/manifests/" >&2
+}
+
+# wait_crds PATH...: wait until the CRDs defined in PATH are Established.
+wait_crds() {
+  local names
+  mapfile -t names < <(kubectl_admin apply --dry-run=client -o name -f "$@" 2>/dev/null)
+  ((${#names[@]} > 0)) || return 0
+  kubectl_admin wait --for=condition=Established --timeout=60s "${names[@]}" >/dev/null
+}
+
+# ---------------------------------------------------------------- emulators and ESO
+
+partial_or_die() {
+  if [[ "${CARACAL_TESTBED_PARTIAL:-0}" == 1 ]]; then
+    log "WARNING: $1 missing: skipped (CARACAL_TESTBED_PARTIAL=1)"
+  else
+    die "$1 missing: the bed would be incomplete (set CARACAL_TESTBED_PARTIAL=1 to start without it)"
+  fi
+}
+
+start_emulators() {
+  local d="$TB_DIR/emulators"
+  if [[ ! -f "$d/start.sh" ]]; then
+    partial_or_die "testbed/emulators/start.sh"
+    return 0
+  fi
+  if [[ -f "$d/setup.sh" ]]; then
+    bash "$d/setup.sh" >&2
+  fi
+  log "starting the secret-manager emulators (testbed/emulators/start.sh)"
+  bash "$d/start.sh" "$TB_STATE" >&2
+  [[ -s "$TB_STATE/emulators.env" ]] || die "testbed/emulators/start.sh wrote no $TB_STATE/emulators.env"
+}
+
+start_eso() {
+  local d="$TB_DIR/eso"
+  if [[ ! -f "$d/build.sh" || ! -f "$d/start.sh" ]]; then
+    partial_or_die "testbed/eso/build.sh or testbed/eso/start.sh"
+    return 0
+  fi
+  (
+    export KUBECONFIG="$ADMIN_KUBECONFIG" PATH="$TB_STATE/bin:$PATH"
+    if [[ -s "$TB_STATE/emulators.env" ]]; then
+      set -a
+      # shellcheck disable=SC1091
+      source "$TB_STATE/emulators.env"
+      set +a
+    fi
+    if [[ -f "$d/crds.sh" && "${CARACAL_TESTBED_ESO_CRDS:-fixtures}" != none ]]; then
+      # The controller watches every ESO kind (generators too): install ESO's own bundle, then
+      # put back the fixture CRDs (the schemas the product is tested against) unless asked not to.
+      bash "$d/crds.sh" apply >&2
+      if [[ "${CARACAL_TESTBED_ESO_CRDS:-fixtures}" == fixtures ]]; then
+        kubectl apply --server-side --force-conflicts --field-manager=caracal-testbed \
+          -f "$TB_REPO/tests/fixtures/crds/" >&2
+      fi
+    fi
+    log "building External Secrets Operator (testbed/eso/build.sh)"
+    bash "$d/build.sh" >/dev/null
+    log "starting External Secrets Operator (testbed/eso/start.sh)"
+    bash "$d/start.sh" "$TB_STATE" >&2
+  )
+}
+
+# ---------------------------------------------------------------- answers files
+
+sed_escape() { printf '%s' "$1" | sed -e 's/[|&\\]/\\&/g'; }
+
+write_answers() {
+  local cloud tmpl out gcp az ca
+  if [[ -s "$TB_STATE/emulators.env" ]]; then
+    # shellcheck disable=SC1091
+    source "$TB_STATE/emulators.env"
+  fi
+  gcp=${CARACAL_TESTBED_GCP_ENDPOINT:-UNSET-start-the-emulators-CARACAL_TESTBED_GCP_ENDPOINT}
+  az=${CARACAL_TESTBED_AZURE_VAULT_URL:-UNSET-start-the-emulators-CARACAL_TESTBED_AZURE_VAULT_URL}
+  ca=${CARACAL_TESTBED_CA_BUNDLE:-UNSET-start-the-emulators-CARACAL_TESTBED_CA_BUNDLE}
+  for cloud in aws gcp azure; do
+    tmpl="$TB_DIR/answers/$cloud.yaml.tmpl"
+    out="$TB_STATE/answers/$cloud.yaml"
+    [[ -f "$tmpl" ]] || die "missing $tmpl"
+    sed -e "s|@CHART@|$(sed_escape "$TB_CHART")|g" -e "s|@CONTEXT@|$(sed_escape "$TB_CONTEXT")|g" \
+      -e "s|@GCP_ENDPOINT@|$(sed_escape "$gcp")|g" -e "s|@AZURE_VAULT_URL@|$(sed_escape "$az")|g" \
+      -e "s|@CA_BUNDLE@|$(sed_escape "$ca")|g" \
+      "$tmpl" >"$out.tmp"
+    mv -f "$out.tmp" "$out"
+  done
+}
+
+# ---------------------------------------------------------------- commands
+
+all_running() {
+  local p
+  for p in "${PROCS[@]}"; do running "$p" || return 1; done
+}
+
+cmd_up() {
+  local t0=$SECONDS
+  need curl openssl setsid
+  state_dirs
+  if [[ -s "$PORTS_FILE" && -s "$ADMIN_KUBECONFIG" ]] && all_running && load_ports && readyz_apiserver >/dev/null 2>&1; then
+    log "control plane already up ($APISERVER_URL)"
+  else
+    build_all
+    load_ports
+    ensure_pki
+    start_etcd
+    start_apiserver
+    log "kube-apiserver ready at $APISERVER_URL"
+    start_controller_manager
+    start_scheduler
+    install_objects
+    start_kwok
+    start_provisioner
+    wait_ready kube-controller-manager 60 healthz_https "$KCM_PORT"
+    wait_ready kube-scheduler 60 healthz_https "$SCHEDULER_PORT"
+    wait_ready kwok 60 kubectl_admin wait --for=condition=Ready node --all --timeout=1s
+    # The service-account and root-CA publisher controllers have run once namespaces get them.
+    wait_ready kube-controller-manager 60 kubectl_admin -n default get serviceaccount/default configmap/kube-root-ca.crt
+    log "control plane ready: $NODES kwok nodes, KUBECONFIG=$ADMIN_KUBECONFIG"
+  fi
+  link_bins "$TB_STATE/bin" "${TB_TOOLS[@]}" "${TB_SERVERS[@]}"
+  start_emulators
+  start_eso
+  write_answers
+  log "test bed up in $((SECONDS - t0))s; run: eval \"\$($TB_REPO/scripts/testbed env)\""
+}
+
+cmd_down() {
+  local t0=$SECONDS i f pid
+  # The colleagues' components first (they need the API server to shut down cleanly).
+  if [[ -f "$TB_DIR/eso/stop.sh" ]]; then bash "$TB_DIR/eso/stop.sh" "$TB_STATE" >&2 || true; fi
+  if [[ -f "$TB_DIR/emulators/stop.sh" ]]; then bash "$TB_DIR/emulators/stop.sh" "$TB_STATE" >&2 || true; fi
+  for ((i = ${#PROCS[@]} - 1; i >= 0; i--)); do stop_proc "${PROCS[$i]}"; done
+  # Whatever else left a pid file here and is one of the bed's processes.
+  if [[ -d "$TB_STATE/pids" ]]; then
+    for f in "$TB_STATE"/pids/*.pid; do
+      [[ -e "$f" ]] || continue
+      pid=$(cat "$f")
+      if is_ours "$pid" "$TB_CACHE" || is_ours "$pid" "$TB_REPO" || is_ours "$pid" "$TB_STATE"; then
+        stop_pid "$(basename "$f" .pid)" "$pid"
+      fi
+      rm -f "$f"
+    done
+  fi
+  # Runtime data goes; the build cache ($TB_CACHE), bin/ links and logs/ stay.
+  rm -rf "$TB_STATE"/{pki,data,pids,kubeconfigs,answers} "$TB_STATE"/kubeconfig "$PORTS_FILE" "$TB_STATE"/*.env
+  log "down in $((SECONDS - t0))s"
+}
+
+cmd_status() {
+  local p pid f rc=0
+  for p in "${PROCS[@]}"; do
+    pid=$(pid_of "$p" || true)
+    if running "$p"; then
+      printf '%-26s running  pid %s\n' "$p" "$pid"
+    else
+      printf '%-26s stopped\n' "$p"
+      rc=1
+    fi
+  done
+  for f in "$TB_STATE"/pids/*.pid; do
+    [[ -e "$f" ]] || continue
+    p=$(basename "$f" .pid)
+    [[ " ${PROCS[*]} " == *" $p "* ]] && continue
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then
+      printf '%-26s running  pid %s\n' "$p" "$pid"
+    else
+      printf '%-26s dead     (stale pid %s)\n' "$p" "$pid"
+      rc=1
+    fi
+  done
+  if [[ -s "$PORTS_FILE" ]]; then
+    load_ports
+    if readyz_apiserver >/dev/null 2>&1; then
+      echo "kube-apiserver $APISERVER_URL ready; KUBECONFIG=$ADMIN_KUBECONFIG"
+      kubectl_admin get nodes --no-headers 2>/dev/null | awk '{print "  node " $1 " " $2}'
+    else
+      echo "kube-apiserver $APISERVER_URL not ready"
+      rc=1
+    fi
+  else
+    echo "not up (no $PORTS_FILE)"
+    rc=1
+  fi
+  return "$rc"
+}
+
+cmd_env() {
+  local cloud var
+  printf 'export CARACAL_TESTBED_STATE=%q\n' "$TB_STATE"
+  printf 'export CARACAL_TESTBED_CACHE=%q\n' "$TB_CACHE"
+  printf 'export KUBECONFIG=%q\n' "$ADMIN_KUBECONFIG"
+  printf 'export CARACAL_TESTBED_KUBE_CONTEXT=%q\n' "$TB_CONTEXT"
+  printf 'export CARACAL_HELM=%q\n' "$(bin_path helm)"
+  printf 'export CARACAL_KUBECTL=%q\n' "$(bin_path kubectl)"
+  printf 'export CARACAL_TESTBED_CHART=%q\n' "$TB_CHART"
+  local path=":$PATH:"
+  path=${path//":$TB_STATE/bin:"/:}
+  path=${path#:}
+  printf 'export PATH=%q\n' "$TB_STATE/bin:${path%:}"
+  for cloud in aws gcp azure; do
+    var="CARACAL_DEPLOY_ANSWERS_${cloud^^}"
+    printf 'export %s=%q\n' "$var" "$TB_STATE/answers/$cloud.yaml"
+  done
+  local f line
+  for f in "$TB_STATE/emulators.env" "$TB_STATE/eso.env"; do
+    [[ -s "$f" ]] || continue
+    while IFS= read -r line; do
+      [[ -z "$line" || "$line" == \#* ]] && continue
+      if [[ "$line" == export\ * ]]; then
+        printf '%s\n' "$line"
+      else
+        printf 'export %s\n' "$line"
+      fi
+    done <"$f"
+  done
+}
+
+# cmd_kubeconfig USER [GROUP...]: mint a client certificate for USER in GROUPs, print its kubeconfig path.
+cmd_kubeconfig() {
+  [[ $# -ge 1 ]] || die "usage: scripts/testbed kubeconfig USER [GROUP...]"
+  [[ -s "$PORTS_FILE" && -s "$PKI_DIR/ca.key" ]] || die "the test bed is not up (scripts/testbed up)"
+  load_ports
+  local user=$1 name
+  name=$(printf '%s' "$*" | tr -c 'A-Za-z0-9._-' '_')
+  name="user-${name:0:60}-$(printf '%s' "$*" | sha256sum | cut -c1-8)"
+  pki_client "$name" "$@"
+  write_kubeconfig "$TB_STATE/kubeconfigs/$name.kubeconfig" "$name" "$APISERVER_URL"
+  log "kubeconfig for user $user${2:+ in groups ${*:2}}"
+  printf '%s\n' "$TB_STATE/kubeconfigs/$name.kubeconfig"
+}
