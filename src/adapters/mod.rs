@@ -1,3 +1,4 @@
 //! The outside world behind small interfaces.
 
 pub mod helm;
+pub mod kube;

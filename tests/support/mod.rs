@@ -98,3 +98,40 @@ pub fn helm_template(answers: &Answers, values: &Path) -> String {
     );
     String::from_utf8(out.stdout).expect("utf-8")
 }
+
+/// The answers file `scripts/testbed env` aims at the bed for a cloud. Panics (never skips)
+/// when the bed's environment is missing.
+pub fn bed_answers(cloud: &str) -> Answers {
+    let var = format!("CARACAL_DEPLOY_ANSWERS_{}", cloud.to_uppercase());
+    let path = std::env::var(&var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: this test needs the test bed. Run `scripts/testbed up` and \
+             `eval \"$(scripts/testbed env)\"` (scripts/test does both)."
+        )
+    });
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{var}={path}: {e}"));
+    Answers::from_yaml(&text).unwrap_or_else(|p| panic!("{path} is invalid: {p:?}"))
+}
+
+/// Every field of `sent` is present with the same value in `stored` (server defaults may add more).
+pub fn assert_subset(sent: &serde_json::Value, stored: &serde_json::Value, path: &str) {
+    match (sent, stored) {
+        (serde_json::Value::Null, _) => {}
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in a {
+                let child = format!("{path}.{k}");
+                let other = b
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{child} was dropped by the server"));
+                assert_subset(v, other, &child);
+            }
+        }
+        (serde_json::Value::Array(a), serde_json::Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{path}: list length changed");
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert_subset(x, y, &format!("{path}[{i}]"));
+            }
+        }
+        (a, b) => assert_eq!(a, b, "{path} changed"),
+    }
+}

@@ -1,0 +1,271 @@
+//! The Kubernetes API: server-side apply of the bundle, reads, and plain-language errors.
+
+use std::fmt;
+
+use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::Status;
+use kube::discovery::{self, Scope};
+use kube::{Client, Config};
+use serde_json::Value;
+use thiserror::Error;
+
+/// The field manager of every object the wizard applies.
+pub const FIELD_MANAGER: &str = "caracal-deploy";
+
+#[derive(Debug, Error)]
+pub enum KubeError {
+    #[error(
+        "kube config: {0}. Fix: check KUBECONFIG and `kubeContext` in the answers (`kubectl config get-contexts`)"
+    )]
+    Config(String),
+    #[error("cannot reach the API server of context {context}: {message}")]
+    Unreachable { context: String, message: String },
+    #[error(
+        "the API server rejected the credentials of context {context} (401). Fix: refresh them, e.g. `aws eks update-kubeconfig`, `gcloud container clusters get-credentials` or `az aks get-credentials`"
+    )]
+    Unauthorized { context: String },
+    #[error(
+        "forbidden: {message}. Fix: grant your user this permission (RBAC), or use a context that has it"
+    )]
+    Forbidden { message: String },
+    #[error("{kind} ({api_version}) is not served by this cluster: install its CRDs ({hint})")]
+    CrdMissing {
+        api_version: String,
+        kind: String,
+        hint: &'static str,
+    },
+    #[error("{kind} {name} was rejected: {message}")]
+    Invalid {
+        kind: String,
+        name: String,
+        message: String,
+    },
+    #[error(
+        "{kind} {name} has fields owned by another manager: {message}. Fix: resolve the conflict (kubectl apply --server-side --force-conflicts takes them over)"
+    )]
+    Conflict {
+        kind: String,
+        name: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+fn crd_hint(api_version: &str) -> &'static str {
+    match api_version.split('/').next().unwrap_or("") {
+        "external-secrets.io" => "External Secrets Operator",
+        "cert-manager.io" => "cert-manager",
+        "monitoring.coreos.com" => "Prometheus Operator",
+        _ => "the operator that owns this API",
+    }
+}
+
+/// A connection to one cluster, as a kube context names it.
+#[derive(Clone)]
+pub struct Cluster {
+    client: Client,
+    context: String,
+}
+
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cluster")
+            .field("context", &self.context)
+            .finish()
+    }
+}
+
+/// A short reference to an object: `Kind namespace/name`.
+pub fn describe(obj: &Value) -> (String, String) {
+    let kind = obj["kind"].as_str().unwrap_or("?").to_string();
+    let name = obj["metadata"]["name"].as_str().unwrap_or("?");
+    let name = match obj["metadata"]["namespace"].as_str() {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    };
+    (kind, name)
+}
+
+impl Cluster {
+    /// Connects with the kubeconfig (KUBECONFIG or ~/.kube/config) and a context
+    /// (None: the current one).
+    pub async fn connect(context: Option<&str>) -> Result<Cluster, KubeError> {
+        let kubeconfig = Kubeconfig::read().map_err(|e| KubeError::Config(e.to_string()))?;
+        let name = context
+            .map(str::to_string)
+            .or_else(|| kubeconfig.current_context.clone())
+            .ok_or_else(|| KubeError::Config("no context given and no current context".into()))?;
+        if !kubeconfig.contexts.iter().any(|c| c.name == name) {
+            let known: Vec<&str> = kubeconfig
+                .contexts
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            return Err(KubeError::Config(format!(
+                "context `{name}` is not in the kubeconfig (known: {})",
+                known.join(", ")
+            )));
+        }
+        let options = KubeConfigOptions {
+            context: Some(name.clone()),
+            ..Default::default()
+        };
+        let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| KubeError::Config(e.to_string()))?;
+        let client = Client::try_from(config).map_err(|e| KubeError::Config(e.to_string()))?;
+        Ok(Cluster {
+            client,
+            context: name,
+        })
+    }
+
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The server's version, e.g. `v1.34.12`.
+    pub async fn server_version(&self) -> Result<String, KubeError> {
+        let info = self
+            .client
+            .apiserver_version()
+            .await
+            .map_err(|e| self.map_error(e, "?", "?", "?"))?;
+        Ok(info.git_version)
+    }
+
+    async fn api_for(
+        &self,
+        obj: &Value,
+    ) -> Result<(Api<DynamicObject>, String, String), KubeError> {
+        let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
+        let kind = obj["kind"].as_str().unwrap_or_default().to_string();
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), api_version.clone()),
+        };
+        let gvk = GroupVersionKind::gvk(&group, &version, &kind);
+        let (resource, caps) =
+            discovery::pinned_kind(&self.client, &gvk)
+                .await
+                .map_err(|e| match e {
+                    kube::Error::Discovery(_) => KubeError::CrdMissing {
+                        hint: crd_hint(&api_version),
+                        api_version: api_version.clone(),
+                        kind: kind.clone(),
+                    },
+                    kube::Error::Api(ref s) if s.code == 404 => KubeError::CrdMissing {
+                        hint: crd_hint(&api_version),
+                        api_version: api_version.clone(),
+                        kind: kind.clone(),
+                    },
+                    other => self.map_error(other, &kind, "", "discover"),
+                })?;
+        let api = match (caps.scope, obj["metadata"]["namespace"].as_str()) {
+            (Scope::Namespaced, Some(ns)) => {
+                Api::namespaced_with(self.client.clone(), ns, &resource)
+            }
+            (Scope::Namespaced, None) => {
+                Api::default_namespaced_with(self.client.clone(), &resource)
+            }
+            (Scope::Cluster, _) => Api::all_with(self.client.clone(), &resource),
+        };
+        Ok((api, api_version, kind))
+    }
+
+    /// Server-side apply with strict field validation: an unknown or misspelled field is an
+    /// error, never silently pruned. Returns the object as the server stored it.
+    pub async fn apply(&self, obj: &Value, dry_run: bool) -> Result<Value, KubeError> {
+        let (api, _, kind) = self.api_for(obj).await?;
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let mut params = PatchParams::apply(FIELD_MANAGER).validation_strict();
+        if dry_run {
+            params = params.dry_run();
+        }
+        let stored = api
+            .patch(&name, &params, &Patch::Apply(obj))
+            .await
+            .map_err(|e| self.map_error(e, &kind, &describe(obj).1, "patch"))?;
+        serde_json::to_value(stored).map_err(|e| KubeError::Other(e.to_string()))
+    }
+
+    /// Reads an object; None when it does not exist.
+    pub async fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, KubeError> {
+        let mut probe = serde_json::json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": name } });
+        if let Some(ns) = namespace {
+            probe["metadata"]["namespace"] = ns.into();
+        }
+        let (api, _, kind) = self.api_for(&probe).await?;
+        match api.get_opt(name).await {
+            Ok(Some(o)) => Ok(Some(
+                serde_json::to_value(o).map_err(|e| KubeError::Other(e.to_string()))?,
+            )),
+            Ok(None) => Ok(None),
+            Err(e) => Err(self.map_error(e, &kind, name, "get")),
+        }
+    }
+
+    fn map_error(&self, e: kube::Error, kind: &str, name: &str, verb: &str) -> KubeError {
+        match e {
+            kube::Error::Api(status) => self.map_status(&status, kind, name, verb),
+            kube::Error::HyperError(e) => KubeError::Unreachable {
+                context: self.context.clone(),
+                message: e.to_string(),
+            },
+            kube::Error::Service(e) => KubeError::Unreachable {
+                context: self.context.clone(),
+                message: e.to_string(),
+            },
+            other => KubeError::Other(other.to_string()),
+        }
+    }
+
+    fn map_status(&self, status: &Status, kind: &str, name: &str, verb: &str) -> KubeError {
+        let message = status.message.clone();
+        match status.code {
+            401 => KubeError::Unauthorized {
+                context: self.context.clone(),
+            },
+            403 => KubeError::Forbidden {
+                message: if message.is_empty() {
+                    format!("cannot {verb} {kind} {name}")
+                } else {
+                    message
+                },
+            },
+            409 => KubeError::Conflict {
+                kind: kind.into(),
+                name: name.into(),
+                message,
+            },
+            400 | 422 => KubeError::Invalid {
+                kind: kind.into(),
+                name: name.into(),
+                message,
+            },
+            // Server-side apply reports a field the schema does not declare as a 500
+            // ("failed to create typed patch object"): it is still the object that is wrong.
+            _ if message.contains("failed to create typed patch object") => KubeError::Invalid {
+                kind: kind.into(),
+                name: name.into(),
+                message,
+            },
+            code => KubeError::Other(format!("{kind} {name}: {message} (HTTP {code})")),
+        }
+    }
+}
