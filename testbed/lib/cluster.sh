@@ -21,10 +21,19 @@ kubectl_admin() { "$(bin_path kubectl)" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
 
 pid_of() { [[ -s "$TB_STATE/pids/$1.pid" ]] && cat "$TB_STATE/pids/$1.pid"; }
 
+# alive PID: the process exists and is not a zombie (our processes are reparented to PID 1 once
+# `up` returns, and PID 1 may reap them late).
+alive() {
+  local st
+  kill -0 "$1" 2>/dev/null || return 1
+  st=$(sed -n 's/^[0-9]* (.*) \([A-Za-z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n "$st" && "$st" != Z && "$st" != X ]]
+}
+
 # is_ours PID PATTERN: PID is alive and its command line contains PATTERN (no recycled pids).
 is_ours() {
   local pid=$1 pattern=$2
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  [[ -n "$pid" ]] && alive "$pid" || return 1
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pattern"
 }
 
@@ -54,10 +63,10 @@ stop_pid() {
   local name=$1 pid=$2 i
   kill -TERM "$pid" 2>/dev/null || return 0
   for ((i = 0; i < 150; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
+    alive "$pid" || break
     sleep 0.1
   done
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     log "$name (pid $pid) ignored SIGTERM for 15s: SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
   fi
@@ -115,6 +124,7 @@ load_ports() {
 ensure_pki() {
   pki_ca
   [[ -s "$PKI_DIR/apiserver.crt" ]] || pki_server
+  [[ -s "$PKI_DIR/front-proxy-client.crt" ]] || pki_front_proxy
   [[ -s "$PKI_DIR/admin.crt" ]] || pki_client admin caracal-testbed-admin system:masters
   [[ -s "$PKI_DIR/kube-controller-manager.crt" ]] || pki_client kube-controller-manager system:kube-controller-manager
   [[ -s "$PKI_DIR/kube-scheduler.crt" ]] || pki_client kube-scheduler system:kube-scheduler
@@ -164,6 +174,13 @@ start_apiserver() {
     --tls-cert-file="$PKI_DIR/apiserver.crt" \
     --tls-private-key-file="$PKI_DIR/apiserver.key" \
     --client-ca-file="$PKI_DIR/ca.crt" \
+    --requestheader-client-ca-file="$PKI_DIR/front-proxy-ca.crt" \
+    --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User \
+    --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$PKI_DIR/front-proxy-client.crt" \
+    --proxy-client-key-file="$PKI_DIR/front-proxy-client.key" \
     --service-cluster-ip-range="$SERVICE_CIDR" \
     --service-account-issuer="$SA_ISSUER" \
     --service-account-key-file="$PKI_DIR/sa.pub" \
@@ -311,6 +328,7 @@ start_eso() {
     return 0
   fi
   (
+    # shellcheck disable=SC2030 # on purpose: only for the ESO scripts
     export KUBECONFIG="$ADMIN_KUBECONFIG" PATH="$TB_STATE/bin:$PATH"
     if [[ -s "$TB_STATE/emulators.env" ]]; then
       set -a
@@ -318,7 +336,7 @@ start_eso() {
       source "$TB_STATE/emulators.env"
       set +a
     fi
-    if [[ -f "$d/crds.sh" && "${CARACAL_TESTBED_ESO_CRDS:-fixtures}" != none ]]; then
+    if [[ -f "$d/crds.sh" && "${CARACAL_TESTBED_ESO_CRDS:-fixtures}" != none && ! -e "$TB_STATE/eso-crds.done" ]]; then
       # The controller watches every ESO kind (generators too): install ESO's own bundle, then
       # put back the fixture CRDs (the schemas the product is tested against) unless asked not to.
       bash "$d/crds.sh" apply >&2
@@ -326,6 +344,7 @@ start_eso() {
         kubectl apply --server-side --force-conflicts --field-manager=caracal-testbed \
           -f "$TB_REPO/tests/fixtures/crds/" >&2
       fi
+      touch "$TB_STATE/eso-crds.done"
     fi
     log "building External Secrets Operator (testbed/eso/build.sh)"
     bash "$d/build.sh" >/dev/null
@@ -415,8 +434,11 @@ cmd_down() {
       rm -f "$f"
     done
   fi
-  # Runtime data goes; the build cache ($TB_CACHE), bin/ links and logs/ stay.
-  rm -rf "$TB_STATE"/{pki,data,pids,kubeconfigs,answers} "$TB_STATE"/kubeconfig "$PORTS_FILE" "$TB_STATE"/*.env
+  # Runtime data goes (ours and the emulators'); the build cache ($TB_CACHE), bin/ links and
+  # logs/ stay.
+  if [[ -d "$TB_STATE" ]]; then
+    find "$TB_STATE" -mindepth 1 -maxdepth 1 ! -name bin ! -name logs -exec rm -rf {} +
+  fi
   log "down in $((SECONDS - t0))s"
 }
 
@@ -436,7 +458,7 @@ cmd_status() {
     p=$(basename "$f" .pid)
     [[ " ${PROCS[*]} " == *" $p "* ]] && continue
     pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
       printf '%-26s running  pid %s\n' "$p" "$pid"
     else
       printf '%-26s dead     (stale pid %s)\n' "$p" "$pid"
@@ -468,6 +490,7 @@ cmd_env() {
   printf 'export CARACAL_HELM=%q\n' "$(bin_path helm)"
   printf 'export CARACAL_KUBECTL=%q\n' "$(bin_path kubectl)"
   printf 'export CARACAL_TESTBED_CHART=%q\n' "$TB_CHART"
+  # shellcheck disable=SC2031 # the caller's PATH, not start_eso's
   local path=":$PATH:"
   path=${path//":$TB_STATE/bin:"/:}
   path=${path#:}

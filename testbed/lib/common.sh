@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # Shared settings and helpers of scripts/testbed. Sourced, never executed.
 
 : "${TB_REPO:?TB_REPO must be set before sourcing testbed/lib/common.sh}"
