@@ -38,7 +38,7 @@ if [[ "${CARACAL_TESTBED_ESO_REBUILD:-0}" != 1 ]] && usable; then
 fi
 
 log "building external-secrets $ESO_VERSION with $(go version | awk '{print $3}')"
-log "cold build takes ~6-7 min on 2 cores (see testbed/eso/README.md); module download ~1 GB on first use"
+log "a cold build takes ~3-6 min on 2 cores (see testbed/eso/README.md); first use downloads ~310 MB of modules"
 start=$SECONDS
 tmp="$bin.tmp.$$"
 trap 'rm -f "$tmp"' EXIT

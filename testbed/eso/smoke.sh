@@ -119,6 +119,14 @@ log "seeding moto at $MOTO: caracal/postgres (JSON), caracal/admin-token (string
 seed "$PG_PASSWORD"
 upsert caracal/admin-token "\"$ADMIN_TOKEN\""
 
+# Sessions ESO's web-identity provider assumed in moto (moto keeps every AssumedRole; its
+# /moto-api/data.json lists them with sorted attributes). Empty if unavailable.
+assumed_roles() {
+    local data
+    data=$(curl -sS -m 20 --fail "$MOTO/moto-api/data.json" 2>/dev/null) || return 0
+    grep -o "\"role_arn\": \"$ROLE_ARN\", \"secret_access_key\": \"[^\"]*\", \"session_name\": \"external-secrets-provider-aws\"" <<<"$data" | wc -l || true
+}
+
 # --- Kubernetes objects
 log "applying namespace $NS, ServiceAccount, ClusterSecretStores, ExternalSecrets"
 # Start from a clean state for the objects this script owns (an earlier run may be deleting
@@ -251,7 +259,10 @@ spec:
 EOF
     es_manifest caracal-runtime eso-smoke-irsa
     es_manifest caracal-runtime-static eso-smoke-static
-} | kubectl apply -f - >&2
+} >"${TMPDIR:-/tmp}/eso-smoke.$$.yaml"
+assumed_before=$(assumed_roles)
+kubectl apply -f "${TMPDIR:-/tmp}/eso-smoke.$$.yaml" >&2
+rm -f "${TMPDIR:-/tmp}/eso-smoke.$$.yaml"
 
 # --- wait
 cond() { # KIND NAME [NS] -> "status reason"
@@ -272,6 +283,14 @@ wait_cond() { # KIND NAME NS WANT_STATUS WANT_REASON
 t0=$SECONDS
 wait_cond clustersecretstore eso-smoke-irsa "" True Valid
 log "ok: ClusterSecretStore eso-smoke-irsa (IRSA: TokenRequest + STS AssumeRoleWithWebIdentity) Ready=True/Valid"
+assumed_after=$(assumed_roles)
+if [[ -n "$assumed_before" && -n "$assumed_after" ]]; then
+    ((assumed_after > assumed_before)) ||
+        fail "moto recorded no new AssumeRoleWithWebIdentity for $ROLE_ARN by ESO ($assumed_before -> $assumed_after)"
+    log "ok: moto's STS recorded $((assumed_after - assumed_before)) AssumeRoleWithWebIdentity for $ROLE_ARN, session external-secrets-provider-aws"
+else
+    log "WARNING: $MOTO/moto-api/data.json unreadable: STS exchange not cross-checked"
+fi
 wait_cond clustersecretstore eso-smoke-static "" True Valid
 log "ok: ClusterSecretStore eso-smoke-static (auth.secretRef) Ready=True/Valid"
 wait_cond externalsecret caracal-runtime "$NS" True SecretSynced

@@ -122,6 +122,8 @@ log "starting $bin (metrics 127.0.0.1:$port, AWS endpoints -> $moto, log $logfil
     printf '\n===== %s start: %s %s\n' "$(date -Is)" "$bin" "${flags[*]}"
     printf '===== env: %s\n' "${envs[*]}"
 } >>"$logfile"
+# Only this start's log lines count when waiting (the log is appended to across restarts).
+start_line=$(($(wc -l <"$logfile") + 1))
 # setsid: own session, so a Ctrl-C in the caller's terminal does not reach it; stop.sh stops it.
 # (No fork: $! is the controller's pid.)
 env "${unset_envs[@]}" "${envs[@]}" setsid "$bin" "${flags[@]}" </dev/null >>"$logfile" 2>&1 &
@@ -135,7 +137,6 @@ EOF
 
 # Ready = metrics answer and the ExternalSecret and ClusterSecretStore controllers have
 # started their workers (i.e. their informers synced).
-start_line=$(($(wc -l <"$logfile")))
 timeout="${CARACAL_TESTBED_ESO_START_TIMEOUT:-120}"
 deadline=$((SECONDS + timeout))
 workers_started() {
