@@ -68,7 +68,11 @@ diagnostics() {
         local lf=""
         [[ -n "${CARACAL_TESTBED_STATE:-}" && -f "$CARACAL_TESTBED_STATE/logs/eso.log" ]] && lf="$CARACAL_TESTBED_STATE/logs/eso.log"
         [[ -n "${state:-}" && -f "$state/logs/eso.log" ]] && lf="$state/logs/eso.log"
-        if [[ -n "$lf" ]]; then echo "----- tail $lf"; tail -n 25 "$lf"; fi
+        local pf="${lf%/logs/eso.log}/pids/eso.pid"
+        if [[ -n "$lf" ]] && ! { [[ -f "$pf" ]] && kill -0 "$(cat "$pf")" 2>/dev/null; }; then
+            echo "----- External Secrets Operator is NOT running (no live pid in $pf)"
+        fi
+        if [[ -n "$lf" ]]; then echo "----- tail $lf (lines cut at 400 chars)"; tail -n 20 "$lf" | cut -c1-400; fi
     } >&2
 }
 
@@ -323,6 +327,7 @@ check_secret() { # SECRET PASSWORD PASSWORD_URLQUERY
     check "$s" apiDbPassword "$(printf '%s' "$pw:caracalapi" | sha256sum | cut -d' ' -f1)"
     check "$s" caracalAdminToken "$ADMIN_TOKEN"
     local keys
+    # shellcheck disable=SC2016 # a Go template, not shell
     keys=$(kubectl -n "$NS" get secret "$s" -o go-template='{{range $k, $v := .data}}{{$k}} {{end}}')
     [[ "$keys" == "apiDbPassword authDatabaseUrl caracalAdminToken databaseUrl postgresPassword " ]] ||
         fail "Secret $s keys: '$keys'"
