@@ -1,4 +1,28 @@
 //! The outside world behind small interfaces.
 
+pub mod aws;
+pub mod azure;
+pub mod gcp;
 pub mod helm;
 pub mod kube;
+
+use crate::core::answers::{Answers, SecretManagerTarget};
+use crate::core::secret_manager::{SecretManager, SecretManagerError};
+
+/// The secret manager the answers name, connected with the operator's credentials.
+pub async fn connect_secret_manager(
+    answers: &Answers,
+) -> Result<Box<dyn SecretManager>, SecretManagerError> {
+    let sm = &answers.secret_manager;
+    match &sm.target {
+        SecretManagerTarget::Aws { region } => Ok(Box::new(
+            aws::AwsSecretsManager::connect(region, sm.endpoint.as_deref(), &sm.prefix).await,
+        )),
+        SecretManagerTarget::Gcp { .. } | SecretManagerTarget::Azure { .. } => {
+            Err(SecretManagerError::Other(
+                "seeding GCP Secret Manager and Azure Key Vault is not available in this build yet"
+                    .into(),
+            ))
+        }
+    }
+}

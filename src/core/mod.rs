@@ -9,6 +9,8 @@ pub mod mounts;
 pub mod problem;
 pub mod profiles;
 pub mod render;
+pub mod secret_manager;
+pub mod seed;
 pub mod validate;
 pub mod values;
 pub mod yaml;

@@ -2,3 +2,4 @@
 //! run leaves the previous files, never half of the new ones.
 
 pub mod output;
+pub mod seed;

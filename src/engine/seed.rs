@@ -1,0 +1,354 @@
+//! Seeding, the effects: read the remote state, resolve values, write concurrently with
+//! retries. Each write is one API call, so an interrupted run leaves every secret either
+//! untouched or complete, and a re-run finishes the job.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+use zeroize::Zeroizing;
+
+use crate::core::answers::{Answers, SecretSource};
+use crate::core::catalog::{CatalogSecret, SecretCatalog, remote_name};
+use crate::core::secret_manager::{
+    Labels, RemoteState, SecretManager, SecretManagerError, managed_labels,
+};
+use crate::core::seed::{
+    Action, KEK_PREVIOUS, Observed, PlanItem, SeedPlan, digest, observe_value,
+};
+
+/// How many secrets are written at once.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+const MAX_ATTEMPTS: u32 = 6;
+
+/// n random bytes from the OS CSPRNG, hex-encoded.
+pub fn random_hex(n: usize) -> SecretString {
+    let mut bytes = Zeroizing::new(vec![0u8; n]);
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    SecretString::from(hex::encode(bytes.as_slice()))
+}
+
+/// Where a value the operator provides could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SourceError {
+    #[error("{field}: environment variable {var} is not set. Fix: export it, or change the source")]
+    EnvMissing { field: String, var: String },
+    #[error("{field}: cannot read {path}: {message}")]
+    File {
+        field: String,
+        path: String,
+        message: String,
+    },
+    #[error("{field}: the file {path} is empty")]
+    EmptyFile { field: String, path: String },
+    #[error(
+        "{field}: `prompt` needs a terminal. Fix: use env:VAR or file:PATH in the answers, or run in a terminal"
+    )]
+    NoTerminal { field: String },
+    #[error("{field}: the prompt was cancelled")]
+    Cancelled { field: String },
+}
+
+/// Asks the operator for a value (masked); None when no terminal is available.
+pub type Prompter = dyn Fn(&str) -> Option<Result<SecretString, SourceError>> + Send + Sync;
+
+/// Reads one source into a secret value.
+pub fn resolve(
+    field: &str,
+    source: &SecretSource,
+    generate_bytes: usize,
+    prompt: &Prompter,
+) -> Result<SecretString, SourceError> {
+    match source {
+        SecretSource::Generate => Ok(random_hex(generate_bytes)),
+        SecretSource::Env(var) => match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Ok(SecretString::from(v)),
+            _ => Err(SourceError::EnvMissing {
+                field: field.into(),
+                var: var.clone(),
+            }),
+        },
+        SecretSource::File(path) => {
+            let text =
+                Zeroizing::new(
+                    std::fs::read_to_string(path).map_err(|e| SourceError::File {
+                        field: field.into(),
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    })?,
+                );
+            let value = text
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text);
+            if value.is_empty() {
+                return Err(SourceError::EmptyFile {
+                    field: field.into(),
+                    path: path.display().to_string(),
+                });
+            }
+            Ok(SecretString::from(value.to_string()))
+        }
+        SecretSource::Prompt => prompt(field).unwrap_or_else(|| {
+            Err(SourceError::NoTerminal {
+                field: field.into(),
+            })
+        }),
+    }
+}
+
+/// The value to write for one catalog secret.
+pub fn value_for(
+    secret: &CatalogSecret,
+    answers: &Answers,
+    prompt: &Prompter,
+) -> Result<SecretString, SourceError> {
+    match secret.name.as_str() {
+        "postgres" | "redis" => {
+            let (field, source) = if secret.name == "postgres" {
+                ("postgres.password", &answers.postgres.password)
+            } else {
+                ("redis.password", &answers.redis.password)
+            };
+            // Passwords the wizard creates: 24 random bytes.
+            let password = resolve(field, source, 24, prompt)?;
+            let mut record = Map::new();
+            for (k, v) in crate::core::seed::expected_fields(answers, &secret.name) {
+                let value = if k == "port" || (k == "database" && secret.name == "redis") {
+                    v.parse::<u64>()
+                        .map(Value::from)
+                        .unwrap_or(Value::String(v))
+                } else {
+                    Value::String(v)
+                };
+                record.insert(k.to_string(), value);
+            }
+            record.insert(
+                "password".into(),
+                Value::String(password.expose_secret().to_string()),
+            );
+            let text = Zeroizing::new(serde_json::to_string(&record).expect("a map serializes"));
+            if let Some(Value::String(p)) = record.get_mut("password") {
+                zeroize::Zeroize::zeroize(p);
+            }
+            Ok(SecretString::from(text.as_str()))
+        }
+        _ => resolve(
+            &format!("secrets.{}", secret.name),
+            &answers.secret_source(&secret.name),
+            32,
+            prompt,
+        ),
+    }
+}
+
+/// Runs an operation, retrying throttling and outages with jittered exponential backoff;
+/// a `Retry-After` from the service is honoured.
+pub async fn with_retry<T, F, Fut>(mut op: F) -> Result<T, SecretManagerError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SecretManagerError>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match op().await {
+            Err(e) if e.is_transient() && attempt < MAX_ATTEMPTS => {
+                let backoff =
+                    Duration::from_millis(100u64 << attempt.min(6)).min(Duration::from_secs(5));
+                let mut jitter = [0u8; 2];
+                let _ = getrandom::fill(&mut jitter);
+                let jittered = backoff.mul_f64(
+                    0.5 + f64::from(u16::from_le_bytes(jitter)) / f64::from(u16::MAX) / 2.0,
+                );
+                let wait = match &e {
+                    SecretManagerError::Throttled {
+                        retry_after: Some(after),
+                    } => (*after).max(jittered),
+                    _ => jittered,
+                };
+                tracing::debug!(attempt, ?wait, "transient secret-manager error, retrying");
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Reads the state of every catalog secret, concurrently.
+pub async fn observe(
+    sm: &dyn SecretManager,
+    catalog: &SecretCatalog,
+    answers: &Answers,
+    concurrency: usize,
+) -> Result<BTreeMap<String, Observed>, SecretManagerError> {
+    let names: Vec<&CatalogSecret> = catalog.seeded().collect();
+    let results: Vec<(String, Result<Observed, SecretManagerError>)> = futures::stream::iter(names)
+        .map(|secret| async move {
+            let remote = remote_name(answers.cloud, &answers.secret_manager.prefix, &secret.name);
+            let state = with_retry(|| sm.read(&remote)).await;
+            let observed = state.map(|s| match s {
+                RemoteState::Missing => Observed::Missing,
+                RemoteState::Empty => Observed::Empty,
+                RemoteState::Present(v) => observe_value(secret, v.expose_secret(), answers),
+            });
+            (secret.name.clone(), observed)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut out = BTreeMap::new();
+    for (name, r) in results {
+        out.insert(name, r?);
+    }
+    Ok(out)
+}
+
+/// Progress of one secret, for the terminal and the wizard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    Started {
+        remote: String,
+    },
+    Done {
+        remote: String,
+        verb: &'static str,
+        digest: String,
+    },
+    Failed {
+        remote: String,
+        error: SecretManagerError,
+    },
+    NotStarted {
+        remote: String,
+    },
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct SeedReport {
+    pub written: Vec<String>,
+    pub failed: Vec<(String, SecretManagerError)>,
+    pub not_started: Vec<String>,
+}
+
+async fn write_one(
+    sm: &dyn SecretManager,
+    item: &PlanItem,
+    value: &SecretString,
+    labels: &Labels,
+    answers: &Answers,
+) -> Result<&'static str, SecretManagerError> {
+    match &item.action {
+        Action::Create => match with_retry(|| sm.create(&item.remote_name, value, labels)).await {
+            Ok(()) => Ok("created"),
+            // Another run created it meanwhile: theirs stands, never overwritten.
+            Err(SecretManagerError::AlreadyExists) => {
+                match with_retry(|| sm.read(&item.remote_name)).await? {
+                    RemoteState::Present(_) => Ok("already created by another run; kept"),
+                    _ => with_retry(|| sm.add_version(&item.remote_name, value))
+                        .await
+                        .map(|()| "created"),
+                }
+            }
+            Err(e) => Err(e),
+        },
+        Action::Fill => with_retry(|| sm.add_version(&item.remote_name, value))
+            .await
+            .map(|()| "first version added"),
+        Action::Rotate => with_retry(|| sm.add_version(&item.remote_name, value))
+            .await
+            .map(|()| "rotated"),
+        Action::RotateKek => {
+            // Order matters: the current key is safe in the previous slot before a new key
+            // replaces it, so an interruption at any point loses no key.
+            let current = match with_retry(|| sm.read(&item.remote_name)).await? {
+                RemoteState::Present(v) => v,
+                _ => {
+                    return Err(SecretManagerError::Other(format!(
+                        "{} has no current key to keep",
+                        item.remote_name
+                    )));
+                }
+            };
+            let previous = remote_name(answers.cloud, &answers.secret_manager.prefix, KEK_PREVIOUS);
+            match with_retry(|| sm.create(&previous, &current, labels)).await {
+                Ok(()) => {}
+                Err(SecretManagerError::AlreadyExists) => {
+                    with_retry(|| sm.add_version(&previous, &current)).await?
+                }
+                Err(e) => return Err(e),
+            }
+            with_retry(|| sm.add_version(&item.remote_name, value)).await?;
+            Ok("rotated; previous key kept")
+        }
+        Action::Keep | Action::WrongShape(_) => Ok("unchanged"),
+    }
+}
+
+/// Applies the writes of a plan, `concurrency` at a time. When `stop` is set (Ctrl-C), no new
+/// write starts; those in flight complete.
+pub async fn apply(
+    sm: &dyn SecretManager,
+    plan: &SeedPlan,
+    values: &BTreeMap<String, SecretString>,
+    answers: &Answers,
+    concurrency: usize,
+    stop: Arc<AtomicBool>,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> SeedReport {
+    let labels = managed_labels(&answers.chart.version);
+    let items: Vec<&PlanItem> = plan.items.iter().filter(|i| i.action.writes()).collect();
+    let outcomes: Vec<(String, Option<Result<&'static str, SecretManagerError>>)> =
+        futures::stream::iter(items)
+            .map(|item| {
+                let stop = stop.clone();
+                let labels = &labels;
+                async move {
+                    if stop.load(Ordering::SeqCst) {
+                        progress(Progress::NotStarted {
+                            remote: item.remote_name.clone(),
+                        });
+                        return (item.remote_name.clone(), None);
+                    }
+                    let Some(value) = values.get(&item.secret.name) else {
+                        return (
+                            item.remote_name.clone(),
+                            Some(Err(SecretManagerError::Other("no value resolved".into()))),
+                        );
+                    };
+                    progress(Progress::Started {
+                        remote: item.remote_name.clone(),
+                    });
+                    let result = write_one(sm, item, value, labels, answers).await;
+                    match &result {
+                        Ok(verb) => progress(Progress::Done {
+                            remote: item.remote_name.clone(),
+                            verb,
+                            digest: digest(value.expose_secret()),
+                        }),
+                        Err(e) => progress(Progress::Failed {
+                            remote: item.remote_name.clone(),
+                            error: e.clone(),
+                        }),
+                    }
+                    (item.remote_name.clone(), Some(result))
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+    let mut report = SeedReport::default();
+    for (name, outcome) in outcomes {
+        match outcome {
+            None => report.not_started.push(name),
+            Some(Ok(_)) => report.written.push(name),
+            Some(Err(e)) => report.failed.push((name, e)),
+        }
+    }
+    report
+}
