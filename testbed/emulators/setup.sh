@@ -2,7 +2,7 @@
 # Create (idempotently) the emulators' virtualenv and print its path on stdout.
 #   testbed/emulators/setup.sh [--dev]
 # The venv lives at ${CARACAL_TESTBED_CACHE:-$HOME/.cache/caracal-deploy}/venv-<hash>,
-# where <hash> covers requirements.txt (and requirements-dev.txt with --dev).
+# where <hash> covers requirements.txt + constraints.txt (and the -dev files with --dev).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,8 +25,8 @@ if [ -z "$python" ]; then
 fi
 [ -n "$python" ] || { log "no python3 found"; exit 1; }
 
-hash_files=("$here/requirements.txt")
-[ "$dev" = 1 ] && hash_files+=("$here/requirements-dev.txt")
+hash_files=("$here/requirements.txt" "$here/constraints.txt")
+[ "$dev" = 1 ] && hash_files+=("$here/requirements-dev.txt" "$here/constraints-dev.txt")
 hash="$(cat "${hash_files[@]}" | sha256sum | cut -c1-12)"
 [ "$dev" = 1 ] && hash="dev-$hash"
 cache="${CARACAL_TESTBED_CACHE:-$HOME/.cache/caracal-deploy}"
@@ -49,12 +49,16 @@ fi
 rm -rf "$venv"
 log "creating venv $venv with $python"
 "$python" -m venv "$venv"
-log "installing $(basename "${hash_files[*]}" 2>/dev/null || true) (this takes a minute)"
-"$venv/bin/python" -m pip install --disable-pip-version-check -q --upgrade pip >&2
-for f in "${hash_files[@]}"; do
-  log "pip install -r $(basename "$f")"
-  "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$f" >&2
-done
+pip_args=(-r "$here/requirements.txt" -c "$here/constraints.txt")
+if [ "$dev" = 1 ]; then
+  pip_args+=(-r "$here/requirements-dev.txt" -c "$here/constraints-dev.txt")
+fi
+log "pip install ${pip_args[*]##*/} (about a minute)"
+if ! "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q "${pip_args[@]}" >&2; then
+  log "pip install failed; removing the incomplete venv"
+  rm -rf "$venv"
+  exit 1
+fi
 touch "$venv/.complete"
 log "venv ready: $venv"
 echo "$venv"
