@@ -126,7 +126,7 @@ class Faults:
     ``count`` is how many of the next matching requests are affected; ``null`` (or
     absent) means every matching request until the next reset.  ``ops`` limits a fault
     to requests carrying one of these operation tags; absent means every API operation
-    except the token endpoint (list ``"token"`` explicitly to hit it).
+    except the token and discovery endpoints (list ``"token"``/``"discovery"`` to hit them).
     """
 
     def __init__(self, latency_ms: int = 0):
@@ -223,7 +223,7 @@ class Faults:
                 return None
             ops = spec["ops"]
             if ops is None:
-                if "token" in tags:
+                if tags & {"token", "discovery"}:
                     return None
             elif not tags.intersection(ops):
                 return None

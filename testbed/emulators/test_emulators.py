@@ -1093,8 +1093,11 @@ def test_azure_deny_create_but_not_add_version(azure):
 
 def test_azure_faults_do_not_hit_the_challenge_or_token(azure):
     azure.faults({"errors_5xx": {"count": None}})
-    # the token endpoint is only faulted when listed explicitly
+    # the token and discovery endpoints are only faulted when listed explicitly
     assert az_token(azure).status_code == 200
+    r = requests.get(f"{azure.url}/{AZ_TENANT}/v2.0/.well-known/openid-configuration",
+                     verify=azure.verify, timeout=10)
+    assert r.status_code == 200
     # an unauthenticated request gets its challenge first
     r = requests.get(f"{azure.url}/secrets", params=API, verify=azure.verify, timeout=10)
     assert r.status_code == 401
