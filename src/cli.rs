@@ -21,6 +21,7 @@ pub mod exit {
     pub const OTHER: u8 = 1;
     pub const INVALID_INPUT: u8 = 2;
     pub const CHECK_FAILED: u8 = 3;
+    pub const WARNINGS: u8 = 4;
 }
 
 /// The Kubernetes version `render` assumes when it checks the chart offline.
@@ -58,7 +59,7 @@ enum Command {
         out: PathBuf,
     },
     /// Step 1: seed the secrets into the cloud's secret manager.
-    Seed(LiveArgs),
+    Seed(SeedArgs),
     /// Step 2: namespace, External Secrets service account, store and ExternalSecret.
     Apply(LiveArgs),
     /// Step 3: helm upgrade --install of the chart.
@@ -74,6 +75,28 @@ enum Command {
 }
 
 #[derive(Debug, clap::Args)]
+struct SeedArgs {
+    #[arg(short = 'f', long = "answers")]
+    answers: PathBuf,
+    /// Show what would change, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Add a new version of this catalog secret (repeatable). `secret-store-kek` keeps the
+    /// current key as `secret-store-kek-previous`.
+    #[arg(long = "rotate", value_name = "NAME")]
+    rotate: Vec<String>,
+    /// How many secrets are written at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+    /// Exit 3 instead of 4 when there are warnings only.
+    #[arg(long)]
+    fail_on_warning: bool,
+    /// Log file (never holds secret values).
+    #[arg(long, env = "CARACAL_DEPLOY_LOG")]
+    log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
 struct LiveArgs {
     #[arg(short = 'f', long = "answers")]
     answers: PathBuf,
@@ -84,6 +107,14 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Some(Command::Render { answers, out }) => run_render(&answers, &out),
+        Some(Command::Seed(args)) => crate::cli_seed::run(
+            &args.answers,
+            args.dry_run,
+            &args.rotate,
+            usize::from(args.concurrency),
+            args.fail_on_warning,
+            args.log_file.as_deref(),
+        ),
         Some(other) => not_yet(&other),
         None => crate::tui::run(cli.answers, cli.out, cli.plain),
     };

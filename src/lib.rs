@@ -5,6 +5,8 @@
 
 pub mod adapters;
 pub mod cli;
+mod cli_seed;
 pub mod core;
 pub mod engine;
+pub mod logging;
 pub mod tui;

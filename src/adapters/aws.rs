@@ -164,30 +164,31 @@ impl SecretManager for AwsSecretsManager {
     }
 
     async fn version_count(&self, name: &str) -> Result<usize, SecretManagerError> {
+        // Existence first: listing the versions of a missing secret is not answered alike by
+        // every implementation (moto returns a 500).
+        if let Err(e) = self.client.describe_secret().secret_id(name).send().await {
+            return match self.map(e, "DescribeSecret") {
+                SecretManagerError::NotFound(_) => Ok(0),
+                other => Err(other),
+            };
+        }
         let mut count = 0;
-        let mut token = None;
+        let mut token: Option<String> = None;
         loop {
-            let out = match self
+            let out = self
                 .client
                 .list_secret_version_ids()
                 .secret_id(name)
                 .include_deprecated(true)
-                .set_next_token(token)
+                .set_next_token(token.clone())
                 .send()
                 .await
-            {
-                Ok(out) => out,
-                Err(e) => {
-                    return match self.map(e, "ListSecretVersionIds") {
-                        SecretManagerError::NotFound(_) => Ok(0),
-                        other => Err(other),
-                    };
-                }
-            };
+                .map_err(|e| self.map(e, "ListSecretVersionIds"))?;
             count += out.versions().len();
-            token = out.next_token().map(str::to_string);
-            if token.is_none() {
-                return Ok(count);
+            // An empty token also ends the listing.
+            match out.next_token().filter(|t| !t.is_empty()) {
+                Some(next) if token.as_deref() != Some(next) => token = Some(next.to_string()),
+                _ => return Ok(count),
             }
         }
     }

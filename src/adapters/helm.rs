@@ -58,6 +58,36 @@ impl Helm {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
+    /// `helm upgrade --install` with the argv of `core::helm_command::helm_install_args`.
+    pub async fn upgrade_install(&self, args: &[String]) -> Result<String, HelmError> {
+        self.run(args).await
+    }
+
+    /// `helm status RELEASE -o json`.
+    pub async fn status(
+        &self,
+        release: &str,
+        namespace: &str,
+        context: Option<&str>,
+    ) -> Result<serde_json::Value, HelmError> {
+        let mut args: Vec<String> = vec![
+            "status".into(),
+            release.into(),
+            "--namespace".into(),
+            namespace.into(),
+            "-o".into(),
+            "json".into(),
+        ];
+        if let Some(c) = context {
+            args.extend(["--kube-context".into(), c.into()]);
+        }
+        let text = self.run(&args).await?;
+        serde_json::from_str(&text).map_err(|e| HelmError::Failed {
+            command: "status".into(),
+            stderr: e.to_string(),
+        })
+    }
+
     /// `helm version --short`.
     pub async fn version(&self) -> Result<String, HelmError> {
         Ok(self
