@@ -27,6 +27,10 @@ fi
 mkdir -p "$state/pids" "$state/logs"
 state="$(cd "$state" && pwd)"
 
+# One start at a time per state dir.
+exec 8>"$state/.start.lock"
+if command -v flock >/dev/null 2>&1; then flock 8; fi
+
 # name -> pattern that must appear in /proc/PID/cmdline
 declare -A pattern=([moto]="moto_server" [gcp-sm]="gcp_sm.py" [azure-kv]="azure_kv.py")
 
@@ -48,6 +52,16 @@ if alive moto || alive gcp-sm || alive azure-kv; then
   "$here/stop.sh" "$state" || true
 fi
 rm -f "$state/emulators.env"
+
+# Whatever fails below, leave nothing half-started behind.
+complete=0
+on_exit() {
+  if [ "$complete" != 1 ]; then
+    log "start failed: stopping what was started (logs in $state/logs)"
+    "$here/stop.sh" "$state" || true
+  fi
+}
+trap on_exit EXIT
 
 venv="$("$here/setup.sh")"
 py="$venv/bin/python"
@@ -93,7 +107,7 @@ json_field() { "$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sy
 # launch NAME CMD...: start detached (own session), record the pid.
 launch() {
   local name="$1"; shift
-  ( exec setsid "$@" </dev/null >>"$state/logs/$name.log" 2>&1 ) &
+  ( exec setsid "$@" </dev/null >>"$state/logs/$name.log" 2>&1 8>&- ) &
   echo $! >"$state/pids/$name.pid"
 }
 
@@ -174,6 +188,7 @@ tmp="$state/emulators.env.tmp"
     CARACAL_TESTBED_EMULATORS_STATE "$state"
 } >"$tmp"
 mv "$tmp" "$state/emulators.env"
+complete=1
 log "moto      $moto_url"
 log "gcp-sm    $gcp_url"
 log "azure-kv  https://127.0.0.1:$azure_port (CA $ca)"
