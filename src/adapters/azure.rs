@@ -1,1 +1,838 @@
-//! Azure Key Vault (being written).
+//! Azure Key Vault (secrets) through the official SDK (`azure_security_keyvault_secrets`).
+//!
+//! Credentials are chosen like a workstation's or a CI job's: a service principal with a client
+//! secret when `AZURE_CLIENT_ID`, `AZURE_TENANT_ID` and `AZURE_CLIENT_SECRET` are set; workload
+//! identity when `AZURE_FEDERATED_TOKEN_FILE` is set (with `AZURE_CLIENT_ID`/`AZURE_TENANT_ID`);
+//! otherwise the developer tools (`az login`, then `azd auth login`). `AZURE_AUTHORITY_HOST`
+//! selects another Entra endpoint, as in every Azure SDK.
+//!
+//! `secretManager.caBundle` adds CAs to trust (private endpoints, TLS-inspecting proxies) for the
+//! vault and for the token requests alike: both go through one `reqwest` client.
+//!
+//! Retries are the engine's (jittered, `Retry-After` aware), not the SDK's.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
+use azure_core::error::ErrorKind;
+use azure_core::http::headers::{HeaderName, Headers, RETRY_AFTER};
+use azure_core::http::policies::get_retry_after;
+use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, Transport, Url};
+use azure_core::time::OffsetDateTime;
+use azure_identity::{
+    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
+    DeveloperToolsCredential, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+};
+use azure_security_keyvault_secrets::models::SetSecretParameters;
+use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+use futures::TryStreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use zeroize::Zeroize;
+
+use crate::core::secret_manager::{Labels, RemoteState, SecretManager, SecretManagerError};
+
+/// Hosts of Key Vault and Managed HSM in the public and sovereign clouds.
+const KEY_VAULT_SUFFIXES: &[&str] = &[
+    "vault.azure.net",
+    "vault.azure.cn",
+    "vault.usgovcloudapi.net",
+    "vault.microsoftazure.de",
+    "managedhsm.azure.net",
+    "managedhsm.azure.cn",
+    "managedhsm.usgovcloudapi.net",
+];
+
+/// The content type put on every version the wizard writes.
+const CONTENT_TYPE: &str = "text/plain";
+
+const X_MS_RETRY_AFTER_MS: HeaderName = HeaderName::from_static("x-ms-retry-after-ms");
+const RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
+
+/// Who the wizard authenticates as, for error messages.
+#[derive(Debug, Clone)]
+enum Identity {
+    ServicePrincipal {
+        client_id: String,
+        tenant_id: String,
+    },
+    WorkloadIdentity {
+        client_id: String,
+    },
+    DeveloperTools,
+}
+
+impl Identity {
+    fn describe(&self) -> String {
+        match self {
+            Identity::ServicePrincipal { client_id, .. } => {
+                format!("the service principal {client_id} (AZURE_CLIENT_ID)")
+            }
+            Identity::WorkloadIdentity { client_id } => {
+                format!("the workload identity {client_id} (AZURE_CLIENT_ID)")
+            }
+            Identity::DeveloperTools => "the user signed in to the Azure CLI".into(),
+        }
+    }
+
+    /// What `az role assignment create --assignee` takes for this identity.
+    fn assignee(&self) -> String {
+        match self {
+            Identity::ServicePrincipal { client_id, .. }
+            | Identity::WorkloadIdentity { client_id } => client_id.clone(),
+            Identity::DeveloperTools => "$(az ad signed-in-user show --query id -o tsv)".into(),
+        }
+    }
+
+    fn sign_in_fix(&self) -> String {
+        match self {
+            Identity::ServicePrincipal { client_id, tenant_id } => format!(
+                "check AZURE_CLIENT_ID ({client_id}), AZURE_TENANT_ID ({tenant_id}) and AZURE_CLIENT_SECRET (a client secret's value, not its ID, and not expired: `az ad app credential list --id {client_id}`), or unset them to use `az login`"
+            ),
+            Identity::WorkloadIdentity { .. } => "check the federated credential of AZURE_CLIENT_ID (its issuer and subject must match the service account token in AZURE_FEDERATED_TOKEN_FILE), or unset AZURE_FEDERATED_TOKEN_FILE to use `az login`".into(),
+            Identity::DeveloperTools => "sign in with `az login` (for the vault's tenant: `az login --tenant TENANT`), or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a service principal".into(),
+        }
+    }
+}
+
+/// Refuses tokens for anything but Key Vault. Relaxing the challenge check (below) lets the
+/// vault's 401 challenge name the token's audience; this keeps a look-alike host from obtaining a
+/// token for another API (e.g. Azure Resource Manager) with the operator's identity.
+#[derive(Debug)]
+struct KeyVaultTokensOnly(Arc<dyn TokenCredential>);
+
+#[async_trait]
+impl TokenCredential for KeyVaultTokensOnly {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
+        let allowed = |scope: &&str| {
+            scope
+                .strip_prefix("https://")
+                .and_then(|s| s.strip_suffix("/.default"))
+                .is_some_and(|host| KEY_VAULT_SUFFIXES.contains(&host))
+        };
+        if scopes.is_empty() || !scopes.iter().all(allowed) {
+            return Err(azure_core::Error::with_message(
+                ErrorKind::Credential,
+                format!(
+                    "the vault asked for a token for {scopes:?}, which is not a Key Vault audience; refusing"
+                ),
+            ));
+        }
+        self.0.get_token(scopes, options).await
+    }
+}
+
+pub struct AzureKeyVault {
+    client: SecretClient,
+    vault_url: String,
+    prefix: String,
+    identity: Identity,
+    authority: String,
+}
+
+impl std::fmt::Debug for AzureKeyVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureKeyVault")
+            .field("vault_url", &self.vault_url)
+            .field("prefix", &self.prefix)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The parts of a secret bundle the adapter reads. `value` borrows from the response body when
+/// it has no escapes, so no copy of it is left behind.
+#[derive(Deserialize)]
+struct Bundle<'a> {
+    #[serde(borrow, default)]
+    value: Option<Cow<'a, str>>,
+    #[serde(default, rename = "contentType")]
+    content_type: Option<String>,
+    #[serde(default)]
+    tags: Option<HashMap<String, String>>,
+}
+
+/// Zeroes a buffer the SDK handed over (request or response body) once nothing else holds it.
+fn wipe(bytes: azure_core::Bytes) {
+    if let Ok(mut b) = bytes.try_into_mut() {
+        b.as_mut().zeroize();
+    }
+}
+
+impl AzureKeyVault {
+    /// A client for the vault at `vault_url` (`https://NAME.vault.azure.net`). No request is made
+    /// yet: a wrong URL, an untrusted certificate or missing credentials surface on the first call.
+    pub async fn connect(
+        vault_url: &str,
+        ca_bundle: Option<&Path>,
+        prefix: &str,
+    ) -> Result<AzureKeyVault, SecretManagerError> {
+        let url = Url::parse(vault_url)
+            .map_err(|e| SecretManagerError::Invalid(format!("the vault URL `{vault_url}` is not a URL ({e}). Fix: write the vault URI, e.g. https://NAME.vault.azure.net")))?;
+        if url.scheme() != "https" {
+            return Err(SecretManagerError::Invalid(format!(
+                "the vault URL `{vault_url}` must use https (Key Vault tokens are never sent over plain http)"
+            )));
+        }
+        let host = url
+            .host_str()
+            .ok_or_else(|| {
+                SecretManagerError::Invalid(format!("the vault URL `{vault_url}` has no host"))
+            })?
+            .to_ascii_lowercase();
+
+        let mut http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30));
+        if let Some(path) = ca_bundle {
+            let pem = std::fs::read(path).map_err(|e| {
+                SecretManagerError::Invalid(format!(
+                    "secretManager.caBundle: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                SecretManagerError::Invalid(format!(
+                    "secretManager.caBundle: {} is not a PEM bundle: {e}",
+                    path.display()
+                ))
+            })?;
+            if certs.is_empty() {
+                return Err(SecretManagerError::Invalid(format!(
+                    "secretManager.caBundle: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    path.display()
+                )));
+            }
+            // Added to the platform's roots, not instead of them: login.microsoftonline.com
+            // stays trusted when only the vault's private endpoint has a private CA.
+            http = http.tls_certs_merge(certs);
+        }
+        let http = http.build().map_err(|e| {
+            SecretManagerError::Other(format!("cannot set up the HTTPS client: {e}"))
+        })?;
+        let transport = Transport::new(Arc::new(http));
+
+        let (credential, identity) = credential(&transport)?;
+        let authority = std::env::var("AZURE_AUTHORITY_HOST")
+            .unwrap_or_else(|_| "https://login.microsoftonline.com".into());
+
+        // The SDK checks that the resource named in the vault's 401 challenge
+        // (https://vault.azure.net) is a parent domain of the vault's host, so that a vault URL
+        // pointing elsewhere cannot obtain a Key Vault token. A host that is not under a Key Vault
+        // domain (a private DNS alias, an IP address, an on-premises gateway in front of a private
+        // endpoint) can never pass that check, so it is relaxed for such hosts only, where the
+        // operator typed that address on purpose; `KeyVaultTokensOnly` still limits what the
+        // challenge can ask for to Key Vault tokens.
+        let known_host = KEY_VAULT_SUFFIXES
+            .iter()
+            .any(|suffix| host.ends_with(&format!(".{suffix}")));
+        let options = SecretClientOptions {
+            client_options: ClientOptions {
+                transport: Some(transport),
+                retry: RetryOptions::none(),
+                ..Default::default()
+            },
+            verify_challenge_resource: Some(known_host),
+            ..Default::default()
+        };
+        let client = SecretClient::new(
+            vault_url,
+            Arc::new(KeyVaultTokensOnly(credential)),
+            Some(options),
+        )
+        .map_err(|e| SecretManagerError::Invalid(format!("the vault URL `{vault_url}`: {e}")))?;
+        Ok(AzureKeyVault {
+            client,
+            vault_url: vault_url.trim_end_matches('/').to_string(),
+            prefix: prefix.to_string(),
+            identity,
+            authority,
+        })
+    }
+
+    fn check_name(&self, name: &str) -> Result<(), SecretManagerError> {
+        if name.is_empty()
+            || name.len() > 127
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(SecretManagerError::Invalid(format!(
+                "`{name}` is not a valid Key Vault secret name: 1 to 127 letters, digits and dashes. Fix: choose a secretManager.prefix (now `{}`) of letters, digits and dashes",
+                self.prefix
+            )));
+        }
+        Ok(())
+    }
+
+    /// The vault's name, for `az` commands.
+    fn vault_name(&self, detail: &str) -> String {
+        // Key Vault's 403 messages end with "Vault: NAME;location=...".
+        if let Some(rest) = detail.split("Vault: ").nth(1) {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            if !name.is_empty() {
+                return name;
+            }
+        }
+        Url::parse(&self.vault_url)
+            .ok()
+            .and_then(|u| {
+                u.host_str()
+                    .map(|h| h.split('.').next().unwrap_or(h).to_string())
+            })
+            .unwrap_or_else(|| "VAULT".into())
+    }
+
+    fn map(&self, e: azure_core::Error, action: &str, name: &str) -> SecretManagerError {
+        if let ErrorKind::HttpResponse {
+            status,
+            error_code,
+            raw_response,
+        } = e.kind()
+        {
+            let status = u16::from(*status);
+            let (code, inner, message) = raw_response
+                .as_ref()
+                .map(|r| service_error(r.body()))
+                .unwrap_or_default();
+            let code = code.or_else(|| error_code.clone()).unwrap_or_default();
+            let message = if message.is_empty() {
+                e.to_string()
+            } else {
+                message
+            };
+            let first_line = message.lines().next().unwrap_or("").trim().to_string();
+            return match status {
+                400 => SecretManagerError::Invalid(format!(
+                    "Key Vault refused to {action} `{name}`: {first_line}"
+                )),
+                401 => SecretManagerError::Unauthenticated(format!(
+                    "{} refused the token of {}: {first_line}. Fix: {}",
+                    self.vault_url,
+                    self.identity.describe(),
+                    self.identity.sign_in_fix()
+                )),
+                403 => self.forbidden(action, name, &code, inner.as_deref(), &message),
+                404 => SecretManagerError::NotFound(first_line),
+                409 if message.contains("deleted but recoverable")
+                    || message.contains("recoverable state") =>
+                {
+                    SecretManagerError::SoftDeleted {
+                        name: name.to_string(),
+                    }
+                }
+                409 => SecretManagerError::Other(format!(
+                    "Key Vault refused to {action} `{name}` (conflict): {first_line}"
+                )),
+                429 => SecretManagerError::Throttled {
+                    retry_after: raw_response.as_ref().and_then(|r| retry_after(r.headers())),
+                },
+                500..=599 => SecretManagerError::Unavailable(format!(
+                    "{} answered {status} {code}: {first_line}",
+                    self.vault_url
+                )),
+                _ => SecretManagerError::Other(format!(
+                    "{action} `{name}`: HTTP {status} {code}: {first_line}"
+                )),
+            };
+        }
+        let chain = error_chain(&e);
+        if matches!(e.kind(), ErrorKind::Credential) {
+            return self.credential_error(&e, &chain);
+        }
+        self.transport_error(&chain, &self.vault_url)
+    }
+
+    fn forbidden(
+        &self,
+        action: &str,
+        name: &str,
+        code: &str,
+        inner: Option<&str>,
+        message: &str,
+    ) -> SecretManagerError {
+        let first_line = message.lines().next().unwrap_or("").trim();
+        let vault = self.vault_name(message);
+        // Key Vault names the caller's object ID in RBAC denials: the most precise assignee.
+        let assignee = message
+            .split("oid=")
+            .nth(1)
+            .map(|rest| {
+                rest.chars()
+                    .take_while(|c| c.is_ascii_hexdigit() || *c == '-')
+                    .collect::<String>()
+            })
+            .filter(|oid| !oid.is_empty())
+            .unwrap_or_else(|| self.identity.assignee());
+        let role_fix = format!(
+            "grant {} the \"Key Vault Secrets Officer\" role on the vault: `az role assignment create --role \"Key Vault Secrets Officer\" --assignee {assignee} --scope $(az keyvault show --name {vault} --query id -o tsv)` (a new assignment takes a few minutes to apply)",
+            self.identity.describe()
+        );
+        let action_text = format!("{action} `{name}` in {}: {first_line}", self.vault_url);
+        match inner.unwrap_or(code) {
+            "SecretDisabled" => SecretManagerError::Invalid(format!(
+                "the latest version of `{name}` is disabled. Fix: enable it (`az keyvault secret set-attributes --vault-name {vault} --name {name} --enabled true`) or add a new version, then run again"
+            )),
+            "ForbiddenByFirewall" | "ForbiddenByConnection" => {
+                SecretManagerError::PermissionDenied {
+                    action: action_text,
+                    fix: format!(
+                        "the vault's firewall refuses this network: add your address (`az keyvault network-rule add --name {vault} --ip-address ADDRESS`) or run from a network that reaches its private endpoint"
+                    ),
+                }
+            }
+            "AccessDenied" => SecretManagerError::PermissionDenied {
+                action: action_text,
+                fix: format!(
+                    "the vault uses access policies: `az keyvault set-policy --name {vault} --secret-permissions get list set --object-id {assignee}`; or, with Azure RBAC, {role_fix}"
+                ),
+            },
+            _ => SecretManagerError::PermissionDenied {
+                action: action_text,
+                fix: role_fix,
+            },
+        }
+    }
+
+    fn credential_error(&self, e: &azure_core::Error, chain: &[String]) -> SecretManagerError {
+        // A token endpoint that is throttling or down is worth a retry; a refusal is not.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = source {
+            if let Some(ae) = err.downcast_ref::<azure_core::Error>()
+                && let ErrorKind::HttpResponse {
+                    status,
+                    raw_response,
+                    ..
+                } = ae.kind()
+            {
+                let status = u16::from(*status);
+                if status == 429 {
+                    return SecretManagerError::Throttled {
+                        retry_after: raw_response.as_ref().and_then(|r| retry_after(r.headers())),
+                    };
+                }
+                if status >= 500 {
+                    return SecretManagerError::Unavailable(format!(
+                        "the Entra ID token endpoint ({}) answered {status}",
+                        self.authority
+                    ));
+                }
+            }
+            source = err.source();
+        }
+        let text = chain.join(": ");
+        if matches!(
+            self.identity,
+            Identity::ServicePrincipal { .. } | Identity::WorkloadIdentity { .. }
+        ) && is_transport_failure(&text)
+        {
+            return self.transport_error(chain, &self.authority);
+        }
+        SecretManagerError::Unauthenticated(format!(
+            "{} could not get a Key Vault token: {}. Fix: {}",
+            self.identity.describe(),
+            chain.first().map(String::as_str).unwrap_or("unknown error"),
+            self.identity.sign_in_fix()
+        ))
+    }
+
+    /// DNS, TCP and TLS failures, named by the URL that could not be reached.
+    fn transport_error(&self, chain: &[String], url: &str) -> SecretManagerError {
+        let text = chain.join(": ");
+        let lower = text.to_lowercase();
+        if lower.contains("certificate")
+            || lower.contains("tls")
+            || lower.contains("handshake")
+            || lower.contains("unknownissuer")
+        {
+            return SecretManagerError::Other(format!(
+                "TLS: the certificate of {url} is not trusted ({}). Fix: if a private CA or a TLS-inspecting proxy signs it, give its CA certificates (PEM) in secretManager.caBundle",
+                tls_reason(&text)
+            ));
+        }
+        if lower.contains("dns error")
+            || lower.contains("failed to lookup address")
+            || lower.contains("name or service not known")
+            || lower.contains("no such host")
+        {
+            return SecretManagerError::Other(format!(
+                "cannot resolve the host of {url} (DNS). Fix: check the vault URL (secretManager.vaultUrl, `az keyvault show --name NAME --query properties.vaultUri`); a vault behind a private endpoint resolves only from networks linked to its private DNS zone"
+            ));
+        }
+        if lower.contains("connection refused") {
+            return SecretManagerError::Unavailable(format!(
+                "{url} refused the connection. Fix: check the vault URL and port (secretManager.vaultUrl) and any proxy in between"
+            ));
+        }
+        if lower.contains("timed out") || lower.contains("timeout") {
+            return SecretManagerError::Unavailable(format!(
+                "{url} did not answer in time: {text}"
+            ));
+        }
+        SecretManagerError::Unavailable(format!("cannot reach {url}: {text}"))
+    }
+
+    /// Whether `name` is deleted but recoverable. A failure to tell (e.g. no permission to read
+    /// deleted secrets) is "no": `create` then meets the 409 and says the same.
+    async fn is_soft_deleted(&self, name: &str) -> bool {
+        self.client.get_deleted_secret(name, None).await.is_ok()
+    }
+
+    /// The tags and content type of the latest version (values are wiped), or None when missing.
+    async fn latest_properties(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Option<HashMap<String, String>>, Option<String>)>, SecretManagerError> {
+        match self.client.get_secret(name, None).await {
+            Ok(rsp) => {
+                let body = azure_core::Bytes::from(rsp.into_body());
+                let parsed = serde_json::from_slice::<Bundle<'_>>(&body).map(|mut b| {
+                    if let Some(Cow::Owned(mut v)) = b.value.take() {
+                        v.zeroize();
+                    }
+                    (b.tags, b.content_type)
+                });
+                wipe(body);
+                parsed.map(Some).map_err(|e| {
+                    SecretManagerError::Other(format!(
+                        "unexpected answer from {}: {e}",
+                        self.vault_url
+                    ))
+                })
+            }
+            Err(e) => match self.map(e, "read", name) {
+                SecretManagerError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// One `PUT /secrets/{name}`: a new secret, or a new version of an existing one. The request
+    /// and response bodies (both hold the value) are wiped afterwards.
+    async fn set(
+        &self,
+        name: &str,
+        value: &SecretString,
+        tags: Option<HashMap<String, String>>,
+        content_type: Option<String>,
+        action: &str,
+    ) -> Result<(), SecretManagerError> {
+        let mut params = SetSecretParameters {
+            value: Some(value.expose_secret().to_string()),
+            tags,
+            content_type,
+            ..Default::default()
+        };
+        let mut json = Vec::with_capacity(value.expose_secret().len() * 2 + 1024);
+        let serialized = serde_json::to_writer(&mut json, &params);
+        if let Some(v) = params.value.as_mut() {
+            v.zeroize();
+        }
+        if let Err(e) = serialized {
+            json.zeroize();
+            return Err(SecretManagerError::Other(format!(
+                "cannot encode the request: {e}"
+            )));
+        }
+        let body = azure_core::Bytes::from(json);
+        let result = self
+            .client
+            .set_secret(name, body.clone().into(), None)
+            .await;
+        wipe(body);
+        match result {
+            Ok(rsp) => {
+                wipe(rsp.into_body().into());
+                Ok(())
+            }
+            Err(e) => Err(self.map(e, action, name)),
+        }
+    }
+}
+
+/// The credential chain, each credential sending its token requests through `transport`.
+fn credential(
+    transport: &Transport,
+) -> Result<(Arc<dyn TokenCredential>, Identity), SecretManagerError> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let options = || ClientOptions {
+        transport: Some(transport.clone()),
+        // A few quick retries of the token endpoint, not the SDK's default minute.
+        retry: RetryOptions::exponential(ExponentialRetryOptions {
+            max_retries: 3,
+            max_total_elapsed: azure_core::time::Duration::seconds(15),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let failed = |which: &str, e: azure_core::Error| {
+        SecretManagerError::Unauthenticated(format!(
+            "{which}: {e}. Fix: check AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET (or AZURE_FEDERATED_TOKEN_FILE), or unset them to use `az login`"
+        ))
+    };
+    let (client_id, tenant_id) = (var("AZURE_CLIENT_ID"), var("AZURE_TENANT_ID"));
+    if let (Some(client_id), Some(tenant_id), Some(secret)) =
+        (&client_id, &tenant_id, var("AZURE_CLIENT_SECRET"))
+    {
+        let cred = ClientSecretCredential::new(
+            tenant_id,
+            client_id.clone(),
+            Secret::new(secret),
+            Some(ClientSecretCredentialOptions {
+                client_options: options(),
+            }),
+        )
+        .map_err(|e| {
+            failed(
+                "the service principal in AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET",
+                e,
+            )
+        })?;
+        return Ok((
+            cred,
+            Identity::ServicePrincipal {
+                client_id: client_id.clone(),
+                tenant_id: tenant_id.clone(),
+            },
+        ));
+    }
+    if let (Some(client_id), Some(_), Some(_)) =
+        (&client_id, &tenant_id, var("AZURE_FEDERATED_TOKEN_FILE"))
+    {
+        let cred = WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
+            credential_options: ClientAssertionCredentialOptions {
+                client_options: options(),
+            },
+            ..Default::default()
+        }))
+        .map_err(|e| failed("workload identity (AZURE_FEDERATED_TOKEN_FILE)", e))?;
+        return Ok((
+            cred,
+            Identity::WorkloadIdentity {
+                client_id: client_id.clone(),
+            },
+        ));
+    }
+    let cred =
+        DeveloperToolsCredential::new(None).map_err(|e| failed("the Azure CLI credential", e))?;
+    Ok((cred, Identity::DeveloperTools))
+}
+
+/// (code, inner code, message) of a Key Vault error body.
+fn service_error(body: &[u8]) -> (Option<String>, Option<String>, String) {
+    #[derive(Deserialize)]
+    struct Body {
+        error: Option<Detail>,
+    }
+    #[derive(Deserialize)]
+    struct Detail {
+        code: Option<String>,
+        message: Option<String>,
+        innererror: Option<Inner>,
+    }
+    #[derive(Deserialize)]
+    struct Inner {
+        code: Option<String>,
+    }
+    match serde_json::from_slice::<Body>(body)
+        .ok()
+        .and_then(|b| b.error)
+    {
+        Some(d) => (
+            d.code,
+            d.innererror.and_then(|i| i.code),
+            d.message.unwrap_or_default(),
+        ),
+        None => (
+            None,
+            None,
+            String::from_utf8_lossy(body).chars().take(300).collect(),
+        ),
+    }
+}
+
+/// How long the service asks to wait: `x-ms-retry-after-ms`/`retry-after-ms`, else
+/// `Retry-After` in (possibly fractional) seconds or as an HTTP date.
+fn retry_after(headers: &Headers) -> Option<Duration> {
+    for h in [&X_MS_RETRY_AFTER_MS, &RETRY_AFTER_MS] {
+        if let Some(ms) = headers
+            .get_optional_str(h)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            && ms.is_finite()
+            && ms >= 0.0
+        {
+            return Some(Duration::from_secs_f64(ms / 1000.0));
+        }
+    }
+    let raw = headers.get_optional_str(&RETRY_AFTER)?.trim();
+    if let Ok(secs) = raw.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    get_retry_after(headers, OffsetDateTime::now_utc, &[RETRY_AFTER])
+        .and_then(|d| Duration::try_from(d).ok())
+}
+
+/// The messages of an error and its sources, outermost first, without repeats.
+fn error_chain(e: &azure_core::Error) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        let text = err.to_string();
+        if !text.is_empty() && !out.iter().any(|o| o.contains(&text)) {
+            out.push(text);
+        }
+        source = err.source();
+    }
+    out
+}
+
+fn is_transport_failure(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    [
+        "certificate",
+        "tls",
+        "handshake",
+        "dns error",
+        "failed to lookup address",
+        "connection refused",
+        "timed out",
+        "error sending request",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
+/// The most specific part of a TLS failure (e.g. "invalid peer certificate: UnknownIssuer").
+fn tls_reason(text: &str) -> String {
+    text.rsplit(": ")
+        .find(|part| {
+            let l = part.to_lowercase();
+            l.contains("certificate")
+                || l.contains("issuer")
+                || l.contains("tls")
+                || l.contains("handshake")
+        })
+        .map(|p| p.trim().to_string())
+        .unwrap_or_else(|| text.to_string())
+}
+
+#[async_trait]
+impl SecretManager for AzureKeyVault {
+    fn describe(&self) -> String {
+        format!("Azure Key Vault ({})", self.vault_url)
+    }
+
+    async fn read(&self, name: &str) -> Result<RemoteState, SecretManagerError> {
+        self.check_name(name)?;
+        match self.client.get_secret(name, None).await {
+            Ok(rsp) => {
+                let body = azure_core::Bytes::from(rsp.into_body());
+                let state =
+                    serde_json::from_slice::<Bundle<'_>>(&body).map(|mut b| match b.value.take() {
+                        Some(v) => {
+                            let secret = SecretString::from(v.as_ref());
+                            if let Cow::Owned(mut owned) = v {
+                                owned.zeroize();
+                            }
+                            RemoteState::Present(secret)
+                        }
+                        None => RemoteState::Empty,
+                    });
+                wipe(body);
+                state.map_err(|e| {
+                    SecretManagerError::Other(format!(
+                        "unexpected answer from {}: {e}",
+                        self.vault_url
+                    ))
+                })
+            }
+            Err(e) => match self.map(e, "read", name) {
+                // Soft-delete keeps the name: reporting it as missing would plan a create that
+                // Key Vault refuses, after other secrets were already written.
+                SecretManagerError::NotFound(_) if self.is_soft_deleted(name).await => {
+                    Err(SecretManagerError::SoftDeleted {
+                        name: name.to_string(),
+                    })
+                }
+                SecretManagerError::NotFound(_) => Ok(RemoteState::Missing),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Key Vault has no create-only call (a PUT on an existing name adds a version), so the name
+    /// is checked first. A concurrent creator between the check and the PUT would see its secret
+    /// get a second version; the wizard is the only writer of these names.
+    async fn create(
+        &self,
+        name: &str,
+        value: &SecretString,
+        labels: &Labels,
+    ) -> Result<(), SecretManagerError> {
+        match self.read(name).await? {
+            RemoteState::Missing => {}
+            RemoteState::Present(_) | RemoteState::Empty => {
+                return Err(SecretManagerError::AlreadyExists);
+            }
+        }
+        let tags: HashMap<String, String> =
+            labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        self.set(name, value, Some(tags), Some(CONTENT_TYPE.into()), "create")
+            .await
+    }
+
+    /// Key Vault keeps tags per version: the new version carries the latest one's tags over, so
+    /// the labels the wizard put on the secret stay visible.
+    async fn add_version(
+        &self,
+        name: &str,
+        value: &SecretString,
+    ) -> Result<(), SecretManagerError> {
+        self.check_name(name)?;
+        let Some((tags, content_type)) = self.latest_properties(name).await? else {
+            return Err(SecretManagerError::NotFound(format!(
+                "`{name}` does not exist in {}, so no version can be added to it",
+                self.vault_url
+            )));
+        };
+        self.set(
+            name,
+            value,
+            tags,
+            content_type.or_else(|| Some(CONTENT_TYPE.into())),
+            "add a version to",
+        )
+        .await
+    }
+
+    async fn version_count(&self, name: &str) -> Result<usize, SecretManagerError> {
+        self.check_name(name)?;
+        let mut pager = self
+            .client
+            .list_secret_properties_versions(name, None)
+            .map_err(|e| self.map(e, "list the versions of", name))?;
+        let mut count = 0;
+        loop {
+            match pager.try_next().await {
+                Ok(Some(_)) => count += 1,
+                Ok(None) => return Ok(count),
+                Err(e) => {
+                    return match self.map(e, "list the versions of", name) {
+                        SecretManagerError::NotFound(_) => Ok(0),
+                        other => Err(other),
+                    };
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,611 @@
+//! The Azure Key Vault adapter against the test bed's Key Vault emulator, through the real SDK
+//! (HTTPS with the bed's CA, the 401 challenge, Entra-like client-secret token requests).
+//!
+//! Needs the bed: `scripts/testbed up && eval "$(scripts/testbed env)"`. The emulator is shared
+//! (other tests, ESO), so every test uses its own names; fault injection is global, so tests that
+//! inject faults run alone within this binary and limit each fault to a count and an operation.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use caracal_deploy::adapters::azure::AzureKeyVault;
+use caracal_deploy::core::secret_manager::{
+    RemoteState, SecretManager, SecretManagerError, managed_labels,
+};
+use caracal_deploy::engine::seed::with_retry;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use tokio::sync::RwLock;
+
+/// Tests that inject faults hold it for writing, the others for reading.
+static FAULTS: RwLock<()> = RwLock::const_new(());
+
+const PREFIX: &str = "caracal-test";
+
+struct Bed {
+    url: String,
+    ca: PathBuf,
+    tenant: String,
+    client_id: String,
+    client_secret: String,
+}
+
+fn bed() -> Bed {
+    let var = |k: &str| {
+        std::env::var(k).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {
+            panic!(
+                "{k} is not set: these tests need the test bed's Key Vault emulator. Run:\n  \
+                 cd /work/main && scripts/testbed up && eval \"$(scripts/testbed env)\"\n\
+                 then run the tests again in that shell (CARACAL_TESTBED_AZURE_VAULT_URL, \
+                 CARACAL_TESTBED_CA_BUNDLE, AZURE_AUTHORITY_HOST, AZURE_TENANT_ID, AZURE_CLIENT_ID and \
+                 AZURE_CLIENT_SECRET must be set)"
+            )
+        })
+    };
+    let _ = var("AZURE_AUTHORITY_HOST");
+    let bed = Bed {
+        url: var("CARACAL_TESTBED_AZURE_VAULT_URL"),
+        ca: PathBuf::from(var("CARACAL_TESTBED_CA_BUNDLE")),
+        tenant: var("AZURE_TENANT_ID"),
+        client_id: var("AZURE_CLIENT_ID"),
+        client_secret: var("AZURE_CLIENT_SECRET"),
+    };
+    assert!(
+        bed.ca.is_file(),
+        "CARACAL_TESTBED_CA_BUNDLE={} does not exist: is the bed up? (`scripts/testbed status`)",
+        bed.ca.display()
+    );
+    bed
+}
+
+async fn vault(bed: &Bed) -> AzureKeyVault {
+    AzureKeyVault::connect(&bed.url, Some(&bed.ca), PREFIX)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", bed.url))
+}
+
+/// A name no other test (or run) uses.
+fn unique(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{PREFIX}-{tag}-{}-{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
+}
+
+fn secret(s: &str) -> SecretString {
+    SecretString::from(s.to_string())
+}
+
+fn http(ca: &Path) -> reqwest::Client {
+    let pem = std::fs::read(ca).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// A request to the emulator; `token` adds a bearer token from its token endpoint.
+async fn call(
+    bed: &Bed,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    token: bool,
+) -> (u16, Value) {
+    let client = http(&bed.ca);
+    let mut req = client.request(method, format!("{}{path}", bed.url));
+    if token {
+        req = req.header("Authorization", format!("Bearer {}", bearer(bed).await));
+    }
+    if let Some(b) = body {
+        req = req
+            .header("Content-Type", "application/json")
+            .body(b.to_string());
+    }
+    let rsp = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+    let status = rsp.status().as_u16();
+    let bytes = rsp.bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn bearer(bed: &Bed) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    let form = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}&scope={}",
+        enc(&bed.client_id),
+        enc(&bed.client_secret),
+        enc("https://vault.azure.net/.default")
+    );
+    let rsp = http(&bed.ca)
+        .post(format!("{}/{}/oauth2/v2.0/token", bed.url, bed.tenant))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&rsp.bytes().await.unwrap()).unwrap();
+    body["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {body}"))
+        .to_string()
+}
+
+/// The latest version of `name` as the REST API returns it.
+async fn rest_get(bed: &Bed, name: &str) -> Value {
+    let (status, body) = call(
+        bed,
+        reqwest::Method::GET,
+        &format!("/secrets/{name}?api-version=7.5"),
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(status, 200, "GET {name}: {body}");
+    body
+}
+
+/// Requests to the emulator whose path mentions `name`.
+async fn requests_for(bed: &Bed, name: &str) -> Vec<Value> {
+    let (_, body) = call(
+        bed,
+        reqwest::Method::GET,
+        "/_emulator/requests",
+        None,
+        false,
+    )
+    .await;
+    body["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap_or("").contains(name))
+        .cloned()
+        .collect()
+}
+
+async fn set_faults(bed: &Bed, spec: Value) {
+    let (status, body) = call(
+        bed,
+        reqwest::Method::POST,
+        "/_emulator/faults",
+        Some(spec),
+        false,
+    )
+    .await;
+    assert_eq!(status, 200, "faults: {body}");
+}
+
+/// Clears the faults even when the test panics.
+struct ClearFaults<'a>(&'a Bed);
+
+impl Drop for ClearFaults<'_> {
+    fn drop(&mut self) {
+        let url = format!("{}/_emulator/faults", self.0.url);
+        let ca = self.0.ca.clone();
+        // Drop cannot await: a blocking request on a thread of its own.
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    let _ = http(&ca).delete(url).send().await;
+                })
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+fn present(state: RemoteState) -> String {
+    match state {
+        RemoteState::Present(v) => v.expose_secret().to_string(),
+        other => panic!("expected a value, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn create_then_read_returns_the_value_with_labels_and_content_type() {
+    let _shared = FAULTS.read().await;
+    let bed = bed();
+    let kv = vault(&bed).await;
+    assert!(kv.describe().contains(&bed.url), "{}", kv.describe());
+    let name = unique("create");
+    kv.create(
+        &name,
+        &secret("s3cr3t-värde \"quoted\" \\ end"),
+        &managed_labels("1.2.3"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        present(kv.read(&name).await.unwrap()),
+        "s3cr3t-värde \"quoted\" \\ end"
+    );
+    assert_eq!(kv.version_count(&name).await.unwrap(), 1);
+
+    let stored = rest_get(&bed, &name).await;
+    assert_eq!(
+        stored["tags"],
+        json!({"managed-by": "caracal-deploy", "chart-version": "1-2-3"})
+    );
+    assert_eq!(stored["contentType"], "text/plain");
+}
+
+#[tokio::test]
+async fn a_missing_name_reads_missing_with_no_versions() {
+    let _shared = FAULTS.read().await;
+    let bed = bed();
+    let kv = vault(&bed).await;
+    let name = unique("missing");
+    assert!(matches!(
+        kv.read(&name).await.unwrap(),
+        RemoteState::Missing
+    ));
+    assert_eq!(kv.version_count(&name).await.unwrap(), 0);
+    match kv.add_version(&name, &secret("x")).await {
+        Err(SecretManagerError::NotFound(m)) => assert!(m.contains(&name), "{m}"),
+        other => panic!("add_version on a missing name: {other:?}"),
+    }
+    // add_version must not have created it.
+    assert!(matches!(
+        kv.read(&name).await.unwrap(),
+        RemoteState::Missing
+    ));
+}
+
+#[tokio::test]
+async fn add_version_becomes_latest_keeps_the_labels_and_every_page_is_counted() {
+    let _shared = FAULTS.read().await;
+    let bed = bed();
+    let kv = vault(&bed).await;
+    let name = unique("versions");
+    kv.create(&name, &secret("first"), &managed_labels("1.0.0"))
+        .await
+        .unwrap();
+    kv.add_version(&name, &secret("second")).await.unwrap();
+    assert_eq!(present(kv.read(&name).await.unwrap()), "second");
+    assert_eq!(kv.version_count(&name).await.unwrap(), 2);
+    let stored = rest_get(&bed, &name).await;
+    assert_eq!(stored["tags"]["managed-by"], "caracal-deploy", "{stored}");
+    assert_eq!(stored["contentType"], "text/plain");
+
+    // The emulator pages versions by 25, as Key Vault does: more than one page, via nextLink.
+    for i in 0..28 {
+        kv.add_version(&name, &secret(&format!("v{i}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(kv.version_count(&name).await.unwrap(), 30);
+    assert_eq!(present(kv.read(&name).await.unwrap()), "v27");
+    // One list for 2 versions, two (first page, then nextLink) for 30.
+    let lists = requests_for(&bed, &name)
+        .await
+        .into_iter()
+        .filter(|r| r["op"] == "list_versions" && r["status"] == 200)
+        .count();
+    assert_eq!(lists, 3, "the versions were not read page by page");
+}
+
+#[tokio::test]
+async fn create_on_an_existing_name_is_already_exists_and_writes_nothing() {
+    let _shared = FAULTS.read().await;
+    let bed = bed();
+    let kv = vault(&bed).await;
+    let name = unique("exists");
+    kv.create(&name, &secret("one"), &managed_labels("1.0.0"))
+        .await
+        .unwrap();
+    assert_eq!(
+        kv.create(&name, &secret("two"), &managed_labels("1.0.0"))
+            .await,
+        Err(SecretManagerError::AlreadyExists)
+    );
+    assert_eq!(present(kv.read(&name).await.unwrap()), "one");
+    assert_eq!(kv.version_count(&name).await.unwrap(), 1);
+    let puts = requests_for(&bed, &name)
+        .await
+        .into_iter()
+        .filter(|r| r["method"] == "PUT" && r["status"] == 200)
+        .count();
+    assert_eq!(puts, 1);
+}
+
+#[tokio::test]
+async fn invalid_names_are_refused_before_any_request() {
+    let _shared = FAULTS.read().await;
+    let bed = bed();
+    let kv = vault(&bed).await;
+    for name in ["caracal/postgres", "caracal_postgres", "", &"a".repeat(128)] {
+        match kv.read(name).await {
+            Err(SecretManagerError::Invalid(m)) => {
+                assert!(m.contains("letters, digits and dashes"), "{m}")
+            }
+            other => panic!("{name:?}: {other:?}"),
+        }
+        assert!(matches!(
+            kv.create(name, &secret("x"), &managed_labels("1")).await,
+            Err(SecretManagerError::Invalid(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_soft_deleted_name_is_reported_with_recover_and_purge() {
+    let _shared = FAULTS.read().await;
+    let bed = bed();
+    let kv = vault(&bed).await;
+    let name = unique("softdel");
+    kv.create(&name, &secret("v"), &managed_labels("1.0.0"))
+        .await
+        .unwrap();
+    let (status, body) = call(
+        &bed,
+        reqwest::Method::DELETE,
+        &format!("/secrets/{name}?api-version=7.5"),
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let expected = SecretManagerError::SoftDeleted { name: name.clone() };
+    assert_eq!(kv.read(&name).await.unwrap_err(), expected);
+    let err = kv
+        .create(&name, &secret("again"), &managed_labels("1.0.0"))
+        .await
+        .unwrap_err();
+    assert_eq!(err, expected);
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "az keyvault secret recover --vault-name VAULT --name {name}"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("az keyvault secret purge"), "{text}");
+}
+
+#[tokio::test]
+async fn soft_delete_is_still_caught_from_the_409_when_deleted_secrets_cannot_be_read() {
+    let _exclusive = FAULTS.write().await;
+    let bed = bed();
+    let kv = vault(&bed).await;
+    let name = unique("softdel409");
+    kv.create(&name, &secret("v"), &managed_labels("1.0.0"))
+        .await
+        .unwrap();
+    let (status, body) = call(
+        &bed,
+        reqwest::Method::DELETE,
+        &format!("/secrets/{name}?api-version=7.5"),
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let _clear = ClearFaults(&bed);
+    // An identity without deletedSecrets/read: the read cannot tell, the PUT's 409 does.
+    set_faults(&bed, json!({"deny": {"ops": ["get_deleted"]}})).await;
+    assert!(matches!(
+        kv.read(&name).await.unwrap(),
+        RemoteState::Missing
+    ));
+    assert_eq!(
+        kv.create(&name, &secret("again"), &managed_labels("1.0.0"))
+            .await,
+        Err(SecretManagerError::SoftDeleted { name: name.clone() })
+    );
+}
+
+#[tokio::test]
+async fn a_denied_call_names_the_role_to_grant() {
+    let _exclusive = FAULTS.write().await;
+    let bed = bed();
+    let kv = vault(&bed).await;
+    let name = unique("denied");
+    kv.create(&name, &secret("v"), &managed_labels("1.0.0"))
+        .await
+        .unwrap();
+    let _clear = ClearFaults(&bed);
+
+    set_faults(&bed, json!({"deny": {"ops": ["get"], "count": 1}})).await;
+    let err = kv.read(&name).await.unwrap_err();
+    let SecretManagerError::PermissionDenied { action, fix } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        action.contains(&name) && action.contains(&bed.url),
+        "{action}"
+    );
+    assert!(fix.contains("\"Key Vault Secrets Officer\""), "{fix}");
+    assert!(
+        fix.contains("az role assignment create --role \"Key Vault Secrets Officer\" --assignee "),
+        "{fix}"
+    );
+    // The emulator names its vault `caracal-testbed` in the denial, as Key Vault does.
+    assert!(
+        fix.contains("--scope $(az keyvault show --name caracal-testbed --query id -o tsv)"),
+        "{fix}"
+    );
+    assert!(!err.is_transient());
+
+    set_faults(&bed, json!({"deny": {"ops": ["add_version"], "count": 1}})).await;
+    let err = kv.add_version(&name, &secret("v2")).await.unwrap_err();
+    assert!(
+        matches!(err, SecretManagerError::PermissionDenied { .. }),
+        "{err:?}"
+    );
+    assert_eq!(kv.version_count(&name).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn throttling_reports_retry_after_and_with_retry_recovers() {
+    let _exclusive = FAULTS.write().await;
+    let bed = bed();
+    let kv = vault(&bed).await;
+    let name = unique("throttled");
+    kv.create(&name, &secret("patient"), &managed_labels("1.0.0"))
+        .await
+        .unwrap();
+    let _clear = ClearFaults(&bed);
+
+    set_faults(
+        &bed,
+        json!({"throttle": {"ops": ["get"], "count": 1, "retry_after": 2}}),
+    )
+    .await;
+    assert_eq!(
+        kv.read(&name).await.unwrap_err(),
+        SecretManagerError::Throttled {
+            retry_after: Some(Duration::from_secs(2))
+        }
+    );
+
+    set_faults(
+        &bed,
+        json!({"throttle": {"ops": ["get"], "count": 2, "retry_after": 1}}),
+    )
+    .await;
+    let started = Instant::now();
+    let value = with_retry(|| kv.read(&name)).await.unwrap();
+    assert_eq!(present(value), "patient");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After was not honoured: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn server_errors_are_unavailable_and_transient() {
+    let _exclusive = FAULTS.write().await;
+    let bed = bed();
+    let kv = vault(&bed).await;
+    let name = unique("outage");
+    kv.create(&name, &secret("v"), &managed_labels("1.0.0"))
+        .await
+        .unwrap();
+    let _clear = ClearFaults(&bed);
+
+    set_faults(
+        &bed,
+        json!({"errors_5xx": {"ops": ["list_versions"], "count": 1, "status": 503}}),
+    )
+    .await;
+    let err = kv.version_count(&name).await.unwrap_err();
+    assert!(
+        matches!(&err, SecretManagerError::Unavailable(m) if m.contains("503")),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(with_retry(|| kv.version_count(&name)).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_client_secret_is_unauthenticated_with_the_fix() {
+    let _exclusive = FAULTS.write().await;
+    let bed = bed();
+    // A fresh client: its credential has no token cached yet.
+    let kv = vault(&bed).await;
+    let _clear = ClearFaults(&bed);
+    set_faults(&bed, json!({"deny": {"ops": ["token"], "count": 1}})).await;
+    let err = kv.read(&unique("unauth")).await.unwrap_err();
+    let SecretManagerError::Unauthenticated(m) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        m.contains("AZURE_CLIENT_SECRET") && m.contains("az login"),
+        "{m}"
+    );
+    assert!(m.contains(&bed.client_id), "{m}");
+}
+
+#[tokio::test]
+async fn without_the_ca_bundle_the_tls_failure_is_explained() {
+    let _shared = FAULTS.read().await;
+    let bed = bed();
+    let kv = AzureKeyVault::connect(&bed.url, None, PREFIX)
+        .await
+        .expect("connect makes no request");
+    let err = kv.read(&unique("tls")).await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, SecretManagerError::Other(_)), "{err:?}");
+    assert!(
+        text.contains("TLS") && text.contains(&bed.url) && text.contains("secretManager.caBundle"),
+        "{text}"
+    );
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
+    assert!(!err.is_transient(), "a TLS failure is not worth retrying");
+}
+
+#[tokio::test]
+async fn unreachable_vaults_are_named() {
+    let _shared = FAULTS.read().await;
+    let bed = bed();
+    let url = "https://caracal-no-such-vault.invalid";
+    let kv = AzureKeyVault::connect(url, Some(&bed.ca), PREFIX)
+        .await
+        .unwrap();
+    let err = kv.read("caracal-postgres").await.unwrap_err();
+    assert!(
+        err.to_string().contains(url) && err.to_string().contains("DNS"),
+        "{err}"
+    );
+
+    // A closed port on the bed's host.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("https://127.0.0.1:{closed}");
+    let kv = AzureKeyVault::connect(&url, Some(&bed.ca), PREFIX)
+        .await
+        .unwrap();
+    let err = kv.read("caracal-postgres").await.unwrap_err();
+    assert!(
+        matches!(&err, SecretManagerError::Unavailable(m) if m.contains(&url)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_vault_urls_and_ca_bundles_are_refused_at_connect() {
+    let _shared = FAULTS.read().await;
+    let bed = bed();
+    let plain = bed.url.replace("https://", "http://");
+    assert!(
+        matches!(AzureKeyVault::connect(&plain, Some(&bed.ca), PREFIX).await, Err(SecretManagerError::Invalid(m)) if m.contains("https"))
+    );
+    assert!(matches!(
+        AzureKeyVault::connect("not a url", None, PREFIX).await,
+        Err(SecretManagerError::Invalid(_))
+    ));
+    let missing = Path::new("/nonexistent/ca.pem");
+    assert!(
+        matches!(AzureKeyVault::connect(&bed.url, Some(missing), PREFIX).await, Err(SecretManagerError::Invalid(m)) if m.contains("caBundle"))
+    );
+    let not_pem = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(not_pem.path(), "hello").unwrap();
+    assert!(
+        matches!(AzureKeyVault::connect(&bed.url, Some(not_pem.path()), PREFIX).await, Err(SecretManagerError::Invalid(m)) if m.contains("caBundle"))
+    );
+}
