@@ -38,7 +38,7 @@ if [[ "${CARACAL_TESTBED_ESO_REBUILD:-0}" != 1 ]] && usable; then
 fi
 
 log "building external-secrets $ESO_VERSION with $(go version | awk '{print $3}')"
-log "a cold build takes ~3-6 min on 2 cores (see testbed/eso/README.md); first use downloads ~310 MB of modules"
+log "a cold build costs ~6-7 CPU-minutes: ~4 min on 2 idle cores, much longer on a busy machine; first use downloads ~310 MB of modules"
 start=$SECONDS
 tmp="$bin.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
