@@ -350,3 +350,33 @@ async fn aws_concurrent_runs_end_consistent() {
 async fn aws_unreadable_source_writes_nothing() {
     unreadable_source_writes_nothing("aws").await;
 }
+
+#[tokio::test]
+async fn gcp_seeding_contract() {
+    seeding_contract("gcp").await;
+}
+
+#[tokio::test]
+async fn gcp_wrong_shape_is_an_error() {
+    wrong_shape_is_an_error("gcp").await;
+}
+
+#[tokio::test]
+async fn gcp_concurrent_runs_end_consistent() {
+    concurrent_runs_end_consistent("gcp").await;
+}
+
+#[tokio::test]
+async fn azure_seeding_contract() {
+    seeding_contract("azure").await;
+}
+
+#[tokio::test]
+async fn azure_wrong_shape_is_an_error() {
+    wrong_shape_is_an_error("azure").await;
+}
+
+#[tokio::test]
+async fn azure_concurrent_runs_end_consistent() {
+    concurrent_runs_end_consistent("azure").await;
+}

@@ -18,11 +18,11 @@ pub async fn connect_secret_manager(
         SecretManagerTarget::Aws { region } => Ok(Box::new(
             aws::AwsSecretsManager::connect(region, sm.endpoint.as_deref(), &sm.prefix).await,
         )),
-        SecretManagerTarget::Gcp { .. } | SecretManagerTarget::Azure { .. } => {
-            Err(SecretManagerError::Other(
-                "seeding GCP Secret Manager and Azure Key Vault is not available in this build yet"
-                    .into(),
-            ))
-        }
+        SecretManagerTarget::Gcp { project } => Ok(Box::new(
+            gcp::GcpSecretManager::connect(project, sm.endpoint.as_deref(), &sm.prefix).await?,
+        )),
+        SecretManagerTarget::Azure { vault_url } => Ok(Box::new(
+            azure::AzureKeyVault::connect(vault_url, sm.ca_bundle.as_deref(), &sm.prefix).await?,
+        )),
     }
 }

@@ -404,10 +404,8 @@ mod tests {
     fn drift_of_connection_records_is_a_warning() {
         let a = answers();
         let pg = catalog().get("postgres").unwrap();
-        let value = format!(
-            r#"{{"username":"caracal","password":"p","host":"old.example.internal","port":"5432","database":"caracal","authDatabase":"caracal_auth"}}"#
-        );
-        match observe_value(pg, &value, &a) {
+        let value = r#"{"username":"caracal","password":"p","host":"old.example.internal","port":"5432","database":"caracal","authDatabase":"caracal_auth"}"#;
+        match observe_value(pg, value, &a) {
             Observed::Present {
                 wrong_shape: None,
                 drift,

@@ -179,6 +179,21 @@ where
     }
 }
 
+async fn observe_one(
+    sm: &dyn SecretManager,
+    secret: &CatalogSecret,
+    answers: &Answers,
+) -> (String, Result<Observed, SecretManagerError>) {
+    let remote = remote_name(answers.cloud, &answers.secret_manager.prefix, &secret.name);
+    let state = with_retry(|| sm.read(&remote)).await;
+    let observed = state.map(|s| match s {
+        RemoteState::Missing => Observed::Missing,
+        RemoteState::Empty => Observed::Empty,
+        RemoteState::Present(v) => observe_value(secret, v.expose_secret(), answers),
+    });
+    (secret.name.clone(), observed)
+}
+
 /// Reads the state of every catalog secret, concurrently.
 pub async fn observe(
     sm: &dyn SecretManager,
@@ -186,18 +201,12 @@ pub async fn observe(
     answers: &Answers,
     concurrency: usize,
 ) -> Result<BTreeMap<String, Observed>, SecretManagerError> {
-    let names: Vec<&CatalogSecret> = catalog.seeded().collect();
-    let results: Vec<(String, Result<Observed, SecretManagerError>)> = futures::stream::iter(names)
-        .map(|secret| async move {
-            let remote = remote_name(answers.cloud, &answers.secret_manager.prefix, &secret.name);
-            let state = with_retry(|| sm.read(&remote)).await;
-            let observed = state.map(|s| match s {
-                RemoteState::Missing => Observed::Missing,
-                RemoteState::Empty => Observed::Empty,
-                RemoteState::Present(v) => observe_value(secret, v.expose_secret(), answers),
-            });
-            (secret.name.clone(), observed)
-        })
+    // Futures built by a named async fn (not a closure) stay provably Send for spawn.
+    let reads: Vec<_> = catalog
+        .seeded()
+        .map(|secret| observe_one(sm, secret, answers))
+        .collect();
+    let results: Vec<(String, Result<Observed, SecretManagerError>)> = futures::stream::iter(reads)
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -290,6 +299,46 @@ async fn write_one(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
+async fn apply_one(
+    sm: &dyn SecretManager,
+    item: &PlanItem,
+    values: &BTreeMap<String, SecretString>,
+    labels: &Labels,
+    answers: &Answers,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> (String, Option<Result<&'static str, SecretManagerError>>) {
+    if stop.load(Ordering::SeqCst) {
+        progress(Progress::NotStarted {
+            remote: item.remote_name.clone(),
+        });
+        return (item.remote_name.clone(), None);
+    }
+    let Some(value) = values.get(&item.secret.name) else {
+        return (
+            item.remote_name.clone(),
+            Some(Err(SecretManagerError::Other("no value resolved".into()))),
+        );
+    };
+    progress(Progress::Started {
+        remote: item.remote_name.clone(),
+    });
+    let result = write_one(sm, item, value, labels, answers).await;
+    match &result {
+        Ok(verb) => progress(Progress::Done {
+            remote: item.remote_name.clone(),
+            verb,
+            digest: digest(value.expose_secret()),
+        }),
+        Err(e) => progress(Progress::Failed {
+            remote: item.remote_name.clone(),
+            error: e.clone(),
+        }),
+    }
+    (item.remote_name.clone(), Some(result))
+}
+
 /// Applies the writes of a plan, `concurrency` at a time. When `stop` is set (Ctrl-C), no new
 /// write starts; those in flight complete.
 pub async fn apply(
@@ -302,43 +351,14 @@ pub async fn apply(
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> SeedReport {
     let labels = managed_labels(&answers.chart.version);
-    let items: Vec<&PlanItem> = plan.items.iter().filter(|i| i.action.writes()).collect();
+    let writes: Vec<_> = plan
+        .items
+        .iter()
+        .filter(|i| i.action.writes())
+        .map(|item| apply_one(sm, item, values, &labels, answers, &stop, progress))
+        .collect();
     let outcomes: Vec<(String, Option<Result<&'static str, SecretManagerError>>)> =
-        futures::stream::iter(items)
-            .map(|item| {
-                let stop = stop.clone();
-                let labels = &labels;
-                async move {
-                    if stop.load(Ordering::SeqCst) {
-                        progress(Progress::NotStarted {
-                            remote: item.remote_name.clone(),
-                        });
-                        return (item.remote_name.clone(), None);
-                    }
-                    let Some(value) = values.get(&item.secret.name) else {
-                        return (
-                            item.remote_name.clone(),
-                            Some(Err(SecretManagerError::Other("no value resolved".into()))),
-                        );
-                    };
-                    progress(Progress::Started {
-                        remote: item.remote_name.clone(),
-                    });
-                    let result = write_one(sm, item, value, labels, answers).await;
-                    match &result {
-                        Ok(verb) => progress(Progress::Done {
-                            remote: item.remote_name.clone(),
-                            verb,
-                            digest: digest(value.expose_secret()),
-                        }),
-                        Err(e) => progress(Progress::Failed {
-                            remote: item.remote_name.clone(),
-                            error: e.clone(),
-                        }),
-                    }
-                    (item.remote_name.clone(), Some(result))
-                }
-            })
+        futures::stream::iter(writes)
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;

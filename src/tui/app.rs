@@ -2,15 +2,82 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::core::answers::{Answers, Cloud};
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::core::answers::{Answers, Cloud, SecretSource};
 use crate::core::problem::Problem;
 use crate::core::render::{Bundle, render};
+use crate::core::seed::SeedPlan;
+use crate::engine::seed::Progress;
 
 use super::form::{self, Field, FieldKind, SCREENS};
 
 /// Index of the review screen (after the question screens).
 pub const REVIEW: usize = SCREENS.len();
+/// Index of the secrets screen (step 1 of the live install: seeding).
+pub const SECRETS: usize = REVIEW + 1;
+
+/// A value typed into a masked field. Its Debug never shows it; it is zeroized on drop.
+#[derive(Clone, Default)]
+pub struct Masked(pub Zeroizing<String>);
+
+impl std::fmt::Debug for Masked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Masked({} chars)", self.0.chars().count())
+    }
+}
+
+/// Values typed at the wizard's masked prompts, handed to the seeding task.
+#[derive(Clone, Debug, Default)]
+pub struct Prompted(pub Arc<BTreeMap<String, Masked>>);
+
+impl PartialEq for Prompted {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for Prompted {}
+
+/// Set to stop starting new writes (Ctrl-C / quit while seeding).
+#[derive(Clone, Debug, Default)]
+pub struct StopFlag(pub Arc<AtomicBool>);
+
+impl PartialEq for StopFlag {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for StopFlag {}
+
+/// Where the secrets screen is.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum SeedPhase {
+    #[default]
+    Idle,
+    Reading,
+    Planned,
+    /// Asking the masked value of a `prompt` source (field path).
+    Asking(String),
+    Writing,
+    Done,
+}
+
+/// The secrets screen: the plan, then live progress per secret.
+#[derive(Clone, Debug, Default)]
+pub struct SeedView {
+    pub phase: SeedPhase,
+    pub plan: Option<SeedPlan>,
+    /// Per remote name: the latest progress line.
+    pub progress: BTreeMap<String, String>,
+    pub result: Option<Result<String, String>>,
+    pub typed: Masked,
+    pub prompted: BTreeMap<String, Masked>,
+    pub stop: StopFlag,
+}
 
 /// What the operator did, or what an effect reported.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +103,12 @@ pub enum Msg {
     CancelQuit,
     /// The result of `Effect::Save`.
     Saved(Result<String, String>),
+    /// The plan read from the secret manager (`Effect::ReadSecrets`).
+    SecretsRead(Result<SeedPlan, String>),
+    /// One secret's progress while writing.
+    SeedProgress(Progress),
+    /// Seeding ended: the summary, or why it failed.
+    SeedFinished(Result<String, String>),
 }
 
 /// Work for the engine; results come back as messages.
@@ -46,6 +119,17 @@ pub enum Effect {
         answers_path: PathBuf,
         bundle: Box<Bundle>,
         out_dir: PathBuf,
+    },
+    /// Read the remote state and plan (network: runs on a task).
+    ReadSecrets {
+        answers: Box<Answers>,
+    },
+    /// Write what the plan says (network: runs on a task, reports `SeedProgress`).
+    WriteSecrets {
+        answers: Box<Answers>,
+        plan: Box<SeedPlan>,
+        prompted: Prompted,
+        stop: StopFlag,
     },
     Quit,
 }
@@ -66,6 +150,7 @@ pub struct State {
     pub confirm_quit: bool,
     /// Saved since the last edit.
     pub saved: bool,
+    pub seed: SeedView,
 }
 
 impl State {
@@ -88,6 +173,7 @@ impl State {
             status: None,
             confirm_quit: false,
             saved: false,
+            seed: SeedView::default(),
         };
         state.revalidate();
         state
@@ -163,8 +249,58 @@ impl State {
         }
     }
 
+    /// The `prompt` sources the writes of the plan need, as field paths.
+    pub fn prompts_needed(&self) -> Vec<String> {
+        let (Some(answers), Some(plan)) = (&self.valid, &self.seed.plan) else {
+            return vec![];
+        };
+        plan.items
+            .iter()
+            .filter(|i| i.action.writes())
+            .filter_map(|i| match i.secret.name.as_str() {
+                "postgres" => (answers.postgres.password == SecretSource::Prompt)
+                    .then(|| "postgres.password".to_string()),
+                "redis" => (answers.redis.password == SecretSource::Prompt)
+                    .then(|| "redis.password".to_string()),
+                name => (answers.secret_source(name) == SecretSource::Prompt)
+                    .then(|| format!("secrets.{name}")),
+            })
+            .collect()
+    }
+
+    fn start_writing(&mut self) -> Vec<Effect> {
+        let (Some(answers), Some(plan)) = (&self.valid, &self.seed.plan) else {
+            return vec![];
+        };
+        self.seed.phase = SeedPhase::Writing;
+        self.seed.progress.clear();
+        self.seed.stop = StopFlag::default();
+        let prompted = Prompted(Arc::new(std::mem::take(&mut self.seed.prompted)));
+        vec![Effect::WriteSecrets {
+            answers: Box::new(answers.clone()),
+            plan: Box::new(plan.clone()),
+            prompted,
+            stop: self.seed.stop.clone(),
+        }]
+    }
+
+    fn read_secrets(&mut self) -> Vec<Effect> {
+        match &self.valid {
+            Some(answers) => {
+                self.seed = SeedView {
+                    phase: SeedPhase::Reading,
+                    ..SeedView::default()
+                };
+                vec![Effect::ReadSecrets {
+                    answers: Box::new(answers.clone()),
+                }]
+            }
+            None => vec![],
+        }
+    }
+
     fn go_to(&mut self, screen: usize) {
-        self.screen = screen.min(REVIEW);
+        self.screen = screen.min(SECRETS);
         self.focus = 0;
         if self.screen == REVIEW {
             self.bundle = self.valid.as_ref().map(render);
@@ -178,11 +314,20 @@ impl State {
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     if state.confirm_quit {
         match msg {
-            Msg::ConfirmQuit | Msg::RequestQuit => return vec![Effect::Quit],
+            Msg::ConfirmQuit | Msg::RequestQuit => {
+                // Writes in flight complete; no new one starts.
+                state.seed.stop.0.store(true, Ordering::SeqCst);
+                return vec![Effect::Quit];
+            }
             Msg::CancelQuit => state.confirm_quit = false,
             _ => {}
         }
         return vec![];
+    }
+    if state.screen == SECRETS
+        && let Some(effects) = update_secrets(state, &msg)
+    {
+        return effects;
     }
     let field_count = state.fields().len();
     match msg {
@@ -245,6 +390,15 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                 state.edit(|t| *t = value);
             }
         }
+        Msg::NextScreen if state.screen == REVIEW => {
+            if state.valid.is_some() {
+                state.go_to(SECRETS);
+                return state.read_secrets();
+            }
+            state.status = Some(Err(
+                "fix the problems first: seeding needs valid answers".into()
+            ));
+        }
         Msg::NextScreen => state.go_to(state.screen + 1),
         Msg::PrevScreen => state.go_to(state.screen.saturating_sub(1)),
         Msg::ScrollDown => state.review_scroll = state.review_scroll.saturating_add(1),
@@ -274,8 +428,35 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.saved = result.is_ok();
             state.status = Some(result);
         }
+        Msg::SecretsRead(result) => match result {
+            Ok(plan) => {
+                state.seed.plan = Some(plan);
+                state.seed.phase = SeedPhase::Planned;
+            }
+            Err(e) => {
+                state.seed.phase = SeedPhase::Done;
+                state.seed.result = Some(Err(e));
+            }
+        },
+        Msg::SeedProgress(p) => {
+            let (remote, line) = match p {
+                Progress::Started { remote } => (remote, "… writing".to_string()),
+                Progress::Done {
+                    remote,
+                    verb,
+                    digest,
+                } => (remote, format!("✓ {verb} ({digest})")),
+                Progress::Failed { remote, error } => (remote, format!("✗ {error}")),
+                Progress::NotStarted { remote } => (remote, "· not started".to_string()),
+            };
+            state.seed.progress.insert(remote, line);
+        }
+        Msg::SeedFinished(result) => {
+            state.seed.phase = SeedPhase::Done;
+            state.seed.result = Some(result);
+        }
         Msg::RequestQuit => {
-            if state.saved {
+            if state.saved && state.seed.phase != SeedPhase::Writing {
                 return vec![Effect::Quit];
             }
             state.confirm_quit = true;
@@ -283,6 +464,87 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::ConfirmQuit | Msg::CancelQuit => {}
     }
     vec![]
+}
+
+/// Keys on the secrets screen; None lets the general handling run.
+fn update_secrets(state: &mut State, msg: &Msg) -> Option<Vec<Effect>> {
+    if let SeedPhase::Asking(field) = state.seed.phase.clone() {
+        match msg {
+            Msg::Char(c) => state.seed.typed.0.push(*c),
+            Msg::Backspace => {
+                state.seed.typed.0.pop();
+            }
+            Msg::ClearField => state.seed.typed = Masked::default(),
+            Msg::NextField if state.seed.typed.0.is_empty() => {}
+            Msg::NextField => {
+                let typed = std::mem::take(&mut state.seed.typed);
+                state.seed.prompted.insert(field, typed);
+                let next = state
+                    .prompts_needed()
+                    .into_iter()
+                    .find(|f| !state.seed.prompted.contains_key(f));
+                return Some(match next {
+                    Some(f) => {
+                        state.seed.phase = SeedPhase::Asking(f);
+                        vec![]
+                    }
+                    None => state.start_writing(),
+                });
+            }
+            Msg::RequestQuit => {
+                state.seed.typed = Masked::default();
+                state.seed.prompted.clear();
+                state.seed.phase = SeedPhase::Planned;
+            }
+            _ => {}
+        }
+        return Some(vec![]);
+    }
+    match (msg, &state.seed.phase) {
+        (Msg::Char('r'), SeedPhase::Planned | SeedPhase::Done | SeedPhase::Idle) => {
+            Some(state.read_secrets())
+        }
+        (Msg::Char('a') | Msg::NextField, SeedPhase::Planned) => {
+            let needed = state.prompts_needed();
+            Some(match needed.into_iter().next() {
+                Some(first) => {
+                    state.seed.phase = SeedPhase::Asking(first);
+                    vec![]
+                }
+                None => state.start_writing(),
+            })
+        }
+        (Msg::RequestQuit, SeedPhase::Writing) => {
+            state.seed.stop.0.store(true, Ordering::SeqCst);
+            state.status = Some(Err(
+                "stopping: the writes in flight finish, no new one starts".into(),
+            ));
+            Some(vec![])
+        }
+        (
+            Msg::Char(_)
+            | Msg::Backspace
+            | Msg::ClearField
+            | Msg::Cycle(_)
+            | Msg::NextField
+            | Msg::PrevField,
+            _,
+        ) => Some(vec![]),
+        _ => None,
+    }
+}
+
+/// The masked values as the seeding engine's prompt callback.
+pub fn prompter(
+    prompted: &Prompted,
+) -> impl Fn(&str) -> Option<Result<SecretString, crate::engine::seed::SourceError>> + Send + Sync + use<>
+{
+    let values = prompted.0.clone();
+    move |field: &str| {
+        values
+            .get(field)
+            .map(|m| Ok(SecretString::from(m.0.as_str())))
+    }
 }
 
 #[cfg(test)]

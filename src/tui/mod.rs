@@ -7,14 +7,22 @@ pub mod app;
 pub mod form;
 pub mod view;
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
 
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use crate::adapters::connect_secret_manager;
 use crate::cli::exit;
+use crate::core::answers::Answers;
+use crate::core::catalog::SecretCatalog;
+use crate::core::seed::{SeedPlan, plan};
 use crate::engine::output::{write_atomic, write_bundle};
-use app::{Effect, Msg, REVIEW, State, update};
+use crate::engine::seed::{DEFAULT_CONCURRENCY, apply, observe, value_for};
+use app::{Effect, Msg, Prompted, REVIEW, SECRETS, State, StopFlag, update};
 
 /// The answers file the wizard saves to when none is given.
 pub const DEFAULT_ANSWERS: &str = "caracal-answers.yaml";
@@ -31,11 +39,13 @@ pub fn key_to_msg(state: &State, key: KeyEvent) -> Option<Msg> {
         };
     }
     let review = state.screen == REVIEW;
+    let secrets = state.screen == SECRETS;
     match key.code {
         KeyCode::Char('c') if ctrl => Some(Msg::RequestQuit),
         KeyCode::Char('s') if ctrl => Some(Msg::Save),
         KeyCode::Char('u') if ctrl => Some(Msg::ClearField),
         KeyCode::Esc => Some(Msg::RequestQuit),
+        KeyCode::Enter if secrets => Some(Msg::NextField),
         KeyCode::Down if review => Some(Msg::ScrollDown),
         KeyCode::Up if review => Some(Msg::ScrollUp),
         KeyCode::Enter if review => Some(Msg::Save),
@@ -51,10 +61,113 @@ pub fn key_to_msg(state: &State, key: KeyEvent) -> Option<Msg> {
     }
 }
 
-/// Performs an effect; the answer goes back through `update`.
+async fn read_plan(answers: Answers) -> Result<SeedPlan, String> {
+    let sm = connect_secret_manager(&answers)
+        .await
+        .map_err(|e| e.to_string())?;
+    let catalog =
+        SecretCatalog::for_chart(&answers.chart.version).ok_or("unsupported chart version")?;
+    let observed = observe(sm.as_ref(), catalog, &answers, DEFAULT_CONCURRENCY)
+        .await
+        .map_err(|e| e.to_string())?;
+    plan(catalog, &answers, &observed, &[]).map_err(|p| {
+        p.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+}
+
+async fn write_plan(
+    answers: Answers,
+    plan: SeedPlan,
+    prompted: Prompted,
+    stop: StopFlag,
+    tx: Sender<Msg>,
+) -> Result<String, String> {
+    let sm = connect_secret_manager(&answers)
+        .await
+        .map_err(|e| e.to_string())?;
+    let prompt = app::prompter(&prompted);
+    let mut values = BTreeMap::new();
+    for item in plan.items.iter().filter(|i| i.action.writes()) {
+        let value = value_for(&item.secret, &answers, &prompt)
+            .map_err(|e| format!("nothing written: {e}"))?;
+        values.insert(item.secret.name.clone(), value);
+    }
+    drop(prompted);
+    let progress = move |p| {
+        let _ = tx.send(Msg::SeedProgress(p));
+    };
+    let report = apply(
+        sm.as_ref(),
+        &plan,
+        &values,
+        &answers,
+        DEFAULT_CONCURRENCY,
+        stop.0.clone(),
+        &progress,
+    )
+    .await;
+    let summary = format!(
+        "{} written, {} unchanged, {} failed{}",
+        report.written.len(),
+        plan.items.len() - plan.writes(),
+        report.failed.len(),
+        if report.not_started.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} not started: run again to finish",
+                report.not_started.len()
+            )
+        }
+    );
+    if report.failed.is_empty() && report.not_started.is_empty() {
+        Ok(summary)
+    } else {
+        Err(summary)
+    }
+}
+
+/// Starts a network effect on the runtime; its result comes back through `tx`. Returns false
+/// for effects that are not network work.
+pub fn spawn_effect(runtime: &tokio::runtime::Handle, tx: &Sender<Msg>, effect: &Effect) -> bool {
+    match effect {
+        Effect::ReadSecrets { answers } => {
+            let (answers, tx) = ((**answers).clone(), tx.clone());
+            runtime.spawn(async move {
+                let _ = tx.send(Msg::SecretsRead(read_plan(answers).await));
+            });
+            true
+        }
+        Effect::WriteSecrets {
+            answers,
+            plan,
+            prompted,
+            stop,
+        } => {
+            let (answers, plan, prompted, stop, tx) = (
+                (**answers).clone(),
+                (**plan).clone(),
+                prompted.clone(),
+                stop.clone(),
+                tx.clone(),
+            );
+            runtime.spawn(async move {
+                let result = write_plan(answers, plan, prompted, stop, tx.clone()).await;
+                let _ = tx.send(Msg::SeedFinished(result));
+            });
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Performs a local effect; the answer goes back through `update`.
 pub fn run_effect(effect: &Effect) -> Option<Msg> {
     match effect {
-        Effect::Quit => None,
+        Effect::Quit | Effect::ReadSecrets { .. } | Effect::WriteSecrets { .. } => None,
         Effect::Save {
             answers,
             answers_path,
@@ -116,38 +229,67 @@ pub fn run(answers: Option<PathBuf>, out: PathBuf, plain: bool) -> u8 {
     if plain {
         return run_plain(&mut state);
     }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::OTHER;
+        }
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<Msg>();
     let mut terminal = ratatui::init();
-    let code = loop {
-        if let Err(e) = terminal.draw(|f| view::draw(f, &state)) {
+    let mut dirty = true;
+    let code = 'outer: loop {
+        // The render loop never waits on the network: effects run on tasks and answer here.
+        if dirty && let Err(e) = terminal.draw(|f| view::draw(f, &state)) {
             ratatui::restore();
             eprintln!("error: cannot draw: {e}");
             return exit::OTHER;
         }
-        let msg = match event::read() {
-            Ok(Event::Key(key)) if key.kind == KeyEventKind::Press => key_to_msg(&state, key),
-            Ok(_) => None,
+        dirty = false;
+        let mut inbox: Vec<Msg> = rx.try_iter().collect();
+        match event::poll(Duration::from_millis(100)) {
+            Ok(true) => match event::read() {
+                Ok(Event::Key(key)) if key.kind == KeyEventKind::Press => {
+                    inbox.extend(key_to_msg(&state, key))
+                }
+                Ok(Event::Resize(..)) => dirty = true,
+                Ok(_) => {}
+                Err(e) => {
+                    ratatui::restore();
+                    eprintln!("error: cannot read the terminal: {e}");
+                    return exit::OTHER;
+                }
+            },
+            Ok(false) => {}
             Err(e) => {
                 ratatui::restore();
                 eprintln!("error: cannot read the terminal: {e}");
                 return exit::OTHER;
             }
-        };
-        let Some(msg) = msg else { continue };
-        let mut pending = update(&mut state, msg);
-        let mut quit = false;
-        while let Some(effect) = pending.pop() {
-            if effect == Effect::Quit {
-                quit = true;
-                break;
-            }
-            if let Some(reply) = run_effect(&effect) {
-                pending.extend(update(&mut state, reply));
-            }
         }
-        if quit {
-            break if state.saved { exit::OK } else { exit::OTHER };
+        for msg in inbox {
+            dirty = true;
+            let mut pending = update(&mut state, msg);
+            while let Some(effect) = pending.pop() {
+                if effect == Effect::Quit {
+                    break 'outer if state.saved { exit::OK } else { exit::OTHER };
+                }
+                if spawn_effect(runtime.handle(), &tx, &effect) {
+                    continue;
+                }
+                if let Some(reply) = run_effect(&effect) {
+                    pending.extend(update(&mut state, reply));
+                }
+            }
         }
     };
+    // Writes in flight get a moment to complete; none starts after the stop flag.
+    runtime.shutdown_timeout(Duration::from_secs(10));
     ratatui::restore();
     if let Some(Ok(msg)) = &state.status {
         println!("{msg}");

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::core::profiles::CloudProfile;
 
-use super::app::{REVIEW, State};
+use super::app::{REVIEW, SECRETS, SeedPhase, State};
 use super::form::{FieldKind, SCREENS};
 
 const ACCENT: Color = Color::Cyan;
@@ -17,10 +17,11 @@ const GOOD: Color = Color::Green;
 const DIM: Color = Color::DarkGray;
 
 fn screen_title(index: usize) -> &'static str {
-    SCREENS
-        .get(index)
-        .map(|s| s.title)
-        .unwrap_or("Review and save")
+    match index {
+        REVIEW => "Review and save",
+        SECRETS => "Seed secrets",
+        i => SCREENS.get(i).map(|s| s.title).unwrap_or(""),
+    }
 }
 
 pub fn draw(frame: &mut Frame, state: &State) {
@@ -43,7 +44,7 @@ pub fn draw(frame: &mut Frame, state: &State) {
             Span::raw(format!(
                 " step {}/{}: {}  ·  {}",
                 state.screen + 1,
-                REVIEW + 1,
+                SECRETS + 1,
                 screen_title(state.screen),
                 profile.display_name
             )),
@@ -53,7 +54,9 @@ pub fn draw(frame: &mut Frame, state: &State) {
     let [steps, main] =
         Layout::horizontal([Constraint::Length(27), Constraint::Min(30)]).areas(body);
     draw_steps(frame, state, steps);
-    if state.screen == REVIEW {
+    if state.screen == SECRETS {
+        draw_secrets(frame, state, main);
+    } else if state.screen == REVIEW {
         draw_review(frame, state, main);
     } else {
         draw_fields(frame, state, main);
@@ -66,9 +69,15 @@ pub fn draw(frame: &mut Frame, state: &State) {
 
 fn draw_steps(frame: &mut Frame, state: &State, area: Rect) {
     let mut lines = Vec::new();
-    for i in 0..=REVIEW {
+    for i in 0..=SECRETS {
         let problems = state.screen_problems(i);
-        let (glyph, style) = if i == REVIEW {
+        let (glyph, style) = if i == SECRETS {
+            match (&state.seed.phase, &state.seed.result) {
+                (SeedPhase::Done, Some(Ok(_))) => ("✓", Style::new().fg(GOOD)),
+                (SeedPhase::Done, Some(Err(_))) => ("✗", Style::new().fg(BAD)),
+                _ => ("·", Style::new().fg(DIM)),
+            }
+        } else if i == REVIEW {
             if state.problems.is_empty() {
                 ("✓", Style::new().fg(GOOD))
             } else {
@@ -81,7 +90,7 @@ fn draw_steps(frame: &mut Frame, state: &State, area: Rect) {
         };
         let marker = if i == state.screen { "▶" } else { " " };
         let mut label = format!("{marker} {glyph} {}", screen_title(i));
-        if i != REVIEW && problems > 0 {
+        if i < REVIEW && problems > 0 {
             label.push_str(&format!(" ({problems})"));
         }
         let style = if i == state.screen {
@@ -218,6 +227,90 @@ fn draw_review(frame: &mut Frame, state: &State, area: Rect) {
     );
 }
 
+fn draw_secrets(frame: &mut Frame, state: &State, area: Rect) {
+    let seed = &state.seed;
+    let mut lines: Vec<Line> = vec![
+        Line::styled(
+            "Step 1: every secret Caracal needs, in the cloud's secret manager. Existing secrets are kept.",
+            Style::new().fg(DIM),
+        ),
+        Line::raw(""),
+    ];
+    match (&seed.phase, &seed.plan) {
+        (SeedPhase::Idle, _) => lines.push(Line::raw("Press r to read the secret manager.")),
+        (SeedPhase::Reading, _) => lines.push(Line::raw("… reading the secret manager")),
+        (_, Some(plan)) => {
+            let width = plan
+                .items
+                .iter()
+                .map(|i| i.remote_name.len())
+                .max()
+                .unwrap_or(0);
+            for item in &plan.items {
+                let status = seed
+                    .progress
+                    .get(&item.remote_name)
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        let mut s = item.action.verb().to_string();
+                        if let Some(d) = &item.digest {
+                            s.push_str(&format!(" ({d})"));
+                        }
+                        s
+                    });
+                let style = if status.starts_with('✗') || status.starts_with("wrong shape") {
+                    Style::new().fg(BAD)
+                } else if status.starts_with('✓') {
+                    Style::new().fg(GOOD)
+                } else {
+                    Style::new()
+                };
+                lines.push(Line::from(vec![
+                    Span::raw(format!("{:width$}  ", item.remote_name)),
+                    Span::styled(status, style),
+                ]));
+            }
+            lines.push(Line::raw(""));
+            lines.push(Line::raw(format!("{} to write.", plan.writes())));
+        }
+        _ => {}
+    }
+    if let Some(result) = &seed.result {
+        lines.push(match result {
+            Ok(m) => Line::styled(format!("✓ {m}"), Style::new().fg(GOOD)),
+            Err(m) => Line::styled(format!("✗ {m}"), Style::new().fg(BAD)),
+        });
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" Seed secrets ")),
+        area,
+    );
+    if let SeedPhase::Asking(field) = &seed.phase {
+        let width = 60.min(area.width);
+        let rect = Rect::new(
+            area.x + (area.width - width) / 2,
+            area.y + area.height / 2 - 2,
+            width,
+            5,
+        );
+        frame.render_widget(Clear, rect);
+        let dots = "•".repeat(seed.typed.0.chars().count());
+        frame.render_widget(
+            Paragraph::new(vec![
+                Line::raw(format!("{field} (the answers say `prompt`)")),
+                Line::styled(
+                    format!("{dots}▏"),
+                    Style::new().add_modifier(Modifier::REVERSED),
+                ),
+            ])
+            .block(Block::bordered().title(" Hidden input ")),
+            rect,
+        );
+    }
+}
+
 fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
     let status = match &state.status {
         Some(Ok(msg)) => Line::styled(format!("✓ {msg}"), Style::new().fg(GOOD)),
@@ -230,8 +323,16 @@ fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
             Style::new().fg(BAD),
         ),
     };
-    let keys = if state.screen == REVIEW {
-        "←/→ file  ↑/↓ scroll  Ctrl-S save  PgUp back  Esc quit"
+    let keys = if state.screen == SECRETS {
+        match state.seed.phase {
+            SeedPhase::Asking(_) => {
+                "type the value (hidden)  Enter confirm  Ctrl-U clear  Esc cancel"
+            }
+            SeedPhase::Writing => "Esc stop (writes in flight complete)",
+            _ => "a/Enter apply the plan  r re-read  PgUp back  Esc quit",
+        }
+    } else if state.screen == REVIEW {
+        "←/→ file  ↑/↓ scroll  Ctrl-S save  PgDn seed secrets  Esc quit"
     } else {
         "Tab/↓ next  Shift-Tab/↑ previous  ←/→ choose  Ctrl-U clear  PgDn/PgUp screen  Ctrl-S save  Esc quit"
     };
