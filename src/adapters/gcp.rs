@@ -122,7 +122,7 @@ impl GcpSecretManager {
         let code = code_of(&e);
         let message = e
             .status()
-            .map(|s| s.message.clone())
+            .map(|s| s.message.trim_end_matches('.').to_string())
             .unwrap_or_else(|| e.to_string());
         let reason = error_reason(&e);
         if e.is_authentication() {
@@ -160,7 +160,11 @@ impl GcpSecretManager {
                     .clone()
                     .unwrap_or_else(|| "user:YOU@EXAMPLE.COM".into());
                 SecretManagerError::PermissionDenied {
-                    action: format!("{} on {resource}: {message}", op.permission()),
+                    action: if message.contains(op.permission()) {
+                        message
+                    } else {
+                        format!("{} on {resource}: {message}", op.permission())
+                    },
                     fix: format!(
                         "grant roles/secretmanager.admin (or at least {}) on project {} to {who} (`gcloud projects add-iam-policy-binding {} --member={member} --role=roles/secretmanager.admin`); the secrets are named {}-*",
                         op.permission(),
@@ -176,9 +180,12 @@ impl GcpSecretManager {
             Some("RESOURCE_EXHAUSTED") => SecretManagerError::Throttled {
                 retry_after: retry_after(&e),
             },
-            Some("UNAVAILABLE" | "INTERNAL" | "DEADLINE_EXCEEDED" | "ABORTED" | "UNKNOWN") => {
-                SecretManagerError::Unavailable(message)
-            }
+            Some(
+                code @ ("UNAVAILABLE" | "INTERNAL" | "DEADLINE_EXCEEDED" | "ABORTED" | "UNKNOWN"),
+            ) => SecretManagerError::Unavailable(format!(
+                "GCP Secret Manager answered {code} to {}: {message}",
+                op.permission()
+            )),
             Some("INVALID_ARGUMENT" | "OUT_OF_RANGE" | "FAILED_PRECONDITION") => {
                 SecretManagerError::Invalid(format!("{resource}: {message}"))
             }
