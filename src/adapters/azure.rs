@@ -56,7 +56,7 @@ const RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
 
 /// Who the wizard authenticates as, for error messages.
 #[derive(Debug, Clone)]
-enum Identity {
+enum SignIn {
     ServicePrincipal {
         client_id: String,
         tenant_id: String,
@@ -67,35 +67,36 @@ enum Identity {
     DeveloperTools,
 }
 
-impl Identity {
+impl SignIn {
     fn describe(&self) -> String {
         match self {
-            Identity::ServicePrincipal { client_id, .. } => {
+            SignIn::ServicePrincipal { client_id, .. } => {
                 format!("the service principal {client_id} (AZURE_CLIENT_ID)")
             }
-            Identity::WorkloadIdentity { client_id } => {
+            SignIn::WorkloadIdentity { client_id } => {
                 format!("the workload identity {client_id} (AZURE_CLIENT_ID)")
             }
-            Identity::DeveloperTools => "the user signed in to the Azure CLI".into(),
+            SignIn::DeveloperTools => "the user signed in to the Azure CLI".into(),
         }
     }
 
     /// What `az role assignment create --assignee` takes for this identity.
     fn assignee(&self) -> String {
         match self {
-            Identity::ServicePrincipal { client_id, .. }
-            | Identity::WorkloadIdentity { client_id } => client_id.clone(),
-            Identity::DeveloperTools => "$(az ad signed-in-user show --query id -o tsv)".into(),
+            SignIn::ServicePrincipal { client_id, .. } | SignIn::WorkloadIdentity { client_id } => {
+                client_id.clone()
+            }
+            SignIn::DeveloperTools => "$(az ad signed-in-user show --query id -o tsv)".into(),
         }
     }
 
     fn sign_in_fix(&self) -> String {
         match self {
-            Identity::ServicePrincipal { client_id, tenant_id } => format!(
+            SignIn::ServicePrincipal { client_id, tenant_id } => format!(
                 "check AZURE_CLIENT_ID ({client_id}), AZURE_TENANT_ID ({tenant_id}) and AZURE_CLIENT_SECRET (a client secret's value, not its ID, and not expired: `az ad app credential list --id {client_id}`), or unset them to use `az login`"
             ),
-            Identity::WorkloadIdentity { .. } => "check the federated credential of AZURE_CLIENT_ID (its issuer and subject must match the service account token in AZURE_FEDERATED_TOKEN_FILE), or unset AZURE_FEDERATED_TOKEN_FILE to use `az login`".into(),
-            Identity::DeveloperTools => "sign in with `az login` (for the vault's tenant: `az login --tenant TENANT`), or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a service principal".into(),
+            SignIn::WorkloadIdentity { .. } => "check the federated credential of AZURE_CLIENT_ID (its issuer and subject must match the service account token in AZURE_FEDERATED_TOKEN_FILE), or unset AZURE_FEDERATED_TOKEN_FILE to use `az login`".into(),
+            SignIn::DeveloperTools => "sign in with the Azure CLI, `az login` (for the vault's tenant: `az login --tenant TENANT`; install it first if `az` is not found), or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a service principal".into(),
         }
     }
 }
@@ -135,7 +136,7 @@ pub struct AzureKeyVault {
     client: SecretClient,
     vault_url: String,
     prefix: String,
-    identity: Identity,
+    identity: SignIn,
     authority: String,
 }
 
@@ -189,6 +190,11 @@ impl AzureKeyVault {
                 SecretManagerError::Invalid(format!("the vault URL `{vault_url}` has no host"))
             })?
             .to_ascii_lowercase();
+        if !matches!(url.path(), "" | "/") || url.query().is_some() {
+            return Err(SecretManagerError::Invalid(format!(
+                "the vault URL `{vault_url}` has a path or query: give the vault URI only, e.g. https://NAME.vault.azure.net"
+            )));
+        }
 
         let mut http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -323,7 +329,14 @@ impl AzureKeyVault {
                     self.identity.sign_in_fix()
                 )),
                 403 => self.forbidden(action, name, &code, inner.as_deref(), &message),
-                404 => SecretManagerError::NotFound(first_line),
+                404 if code.is_empty() || code == "SecretNotFound" => {
+                    SecretManagerError::NotFound(first_line)
+                }
+                // Not Key Vault's "no such secret": the URL does not lead to a vault.
+                404 => SecretManagerError::Other(format!(
+                    "{} answered 404 {code} ({first_line}). Fix: check the vault URL (secretManager.vaultUrl, `az keyvault show --name NAME --query properties.vaultUri`)",
+                    self.vault_url
+                )),
                 409 if message.contains("deleted but recoverable")
                     || message.contains("recoverable state") =>
                 {
@@ -350,7 +363,7 @@ impl AzureKeyVault {
         if matches!(e.kind(), ErrorKind::Credential) {
             return self.credential_error(&e, &chain);
         }
-        self.transport_error(&chain, &self.vault_url)
+        self.transport_error(&chain, &self.vault_url, false)
     }
 
     fn forbidden(
@@ -433,10 +446,10 @@ impl AzureKeyVault {
         let text = chain.join(": ");
         if matches!(
             self.identity,
-            Identity::ServicePrincipal { .. } | Identity::WorkloadIdentity { .. }
+            SignIn::ServicePrincipal { .. } | SignIn::WorkloadIdentity { .. }
         ) && is_transport_failure(&text)
         {
-            return self.transport_error(chain, &self.authority);
+            return self.transport_error(chain, &self.authority, true);
         }
         SecretManagerError::Unauthenticated(format!(
             "{} could not get a Key Vault token: {}. Fix: {}",
@@ -446,10 +459,26 @@ impl AzureKeyVault {
         ))
     }
 
-    /// DNS, TCP and TLS failures, named by the URL that could not be reached.
-    fn transport_error(&self, chain: &[String], url: &str) -> SecretManagerError {
+    /// DNS, TCP and TLS failures, named by the URL that could not be reached: the vault's, or
+    /// the Entra ID token endpoint's (`token_endpoint`).
+    fn transport_error(
+        &self,
+        chain: &[String],
+        url: &str,
+        token_endpoint: bool,
+    ) -> SecretManagerError {
         let text = chain.join(": ");
         let lower = text.to_lowercase();
+        let check = if token_endpoint {
+            "check AZURE_AUTHORITY_HOST (when unset: https://login.microsoftonline.com) and any proxy in between"
+        } else {
+            "check the vault URL and port (secretManager.vaultUrl, `az keyvault show --name NAME --query properties.vaultUri`) and any proxy in between"
+        };
+        let url = if token_endpoint {
+            format!("the Entra ID token endpoint {url}")
+        } else {
+            url.to_string()
+        };
         if lower.contains("certificate")
             || lower.contains("tls")
             || lower.contains("handshake")
@@ -466,12 +495,12 @@ impl AzureKeyVault {
             || lower.contains("no such host")
         {
             return SecretManagerError::Other(format!(
-                "cannot resolve the host of {url} (DNS). Fix: check the vault URL (secretManager.vaultUrl, `az keyvault show --name NAME --query properties.vaultUri`); a vault behind a private endpoint resolves only from networks linked to its private DNS zone"
+                "cannot resolve the host of {url} (DNS). Fix: {check}; a vault behind a private endpoint resolves only from networks linked to its private DNS zone"
             ));
         }
         if lower.contains("connection refused") {
             return SecretManagerError::Unavailable(format!(
-                "{url} refused the connection. Fix: check the vault URL and port (secretManager.vaultUrl) and any proxy in between"
+                "{url} refused the connection. Fix: {check}"
             ));
         }
         if lower.contains("timed out") || lower.contains("timeout") {
@@ -563,7 +592,7 @@ impl AzureKeyVault {
 /// The credential chain, each credential sending its token requests through `transport`.
 fn credential(
     transport: &Transport,
-) -> Result<(Arc<dyn TokenCredential>, Identity), SecretManagerError> {
+) -> Result<(Arc<dyn TokenCredential>, SignIn), SecretManagerError> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let options = || ClientOptions {
         transport: Some(transport.clone()),
@@ -600,7 +629,7 @@ fn credential(
         })?;
         return Ok((
             cred,
-            Identity::ServicePrincipal {
+            SignIn::ServicePrincipal {
                 client_id: client_id.clone(),
                 tenant_id: tenant_id.clone(),
             },
@@ -618,14 +647,14 @@ fn credential(
         .map_err(|e| failed("workload identity (AZURE_FEDERATED_TOKEN_FILE)", e))?;
         return Ok((
             cred,
-            Identity::WorkloadIdentity {
+            SignIn::WorkloadIdentity {
                 client_id: client_id.clone(),
             },
         ));
     }
     let cred =
         DeveloperToolsCredential::new(None).map_err(|e| failed("the Azure CLI credential", e))?;
-    Ok((cred, Identity::DeveloperTools))
+    Ok((cred, SignIn::DeveloperTools))
 }
 
 /// (code, inner code, message) of a Key Vault error body.
