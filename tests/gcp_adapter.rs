@@ -410,6 +410,35 @@ async fn server_errors_are_unavailable() {
     clear_faults(&bed).await;
     assert!(matches!(err, SecretManagerError::Unavailable(_)), "{err:?}");
     assert!(err.is_transient());
+
+    // A read through a 500 and a 503: the value comes back (the SDK itself retries idempotent
+    // reads on 503; the engine's with_retry covers the rest).
+    let name = unique("unavailable-read");
+    sm.create(&name, &value("v"), &labels())
+        .await
+        .expect("create");
+    let before = injected(&bed, "errors_5xx").await;
+    set_faults(
+        &bed,
+        json!({"errors_5xx": {"ops": ["access"], "count": 1, "status": 500}}),
+    )
+    .await;
+    let first = sm.read(&name).await;
+    set_faults(
+        &bed,
+        json!({"errors_5xx": {"ops": ["access"], "count": 1, "status": 503}}),
+    )
+    .await;
+    let second = with_retry(|| sm.read(&name)).await;
+    let after = injected(&bed, "errors_5xx").await;
+    clear_faults(&bed).await;
+    let first = first.expect_err("500");
+    assert!(
+        matches!(first, SecretManagerError::Unavailable(_)),
+        "{first:?}"
+    );
+    expect_present(second.expect("read after a 503"), "v");
+    assert_eq!(after - before, 2, "both errors were served");
 }
 
 #[tokio::test]
@@ -448,13 +477,18 @@ async fn invalid_names_and_labels_are_invalid() {
     ));
 }
 
-/// Runs `scenario` in a child process of this test binary with `env` set.
+/// Runs `scenario` in a child process of this test binary with `env` set (an empty value
+/// removes the variable).
 fn run_child(test: &str, scenario: &str, env: &[(&str, &str)]) {
     let mut cmd = Command::new(std::env::current_exe().expect("test binary"));
     cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_VAR, scenario);
     for (k, v) in env {
-        cmd.env(k, v);
+        if v.is_empty() {
+            cmd.env_remove(k);
+        } else {
+            cmd.env(k, v);
+        }
     }
     let out = cmd.output().expect("run the child test");
     assert!(
@@ -490,6 +524,30 @@ async fn credential_problems_are_unauthenticated() {
             );
             println!("scenario missing-key-file ok: {err}");
         }
+        Ok("no-adc") => {
+            let started = std::time::Instant::now();
+            let err = GcpSecretManager::connect(&bed.project, Some(&bed.endpoint), PREFIX)
+                .await
+                .err()
+                .expect("no credentials anywhere");
+            assert!(
+                matches!(err, SecretManagerError::Unauthenticated(_)),
+                "{err:?}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains("gcloud auth application-default login")
+                    && text.contains("metadata server"),
+                "{text}"
+            );
+            // Reported at connect, not after the SDK's 60 s of retries.
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "took {:?}",
+                started.elapsed()
+            );
+            println!("scenario no-adc ok: {err}");
+        }
         Ok("untrusted-key") => {
             let sm = GcpSecretManager::connect(&bed.project, Some(&bed.endpoint), PREFIX)
                 .await
@@ -520,6 +578,18 @@ async fn credential_problems_are_unauthenticated() {
                     "GOOGLE_APPLICATION_CREDENTIALS",
                     "/nonexistent/caracal-gcp-key.json",
                 )],
+            );
+
+            // No key file, no gcloud ADC file, and a metadata server that does not answer.
+            let home = tempfile::tempdir().expect("temp dir");
+            run_child(
+                test,
+                "no-adc",
+                &[
+                    ("GOOGLE_APPLICATION_CREDENTIALS", ""),
+                    ("HOME", home.path().to_str().expect("utf-8 path")),
+                    ("GCE_METADATA_HOST", "127.0.0.1:9"),
+                ],
             );
 
             // The bed's key file, claiming to be another service account: its self-signed JWT is refused.

@@ -75,9 +75,11 @@ impl GcpSecretManager {
                     "cannot load Application Default Credentials ({e}). Fix: {ADC_FIX}"
                 ))
             })?;
-        // Retries are the engine's (jittered, Retry-After aware). The SDK's default policy only
-        // retries idempotent reads on UNAVAILABLE; it cannot be replaced without naming
-        // google-cloud-gax types, which are not re-exported.
+        probe(&credentials).await?;
+        // Retries are the engine's (jittered, Retry-After aware). The SDK's default policy
+        // retries idempotent reads on UNAVAILABLE (up to 60 s) and never retries writes; it
+        // cannot be replaced without naming google-cloud-gax types, which this crate does not
+        // depend on directly.
         let mut builder = SecretManagerService::builder()
             .with_credentials(credentials)
             .with_attempt_timeout(ATTEMPT_TIMEOUT);
@@ -119,13 +121,14 @@ impl GcpSecretManager {
     }
 
     fn map(&self, e: SdkError, op: Op, resource: &str) -> SecretManagerError {
-        let code = code_of(&e);
+        let e = innermost(&e);
+        let code = code_of(e);
         let message = e
             .status()
             .map(|s| s.message.trim_end_matches('.').to_string())
             .unwrap_or_else(|| e.to_string());
-        let reason = error_reason(&e);
-        if e.is_authentication() {
+        let reason = error_reason(e);
+        if e.is_authentication() || credentials_error(e).is_some() {
             return SecretManagerError::Unauthenticated(format!(
                 "cannot get a token from Application Default Credentials ({e}). Fix: {ADC_FIX}"
             ));
@@ -178,7 +181,7 @@ impl GcpSecretManager {
                 SecretManagerError::Unauthenticated(format!("{message}. Fix: {ADC_FIX}"))
             }
             Some("RESOURCE_EXHAUSTED") => SecretManagerError::Throttled {
-                retry_after: retry_after(&e),
+                retry_after: retry_after(e),
             },
             Some(
                 code @ ("UNAVAILABLE" | "INTERNAL" | "DEADLINE_EXCEEDED" | "ABORTED" | "UNKNOWN"),
@@ -254,28 +257,19 @@ impl SecretManager for GcpSecretManager {
                 })?;
                 Ok(RemoteState::Present(SecretString::from(text)))
             }
-            Err(e) => match code_of(&e) {
-                // The latest version is disabled or destroyed: the secret exists, nothing readable.
-                Some("FAILED_PRECONDITION") => Ok(RemoteState::Empty),
-                Some("NOT_FOUND")
-                    if !is_project_message(
-                        &e.status().map(|s| s.message.clone()).unwrap_or_default(),
-                    ) =>
-                {
-                    // Either no such secret, or a secret without versions: ask for the secret.
-                    match self.client.get_secret().set_name(&path).send().await {
-                        Ok(_) => Ok(RemoteState::Empty),
-                        Err(e) if code_of(&e) == Some("NOT_FOUND") => {
-                            match self.map(e, Op::GetSecret, &path) {
-                                SecretManagerError::NotFound(_) => Ok(RemoteState::Missing),
-                                other => Err(other),
-                            }
-                        }
-                        Err(e) => Err(self.map(e, Op::GetSecret, &path)),
-                    }
+            // The latest version is disabled or destroyed: the secret exists, nothing readable.
+            Err(e) if code_of(innermost(&e)) == Some("FAILED_PRECONDITION") => {
+                Ok(RemoteState::Empty)
+            }
+            // Either no such secret, or a secret without versions: ask for the secret.
+            Err(e) if is_secret_not_found(&e) => {
+                match self.client.get_secret().set_name(&path).send().await {
+                    Ok(_) => Ok(RemoteState::Empty),
+                    Err(e) if is_secret_not_found(&e) => Ok(RemoteState::Missing),
+                    Err(e) => Err(self.map(e, Op::GetSecret, &path)),
                 }
-                _ => Err(self.map(e, Op::Access, &latest)),
-            },
+            }
+            Err(e) => Err(self.map(e, Op::Access, &latest)),
         }
     }
 
@@ -327,12 +321,8 @@ impl SecretManager for GcpSecretManager {
                 .await
             {
                 Ok(page) => page,
-                Err(e) => {
-                    return match self.map(e, Op::ListVersions, &path) {
-                        SecretManagerError::NotFound(_) => Ok(0),
-                        other => Err(other),
-                    };
-                }
+                Err(e) if is_secret_not_found(&e) => return Ok(0),
+                Err(e) => return Err(self.map(e, Op::ListVersions, &path)),
             };
             count += page.versions.len();
             if page.next_page_token.is_empty() {
@@ -356,6 +346,92 @@ fn validate_secret_id(name: &str) -> Result<(), SecretManagerError> {
         )));
     }
     Ok(())
+}
+
+/// The error that decided the outcome: the SDK wraps the last attempt's error when its own
+/// retry policy gives up.
+fn innermost(e: &SdkError) -> &SdkError {
+    let mut current = e;
+    while current.is_exhausted() {
+        match std::error::Error::source(current).and_then(|s| s.downcast_ref::<SdkError>()) {
+            Some(inner) => current = inner,
+            None => break,
+        }
+    }
+    current
+}
+
+/// A credentials problem anywhere in the error's chain.
+fn credentials_error(e: &SdkError) -> Option<&google_cloud_auth::errors::CredentialsError> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(c) = s.downcast_ref::<google_cloud_auth::errors::CredentialsError>() {
+            return Some(c);
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// NOT_FOUND about the secret (not the project): the secret does not exist.
+fn is_secret_not_found(e: &SdkError) -> bool {
+    let e = innermost(e);
+    code_of(e) == Some("NOT_FOUND")
+        && !is_project_message(e.status().map(|s| s.message.as_str()).unwrap_or_default())
+}
+
+/// Gets one token (or signs one JWT) so that missing or broken credentials are reported at
+/// once, not after the SDK's retries. Transient failures (e.g. the metadata server starting)
+/// are tried three times.
+async fn probe(
+    credentials: &google_cloud_auth::credentials::Credentials,
+) -> Result<(), SecretManagerError> {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let error = match tokio::time::timeout(
+            Duration::from_secs(10),
+            credentials.headers(Default::default()),
+        )
+        .await
+        {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) if e.is_transient() && attempt < 3 => e.to_string(),
+            Ok(Err(e)) => {
+                return Err(SecretManagerError::Unauthenticated(format!(
+                    "Application Default Credentials give no token{} ({e}). Fix: {ADC_FIX}",
+                    adc_source_hint()
+                )));
+            }
+            Err(_) if attempt < 3 => "timed out".to_string(),
+            Err(_) => {
+                return Err(SecretManagerError::Unauthenticated(format!(
+                    "getting a token from Application Default Credentials timed out. Fix: {ADC_FIX}"
+                )));
+            }
+        };
+        tracing::debug!(attempt, %error, "credentials probe failed, retrying");
+        tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+    }
+}
+
+/// Where ADC came from when it is not obvious: with no key file and no gcloud ADC file, the
+/// SDK asks the GCE/GKE metadata server.
+fn adc_source_hint() -> &'static str {
+    if std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").is_some() {
+        return "";
+    }
+    let root = if cfg!(windows) {
+        std::env::var_os("APPDATA").map(|r| std::path::PathBuf::from(r).join("gcloud"))
+    } else {
+        std::env::var_os("HOME").map(|r| std::path::PathBuf::from(r).join(".config/gcloud"))
+    };
+    match root {
+        Some(dir) if dir.join("application_default_credentials.json").is_file() => "",
+        _ => {
+            ": GOOGLE_APPLICATION_CREDENTIALS is not set, there is no gcloud ADC file, and no GCE/GKE metadata server answered"
+        }
+    }
 }
 
 /// The canonical status code (e.g. "NOT_FOUND"), from the error body or else the HTTP status.
