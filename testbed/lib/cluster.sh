@@ -385,6 +385,12 @@ all_running() {
   for p in "${PROCS[@]}"; do running "$p" || return 1; done
 }
 
+any_running() {
+  local p
+  for p in "${PROCS[@]}"; do running "$p" && return 0; done
+  return 1
+}
+
 cmd_up() {
   local t0=$SECONDS
   need curl openssl setsid
@@ -392,6 +398,13 @@ cmd_up() {
   if [[ -s "$PORTS_FILE" && -s "$ADMIN_KUBECONFIG" ]] && all_running && load_ports && readyz_apiserver >/dev/null 2>&1; then
     log "control plane already up ($APISERVER_URL)"
   else
+    if [[ -e "$PORTS_FILE" ]] && ! any_running; then
+      # Left over from a bed whose processes are gone (a reboot, a killed session): start afresh
+      # rather than revive etcd data that the emulators' state no longer matches.
+      log "stale state in $TB_STATE (nothing running): clearing it"
+      cmd_down
+      state_dirs
+    fi
     build_all
     load_ports
     ensure_pki
