@@ -62,10 +62,6 @@ async fn value(sm: &dyn SecretManager, answers: &Answers, name: &str) -> Option<
     }
 }
 
-fn count(v: &[(String, usize)], name: &str) -> usize {
-    v.iter().find(|(n, _)| n == name).map(|(_, c)| *c).unwrap()
-}
-
 /// The whole seeding contract for one cloud.
 pub async fn seeding_contract(cloud: &str) {
     let dir = tempfile::tempdir().unwrap();
