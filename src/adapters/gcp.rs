@@ -76,12 +76,11 @@ impl GcpSecretManager {
                 ))
             })?;
         probe(&credentials).await?;
-        // Retries are the engine's (jittered, Retry-After aware). The SDK's default policy
-        // retries idempotent reads on UNAVAILABLE (up to 60 s) and never retries writes; it
-        // cannot be replaced without naming google-cloud-gax types, which this crate does not
-        // depend on directly.
+        // Retries are the engine's (jittered, Retry-After aware), as on AWS and Azure; the
+        // SDK's own policy (reads retried on UNAVAILABLE for up to 60 s) would stack on them.
         let mut builder = SecretManagerService::builder()
             .with_credentials(credentials)
+            .with_retry_policy(google_cloud_gax::retry_policy::NeverRetry)
             .with_attempt_timeout(ATTEMPT_TIMEOUT);
         if let Some(url) = endpoint {
             builder = builder.with_endpoint(url.trim_end_matches('/'));
