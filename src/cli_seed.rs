@@ -69,6 +69,24 @@ pub fn run(
         }
     };
     runtime.block_on(async move {
+        // Ctrl-C is safe at any moment: before the writes nothing has changed; during them,
+        // no new write starts and those in flight complete.
+        let stop = Arc::new(AtomicBool::new(false));
+        let interrupted = Arc::new(tokio::sync::Notify::new());
+        let watcher = {
+            let (stop, interrupted) = (stop.clone(), interrupted.clone());
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    stop.store(true, Ordering::SeqCst);
+                    interrupted.notify_one();
+                    eprintln!("\ninterrupted: finishing the writes in flight, starting no new one…");
+                }
+            })
+        };
+        let nothing_written = || {
+            println!("Interrupted before any write: nothing was changed.");
+            exit::OTHER
+        };
         let catalog = SecretCatalog::for_chart(&answers.chart.version).expect("validated chart version");
         let sm = match connect_secret_manager(&answers).await {
             Ok(sm) => sm,
@@ -78,7 +96,11 @@ pub fn run(
             }
         };
         eprintln!("Reading {} secrets from {}…", catalog.seeded().count(), sm.describe());
-        let observed = match observe(sm.as_ref(), catalog, &answers, concurrency).await {
+        let observed = tokio::select! {
+            o = observe(sm.as_ref(), catalog, &answers, concurrency) => o,
+            () = interrupted.notified() => return nothing_written(),
+        };
+        let observed = match observed {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(error = %e, "reading the remote state failed");
@@ -122,16 +144,9 @@ pub fn run(
                 }
             }
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let watcher = {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    stop.store(true, Ordering::SeqCst);
-                    eprintln!("\ninterrupted: finishing the writes in flight, starting no new one…");
-                }
-            })
-        };
+        if stop.load(Ordering::SeqCst) {
+            return nothing_written();
+        }
         let progress = |p: Progress| match p {
             Progress::Started { remote } => tracing::debug!(secret = %remote, "writing"),
             Progress::Done { remote, verb, digest } => {

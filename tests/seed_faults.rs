@@ -131,3 +131,88 @@ async fn gcp_throttling_is_retried_and_denial_names_the_role() {
 async fn azure_throttling_is_retried_and_denial_names_the_role() {
     faults_contract("azure", "Key Vault Secrets Officer").await;
 }
+
+/// Ctrl-C in the middle of a slow run: every secret is untouched or complete, and a re-run
+/// finishes the job.
+#[tokio::test]
+async fn gcp_interrupted_run_leaves_no_half_written_secret() {
+    use caracal_deploy::core::secret_manager::RemoteState;
+    let cloud = "gcp";
+    let dir = tempfile::tempdir().unwrap();
+    let mut answers = bed_answers(cloud);
+    let mut suffix = [0u8; 3];
+    getrandom::fill(&mut suffix).unwrap();
+    answers.secret_manager.prefix = format!("i{}", hex::encode(suffix));
+    let path = dir.path().join("answers.yaml");
+    std::fs::write(&path, answers.to_yaml()).unwrap();
+    // Slow enough that the interrupt lands while writes are in progress.
+    faults(cloud, serde_json::json!({ "latency_ms": 300 })).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_caracal-deploy"))
+        .args(["seed", "--concurrency", "2", "-f"])
+        .arg(&path)
+        .arg("--log-file")
+        .arg(dir.path().join("log"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt as soon as the first secret is written, as an operator's Ctrl-C would.
+    let stderr = child.stderr.take().unwrap();
+    let pid = child.id().to_string();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = String::new();
+        let mut sent = false;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if !sent && line.trim_start().starts_with('✓') {
+                assert!(
+                    Command::new("kill")
+                        .args(["-INT", &pid])
+                        .status()
+                        .unwrap()
+                        .success()
+                );
+                sent = true;
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    let out = child.wait_with_output().unwrap();
+    let stderr_text = reader.join().unwrap();
+    faults(cloud, serde_json::json!({})).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr_text}");
+    assert!(
+        stdout.contains("Interrupted: every secret is either untouched or complete"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("not started"),
+        "the interrupt came too late to test anything: {stdout}"
+    );
+    let sm = connect_secret_manager(&answers).await.unwrap();
+    let catalog = SecretCatalog::for_chart("1.0.0").unwrap();
+    let mut complete = 0;
+    for s in catalog.seeded() {
+        let name = s.remote_name(answers.cloud, &answers.secret_manager.prefix);
+        match sm.read(&name).await.unwrap() {
+            RemoteState::Missing => {}
+            RemoteState::Present(_) => complete += 1,
+            RemoteState::Empty => panic!("{name} was left half-written"),
+        }
+    }
+    assert!(complete < 13, "nothing was interrupted");
+    // A re-run finishes the job, writing exactly what is missing.
+    let out = seed(&path, &dir.path().join("log2"));
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{} written, {complete} unchanged", 13 - complete)),
+        "{stdout}"
+    );
+}
