@@ -213,18 +213,17 @@ fn the_secrets_screen_seeds_the_bed_for_real() {
     let mut state = State::new(form::texts_from_value(&doc), "a.yaml".into(), "b".into());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    let mut run = |state: &mut State, effects: Vec<Effect>| {
+    let run = |effects: Vec<Effect>| {
         for e in effects {
             assert!(
                 spawn_effect(runtime.handle(), &tx, &e),
                 "{e:?} is network work"
             );
         }
-        let _ = state;
     };
     state.screen = REVIEW;
     let effects = press(&mut state, KeyCode::PageDown);
-    run(&mut state, effects);
+    run(effects);
     let msg = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
     update(&mut state, msg);
     assert_eq!(
@@ -238,7 +237,7 @@ fn the_secrets_screen_seeds_the_bed_for_real() {
         press(&mut state, KeyCode::Char(c));
     }
     let effects = press(&mut state, KeyCode::Enter);
-    run(&mut state, effects);
+    run(effects);
     loop {
         let msg = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
         let finished = matches!(msg, Msg::SeedFinished(_));
