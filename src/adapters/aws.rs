@@ -10,11 +10,21 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::Region;
+use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::types::Tag;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::core::secret_manager::{Labels, RemoteState, SecretManager, SecretManagerError};
+
+/// The `<Message>` of an XML error body, if any (never a secret: error bodies carry none).
+fn xml_message(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    text.split_once("<Message>")
+        .and_then(|(_, rest)| rest.split_once("</Message>"))
+        .map(|(m, _)| m.to_string())
+        .unwrap_or_default()
+}
 
 pub struct AwsSecretsManager {
     client: Client,
@@ -44,16 +54,26 @@ impl AwsSecretsManager {
         }
     }
 
-    fn map<E, R>(&self, e: SdkError<E, R>, action: &str) -> SecretManagerError
+    fn map<E>(&self, e: SdkError<E, HttpResponse>, action: &str) -> SecretManagerError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
     {
         let detail = DisplayErrorContext(&e).to_string();
         match &e {
             SdkError::ServiceError(se) => {
-                let code = se.err().code().unwrap_or("");
-                let message = se.err().message().unwrap_or("").to_string();
+                // An IAM denial from a proxy or an older endpoint may come back in the query
+                // protocol's XML, which the JSON parser leaves without a code: the status says it.
+                let code = match (se.err().code(), se.raw().status().as_u16()) {
+                    (Some(c), _) => c,
+                    (None, 403) => "AccessDeniedException",
+                    (None, 429) => "ThrottlingException",
+                    (None, s) if s >= 500 => "InternalServiceError",
+                    (None, _) => "",
+                };
+                let message = match se.err().message() {
+                    Some(m) => m.to_string(),
+                    None => xml_message(se.raw().body().bytes().unwrap_or_default()),
+                };
                 match code {
                     "ResourceNotFoundException" => SecretManagerError::NotFound(message),
                     "ResourceExistsException" => SecretManagerError::AlreadyExists,
