@@ -72,6 +72,8 @@ async fn a_deliberately_invalid_field_is_rejected_with_its_name() {
     let answers = bed_answers("aws");
     let c = cluster(answers.kube_context.as_deref()).await;
     let bundle = render(&answers);
+    // The namespace exists, so only the field can be what is wrong.
+    c.apply(&bundle.objects[0], false).await.unwrap();
     let mut es = bundle.objects[3].clone();
     es["metadata"]["name"] = "caracal-invalid-test".into();
     es["spec"]["target"]["name"] = "caracal-invalid-test".into();
@@ -120,5 +122,37 @@ async fn a_missing_crd_and_a_wrong_context_are_named() {
     match Cluster::connect(Some("no-such-context")).await {
         Err(e @ KubeError::Config(_)) => assert!(e.to_string().contains("no-such-context"), "{e}"),
         other => panic!("expected a config error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_user_without_rights_gets_forbidden_with_the_fix() {
+    let answers = bed_answers("aws");
+    let testbed = support::repo().join("scripts/testbed");
+    let out = std::process::Command::new(&testbed)
+        .args(["kubeconfig", "carol-readonly", "caracal-tests"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "minting a kubeconfig: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let c = Cluster::connect_with(
+        Some(std::path::Path::new(&path)),
+        answers.kube_context.as_deref(),
+    )
+    .await
+    .unwrap();
+    let bundle = render(&answers);
+    match c.apply(&bundle.objects[0], true).await {
+        Err(e @ KubeError::Forbidden { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("carol-readonly"), "the user is named: {text}");
+            assert!(text.contains("namespaces"), "the resource is named: {text}");
+            assert!(text.contains("RBAC"), "the fix is given: {text}");
+        }
+        other => panic!("expected Forbidden, got {other:?}"),
     }
 }

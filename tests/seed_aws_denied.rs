@@ -106,3 +106,35 @@ fn aws_permission_denied_names_the_action_and_exits_3() {
         "credentials never reach the output"
     );
 }
+
+#[test]
+fn aws_missing_credentials_are_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let answers = bed_answers("aws");
+    let path = dir.path().join("answers.yaml");
+    std::fs::write(&path, answers.to_yaml()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_caracal-deploy"))
+        .args(["seed", "--dry-run", "-f"])
+        .arg(&path)
+        .arg("--log-file")
+        .arg(dir.path().join("log"))
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env("HOME", dir.path())
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("no AWS credentials were found") && stderr.contains("aws sso login"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("DispatchFailure"),
+        "no SDK debug dump on screen: {stderr}"
+    );
+}

@@ -108,14 +108,15 @@ impl AwsSecretsManager {
                     _ => SecretManagerError::Other(format!("{code}: {message}")),
                 }
             }
-            _ if detail.contains("credentials") || detail.contains("Credentials") => {
-                SecretManagerError::Unauthenticated(format!(
-                    "no AWS credentials were found ({detail}). Fix: `aws sso login`, AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
-                ))
-            }
-            SdkError::TimeoutError(_)
-            | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => SecretManagerError::Unavailable(detail),
+            _ if detail.contains("no credentials found in chain") => SecretManagerError::Unauthenticated(
+                "no AWS credentials were found (tried: environment, profile, web identity, ECS, EC2 instance metadata). \
+                 Fix: `aws sso login` with AWS_PROFILE, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                    .into(),
+            ),
+            _ if detail.contains("credentials") || detail.contains("Credentials") => SecretManagerError::Unauthenticated(format!(
+                "the AWS credentials could not be loaded: {}. Fix: `aws sso login` (expired session), AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+                detail.lines().next().unwrap_or_default()
+            )),
             _ => SecretManagerError::Other(detail),
         }
     }

@@ -92,7 +92,19 @@ impl Cluster {
     /// Connects with the kubeconfig (KUBECONFIG or ~/.kube/config) and a context
     /// (None: the current one).
     pub async fn connect(context: Option<&str>) -> Result<Cluster, KubeError> {
-        let kubeconfig = Kubeconfig::read().map_err(|e| KubeError::Config(e.to_string()))?;
+        Cluster::connect_with(None, context).await
+    }
+
+    /// Like `connect`, with an explicit kubeconfig file (None: KUBECONFIG or ~/.kube/config).
+    pub async fn connect_with(
+        kubeconfig: Option<&std::path::Path>,
+        context: Option<&str>,
+    ) -> Result<Cluster, KubeError> {
+        let kubeconfig = match kubeconfig {
+            Some(path) => Kubeconfig::read_from(path),
+            None => Kubeconfig::read(),
+        }
+        .map_err(|e| KubeError::Config(e.to_string()))?;
         let name = context
             .map(str::to_string)
             .or_else(|| kubeconfig.current_context.clone())
