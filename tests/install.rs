@@ -71,9 +71,7 @@ fn decode(secret: &Value, key: &str) -> String {
 #[tokio::test]
 async fn aws_seed_sync_and_install_end_to_end() {
     let mut answers = bed_answers("aws");
-    let mut suffix = [0u8; 3];
-    getrandom::fill(&mut suffix).unwrap();
-    answers.secret_manager.prefix = format!("e2e{}", hex::encode(suffix));
+    answers.secret_manager.prefix = support::unique("e2e");
     answers.postgres.password =
         caracal_deploy::core::answers::SecretSource::Env("CARACAL_TEST_PG_PASSWORD".into());
     answers.redis.password =

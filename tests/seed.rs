@@ -16,9 +16,7 @@ use support::bed_answers;
 /// A copy of the bed's answers for `cloud` with a prefix of its own (the emulators are shared).
 pub fn fresh_answers(cloud: &str, dir: &Path, tag: &str) -> (Answers, PathBuf) {
     let mut answers = bed_answers(cloud);
-    let mut suffix = [0u8; 3];
-    getrandom::fill(&mut suffix).unwrap();
-    answers.secret_manager.prefix = format!("t{tag}{}", hex::encode(suffix));
+    answers.secret_manager.prefix = support::unique(&format!("t{tag}"));
     let path = dir.join(format!("answers-{cloud}-{tag}.yaml"));
     std::fs::write(&path, answers.to_yaml()).unwrap();
     (answers, path)

@@ -10,6 +10,9 @@ use caracal_deploy::adapters::connect_secret_manager;
 use caracal_deploy::core::catalog::SecretCatalog;
 use support::bed_answers;
 
+/// Faults are emulator-wide: the tests of this binary take turns.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn emulator(cloud: &str) -> (String, reqwest::Client) {
     let env = |v: &str| {
         std::env::var(v).unwrap_or_else(|_| {
@@ -57,11 +60,10 @@ fn seed(path: &std::path::Path, log: &std::path::Path) -> std::process::Output {
 }
 
 async fn faults_contract(cloud: &str, role: &str) {
+    let _turn = TURN.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let mut answers = bed_answers(cloud);
-    let mut suffix = [0u8; 3];
-    getrandom::fill(&mut suffix).unwrap();
-    answers.secret_manager.prefix = format!("f{}", hex::encode(suffix));
+    answers.secret_manager.prefix = support::unique("f");
     let path = dir.path().join("answers.yaml");
     std::fs::write(&path, answers.to_yaml()).unwrap();
     let log = dir.path().join("log");
@@ -137,12 +139,11 @@ async fn azure_throttling_is_retried_and_denial_names_the_role() {
 #[tokio::test]
 async fn gcp_interrupted_run_leaves_no_half_written_secret() {
     use caracal_deploy::core::secret_manager::RemoteState;
+    let _turn = TURN.lock().await;
     let cloud = "gcp";
     let dir = tempfile::tempdir().unwrap();
     let mut answers = bed_answers(cloud);
-    let mut suffix = [0u8; 3];
-    getrandom::fill(&mut suffix).unwrap();
-    answers.secret_manager.prefix = format!("i{}", hex::encode(suffix));
+    answers.secret_manager.prefix = support::unique("i");
     let path = dir.path().join("answers.yaml");
     std::fs::write(&path, answers.to_yaml()).unwrap();
     // Slow enough that the interrupt lands while writes are in progress.

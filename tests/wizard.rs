@@ -205,9 +205,7 @@ fn the_secrets_screen_shows_the_plan_asks_hidden_values_and_shows_progress() {
 #[test]
 fn the_secrets_screen_seeds_the_bed_for_real() {
     let mut answers = bed_answers("aws");
-    let mut suffix = [0u8; 3];
-    getrandom::fill(&mut suffix).unwrap();
-    answers.secret_manager.prefix = format!("wiz{}", hex::encode(suffix));
+    answers.secret_manager.prefix = support::unique("wiz");
     answers.postgres.password = SecretSource::Prompt;
     let doc: serde_json::Value = serde_saphyr::from_str(&answers.to_yaml()).unwrap();
     let mut state = State::new(form::texts_from_value(&doc), "a.yaml".into(), "b".into());

@@ -135,3 +135,10 @@ pub fn assert_subset(sent: &serde_json::Value, stored: &serde_json::Value, path:
         (a, b) => assert_eq!(a, b, "{path} changed"),
     }
 }
+
+/// A name no other test run uses: the emulators and moto are shared by every test.
+pub fn unique(tag: &str) -> String {
+    let mut suffix = [0u8; 3];
+    getrandom::fill(&mut suffix).expect("OS random source");
+    format!("{tag}{}", hex::encode(suffix))
+}
