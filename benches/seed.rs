@@ -38,6 +38,8 @@ fn faults(cloud: &str, body: &str) {
     let mut cmd = std::process::Command::new("curl");
     cmd.args([
         "-sf",
+        "-o",
+        "/dev/null",
         "-XPOST",
         &url,
         "-H",

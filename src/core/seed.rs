@@ -348,6 +348,14 @@ mod tests {
             "admin-token".into(),
             observe_value(c.get("admin-token").unwrap(), "short", &a),
         );
+        observed.insert(
+            "redis".into(),
+            observe_value(
+                c.get("redis").unwrap(),
+                r#"{"password":"p","host":"caracal-prod.abc123.ng.0001.use1.cache.amazonaws.com","port":6379,"database":0}"#,
+                &a,
+            ),
+        );
         observed.insert("auth-secret".into(), Observed::Empty);
         let p = plan(c, &a, &observed, &[]).unwrap();
         let by = |n: &str| {
@@ -365,6 +373,8 @@ mod tests {
         assert!(matches!(by("admin-token"), Action::WrongShape(_)));
         assert_eq!(by("auth-secret"), Action::Fill);
         assert_eq!(by(KEK), Action::Keep);
+        assert_eq!(by("redis"), Action::Keep);
+        assert!(p.warnings().is_empty());
         assert_eq!(p.errors().len(), 2);
         assert!(
             p.lines().iter().all(|l| !l.contains(&key)),
