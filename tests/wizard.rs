@@ -16,11 +16,7 @@ fn resumed(cloud: &str) -> State {
     let text =
         std::fs::read_to_string(repo().join(format!("examples/answers-{cloud}.yaml"))).unwrap();
     let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-    State::new(
-        form::texts_from_value(&doc),
-        "caracal-answers.yaml".into(),
-        "caracal-bundle".into(),
-    )
+    State::resume(&doc, "caracal-answers.yaml".into(), "caracal-bundle".into())
 }
 
 fn draw(state: &State) -> String {
@@ -99,11 +95,7 @@ fn saving_writes_the_answers_and_the_bundle_and_the_answers_resume() {
     let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
     let answers_path = dir.path().join("answers.yaml");
     let out = dir.path().join("bundle");
-    let mut state = State::new(
-        form::texts_from_value(&doc),
-        answers_path.clone(),
-        out.clone(),
-    );
+    let mut state = State::resume(&doc, answers_path.clone(), out.clone());
     // Change one answer by typing, as an operator would.
     for _ in 0..3 {
         press(&mut state, KeyCode::PageDown);
@@ -201,14 +193,14 @@ fn the_secrets_screen_shows_the_plan_asks_hidden_values_and_shows_progress() {
     insta::assert_snapshot!("aws_9_secrets_done", draw(&state));
 }
 
-/// The wizard's effects run for real against the bed's moto: read, plan, write, progress.
-#[test]
-fn the_secrets_screen_seeds_the_bed_for_real() {
-    let mut answers = bed_answers("aws");
+/// The wizard's effects run for real against the bed: read, plan, write, progress. The
+/// answers are resumed from the bed's file, so fields such as the endpoint must survive.
+fn secrets_screen_seeds_for_real(cloud: &str) {
+    let mut answers = bed_answers(cloud);
     answers.secret_manager.prefix = support::unique("wiz");
     answers.postgres.password = SecretSource::Prompt;
     let doc: serde_json::Value = serde_saphyr::from_str(&answers.to_yaml()).unwrap();
-    let mut state = State::new(form::texts_from_value(&doc), "a.yaml".into(), "b".into());
+    let mut state = State::resume(&doc, "a.yaml".into(), "b".into());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let run = |effects: Vec<Effect>| {
@@ -259,7 +251,11 @@ fn the_secrets_screen_seeds_the_bed_for_real() {
         let sm = caracal_deploy::adapters::connect_secret_manager(&answers)
             .await
             .unwrap();
-        let name = format!("{}/postgres", answers.secret_manager.prefix);
+        let name = caracal_deploy::core::catalog::remote_name(
+            answers.cloud,
+            &answers.secret_manager.prefix,
+            "postgres",
+        );
         match sm.read(&name).await.unwrap() {
             caracal_deploy::core::secret_manager::RemoteState::Present(v) => {
                 secrecy::ExposeSecret::expose_secret(&v).to_string()
@@ -269,4 +265,14 @@ fn the_secrets_screen_seeds_the_bed_for_real() {
     });
     assert!(stored.contains("\"password\":\"pg-typed-in-the-wizard\""));
     assert!(!draw(&state).contains("pg-typed-in-the-wizard"));
+}
+
+#[test]
+fn the_secrets_screen_seeds_aws_for_real() {
+    secrets_screen_seeds_for_real("aws");
+}
+
+#[test]
+fn the_secrets_screen_seeds_gcp_for_real() {
+    secrets_screen_seeds_for_real("gcp");
 }

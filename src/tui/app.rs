@@ -137,6 +137,8 @@ pub enum Effect {
 #[derive(Clone, Debug)]
 pub struct State {
     pub texts: BTreeMap<&'static str, String>,
+    /// Answers the form does not ask (`secrets`, `kekRotation`), kept as they were.
+    pub extra: serde_json::Map<String, serde_json::Value>,
     pub screen: usize,
     pub focus: usize,
     pub problems: Vec<Problem>,
@@ -161,6 +163,7 @@ impl State {
     ) -> State {
         let mut state = State {
             texts,
+            extra: serde_json::Map::new(),
             screen: 0,
             focus: 0,
             problems: Vec::new(),
@@ -175,6 +178,14 @@ impl State {
             saved: false,
             seed: SeedView::default(),
         };
+        state.revalidate();
+        state
+    }
+
+    /// Resumes from an answers document: the fields the form asks, and the rest kept as is.
+    pub fn resume(doc: &serde_json::Value, answers_path: PathBuf, out_dir: PathBuf) -> State {
+        let mut state = State::new(form::texts_from_value(doc), answers_path, out_dir);
+        state.extra = form::passthrough(doc);
         state.revalidate();
         state
     }
@@ -224,7 +235,7 @@ impl State {
     }
 
     fn revalidate(&mut self) {
-        match Answers::from_value(&form::document(&self.texts)) {
+        match Answers::from_value(&form::document_with(&self.texts, &self.extra)) {
             Ok(a) => {
                 self.problems.clear();
                 self.valid = Some(a);

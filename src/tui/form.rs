@@ -133,6 +133,18 @@ pub const SCREENS: &[Screen] = &[
                 "remote names: PREFIX/postgres on AWS, PREFIX-postgres on GCP and Azure",
                 FieldKind::Text,
             ),
+            field(
+                "secretManager.endpoint",
+                "Endpoint override",
+                "a private endpoint's URL; empty: the service's public API",
+                FieldKind::Text,
+            ),
+            field(
+                "secretManager.caBundle",
+                "CA bundle",
+                "PEM file of extra CAs to trust (private CA, TLS-inspecting proxy); empty: system roots",
+                FieldKind::Text,
+            ),
         ],
     },
     Screen {
@@ -475,6 +487,29 @@ fn field_value(kind: FieldKind, text: &str) -> Value {
     }
 }
 
+/// Top-level answers the wizard does not ask but keeps as they were (resume, then save).
+pub const PASSTHROUGH: &[&str] = &["secrets", "kekRotation"];
+
+/// The part of an answers document the form does not ask, kept unchanged.
+pub fn passthrough(doc: &Value) -> Map<String, Value> {
+    PASSTHROUGH
+        .iter()
+        .filter_map(|k| doc.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect()
+}
+
+/// The answers document the field texts describe (fields of other clouds left out), with the
+/// fields the form does not ask carried over from `extra`.
+pub fn document_with(texts: &BTreeMap<&'static str, String>, extra: &Map<String, Value>) -> Value {
+    let mut doc = document(texts);
+    if let Value::Object(map) = &mut doc {
+        for (k, v) in extra {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+    doc
+}
+
 /// The answers document the field texts describe (fields of other clouds left out).
 pub fn document(texts: &BTreeMap<&'static str, String>) -> Value {
     let cloud = texts
@@ -515,9 +550,30 @@ mod tests {
             .unwrap();
             let original = Answers::from_yaml(&text).unwrap();
             let doc: Value = serde_saphyr::from_str(&text).unwrap();
-            let again = Answers::from_value(&document(&texts_from_value(&doc))).unwrap();
+            let again =
+                Answers::from_value(&document_with(&texts_from_value(&doc), &passthrough(&doc)))
+                    .unwrap();
             assert_eq!(original, again, "{cloud}");
         }
+    }
+
+    #[test]
+    fn fields_the_form_does_not_show_survive_a_round_trip() {
+        let text = std::fs::read_to_string(format!(
+            "{}/examples/answers-azure.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let mut doc: Value = serde_saphyr::from_str(&text).unwrap();
+        doc["secretManager"]["endpoint"] = "https://kv.privatelink.vaultcore.azure.net".into();
+        doc["secretManager"]["caBundle"] = "/etc/ssl/private-ca.pem".into();
+        doc["secrets"] = serde_json::json!({ "admin-token": "env:ADMIN_TOKEN" });
+        doc["kekRotation"] = true.into();
+        let original = Answers::from_value(&doc).unwrap();
+        let again =
+            Answers::from_value(&document_with(&texts_from_value(&doc), &passthrough(&doc)))
+                .unwrap();
+        assert_eq!(original, again);
     }
 
     #[test]

@@ -193,21 +193,19 @@ pub fn run_effect(effect: &Effect) -> Option<Msg> {
 /// The starting state: defaults, or the answers file to resume from.
 fn initial_state(answers: Option<PathBuf>, out: PathBuf) -> Result<State, String> {
     let path = answers.unwrap_or_else(|| PathBuf::from(DEFAULT_ANSWERS));
-    let texts = if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
-        let doc: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
-            format!(
-                "{}: is not valid YAML: {}",
-                path.display(),
-                e.to_string().lines().next().unwrap_or("")
-            )
-        })?;
-        form::texts_from_value(&doc)
-    } else {
-        form::defaults()
-    };
-    Ok(State::new(texts, path, out))
+    if !path.exists() {
+        return Ok(State::new(form::defaults(), path, out));
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
+        format!(
+            "{}: is not valid YAML: {}",
+            path.display(),
+            e.to_string().lines().next().unwrap_or("")
+        )
+    })?;
+    Ok(State::resume(&doc, path, out))
 }
 
 /// Runs the wizard; returns the process exit code.
