@@ -130,7 +130,8 @@ fn not_yet(command: &Command) -> u8 {
         .to_lowercase();
     eprintln!(
         "error: `caracal-deploy {name}` is not available in this build ({}) yet. \
-         `caracal-deploy render` writes the bundle and the commands to apply it by hand.",
+         `caracal-deploy seed` seeds the secrets; `caracal-deploy render` writes the bundle and \
+         prints the commands that apply and install it.",
         env!("CARGO_PKG_VERSION")
     );
     exit::OTHER
