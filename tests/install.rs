@@ -68,6 +68,23 @@ fn decode(secret: &Value, key: &str) -> String {
     .unwrap()
 }
 
+/// Renders the bundle and applies its objects in order, as `apply` will.
+async fn apply_bundle(
+    answers: &caracal_deploy::core::answers::Answers,
+) -> (Cluster, caracal_deploy::core::render::Bundle) {
+    let cluster = Cluster::connect(answers.kube_context.as_deref())
+        .await
+        .unwrap();
+    let bundle = render(answers);
+    for obj in &bundle.objects {
+        cluster
+            .apply(obj, false)
+            .await
+            .unwrap_or_else(|e| panic!("{}: apply {}: {e}", answers.cloud, obj["kind"]));
+    }
+    (cluster, bundle)
+}
+
 #[tokio::test]
 async fn aws_seed_sync_and_install_end_to_end() {
     let mut answers = bed_answers("aws");
@@ -98,16 +115,7 @@ async fn aws_seed_sync_and_install_end_to_end() {
     );
 
     // 2. Apply the bundle in order.
-    let cluster = Cluster::connect(answers.kube_context.as_deref())
-        .await
-        .unwrap();
-    let bundle = render(&answers);
-    for obj in &bundle.objects {
-        cluster
-            .apply(obj, false)
-            .await
-            .unwrap_or_else(|e| panic!("apply {}: {e}", obj["kind"]));
-    }
+    let (cluster, bundle) = apply_bundle(&answers).await;
 
     // 3. The real controller syncs the runtime Secret.
     let ns = answers.namespace.clone();
@@ -259,16 +267,7 @@ fn answers_generation(es: &Value) -> String {
 async fn gcp_and_azure_values_install_the_real_chart() {
     for (cloud, storage_class) in [("gcp", "premium-rwo"), ("azure", "managed-csi")] {
         let answers = bed_answers(cloud);
-        let cluster = Cluster::connect(answers.kube_context.as_deref())
-            .await
-            .unwrap();
-        let bundle = render(&answers);
-        for obj in &bundle.objects {
-            cluster
-                .apply(obj, false)
-                .await
-                .unwrap_or_else(|e| panic!("{cloud}: apply {}: {e}", obj["kind"]));
-        }
+        let (cluster, bundle) = apply_bundle(&answers).await;
         let ns = answers.namespace.clone();
         let data: serde_json::Map<String, Value> =
             caracal_deploy::core::external_secret::produced_keys(&answers)
