@@ -9,11 +9,13 @@ pub mod view;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use futures::FutureExt;
 
 use crate::adapters::connect_secret_manager;
 use crate::cli::exit;
@@ -137,7 +139,14 @@ pub fn spawn_effect(runtime: &tokio::runtime::Handle, tx: &Sender<Msg>, effect: 
         Effect::ReadSecrets { answers } => {
             let (answers, tx) = ((**answers).clone(), tx.clone());
             runtime.spawn(async move {
-                let _ = tx.send(Msg::SecretsRead(read_plan(answers).await));
+                // A panic in the task must not leave the screen waiting forever.
+                let result = AssertUnwindSafe(read_plan(answers))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err("internal error while reading the secret manager (see the log)".into())
+                    });
+                let _ = tx.send(Msg::SecretsRead(result));
             });
             true
         }
@@ -155,7 +164,12 @@ pub fn spawn_effect(runtime: &tokio::runtime::Handle, tx: &Sender<Msg>, effect: 
                 tx.clone(),
             );
             runtime.spawn(async move {
-                let result = write_plan(answers, plan, prompted, stop, tx.clone()).await;
+                let result = AssertUnwindSafe(write_plan(answers, plan, prompted, stop, tx.clone()))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err("internal error while writing; every secret is untouched or complete: run again".into())
+                    });
                 let _ = tx.send(Msg::SeedFinished(result));
             });
             true
@@ -224,6 +238,8 @@ pub fn run(answers: Option<PathBuf>, out: PathBuf, plain: bool) -> u8 {
         );
         return exit::INVALID_INPUT;
     }
+    // The screen belongs to the wizard: what happens is logged to a file, never printed.
+    crate::logging::init(None);
     if plain {
         return run_plain(&mut state);
     }
