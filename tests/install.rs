@@ -20,17 +20,17 @@ use support::{bed_answers, helm, helm_template};
 
 /// A password with every character that breaks an unescaped URL.
 const PG_PASSWORD: &str = "p@ss:w/rd?#&=% +x";
-const REDIS_PASSWORD: &str = "r3d!s@:/?";
+const REDIS_PASSWORD: &str = "r3d!s @:/?+";
 
 fn urlquery(s: &str) -> String {
-    // Go's url.QueryEscape, which ESO's `urlquery` applies.
+    // Go's url.QueryEscape, which ESO's `urlquery` applies, with spaces as %20 for userinfo.
     let mut out = String::new();
     for b in s.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                 out.push(b as char)
             }
-            b' ' => out.push('+'),
+            b' ' => out.push_str("%20"),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

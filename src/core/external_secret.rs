@@ -34,6 +34,11 @@ const REDIS_FIELDS: [(&str, &str); 4] = [
     ("redisDatabase", "database"),
 ];
 
+/// Percent-encodes a value for the userinfo of a URL: Go's `urlquery` (QueryEscape) writes a
+/// space as `+`, which URL parsers such as libpq do not decode there, so spaces become `%20`
+/// (a literal `+` is already `%2B`, so every `+` left came from a space).
+const URL_ESCAPE: &str = r#"urlquery | replace "+" "%20""#;
+
 /// The per-service password the chart derives from the admin password
 /// (`sha256sum (printf "%s:caracal%s" password role)` in its evaluation Secret).
 fn role_password(role: &str) -> String {
@@ -62,7 +67,7 @@ pub fn runtime_templates(answers: &Answers) -> Vec<(String, String)> {
         out.push((
             key,
             format!(
-                "postgres://caracal{role}:{{{{ {} | urlquery }}}}@{{{{ .pgHost }}}}:{{{{ .pgPort }}}}/{{{{ {database} }}}}?sslmode={ssl}",
+                "postgres://caracal{role}:{{{{ {} | {URL_ESCAPE} }}}}@{{{{ .pgHost }}}}:{{{{ .pgPort }}}}/{{{{ {database} }}}}?sslmode={ssl}",
                 role_password(role)
             ),
         ));
@@ -71,7 +76,7 @@ pub fn runtime_templates(answers: &Answers) -> Vec<(String, String)> {
     out.push(("redisPassword".into(), "{{ .redisPassword }}".into()));
     out.push((
         "redisUrl".into(),
-        format!("{scheme}://:{{{{ .redisPassword | urlquery }}}}@{{{{ .redisHost }}}}:{{{{ .redisPort }}}}/{{{{ .redisDatabase }}}}"),
+        format!("{scheme}://:{{{{ .redisPassword | {URL_ESCAPE} }}}}@{{{{ .redisHost }}}}:{{{{ .redisPort }}}}/{{{{ .redisDatabase }}}}"),
     ));
     for secret in catalog
         .secrets
