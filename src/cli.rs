@@ -262,15 +262,8 @@ fn run_render(answers_path: &Path, out: &Path) -> u8 {
         }
     };
     let bundle = render(&answers);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::OTHER;
-        }
+    let Some(runtime) = crate::engine::start_runtime() else {
+        return exit::OTHER;
     };
     if std::io::stderr().is_terminal() {
         eprintln!("Checking the bundle against the chart with helm template…");

@@ -57,16 +57,8 @@ pub fn run(
     if let Some(path) = crate::logging::init(log) {
         tracing::info!(log = %path.display(), "seed started");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::OTHER;
-        }
+    let Some(runtime) = crate::engine::start_runtime() else {
+        return exit::OTHER;
     };
     runtime.block_on(async move {
         // Ctrl-C is safe at any moment: before the writes nothing has changed; during them,
@@ -162,13 +154,7 @@ pub fn run(
         let report = apply(sm.as_ref(), &plan, &values, &answers, concurrency, stop.clone(), &progress).await;
         drop(values);
         watcher.abort();
-        println!(
-            "{} written, {} unchanged, {} failed{}.",
-            report.written.len(),
-            plan.items.len() - plan.writes(),
-            report.failed.len(),
-            if report.not_started.is_empty() { String::new() } else { format!(", {} not started", report.not_started.len()) }
-        );
+        println!("{}.", report.summary(&plan));
         if plan.items.iter().any(|i| i.action == Action::RotateKek) && report.failed.is_empty() {
             println!(
                 "The KEK was rotated and the previous key kept. Set `kekRotation: true` in {} and re-apply \

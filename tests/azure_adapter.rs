@@ -366,17 +366,13 @@ async fn invalid_names_are_refused_before_any_request() {
     }
 }
 
-#[tokio::test]
-async fn a_soft_deleted_name_is_reported_with_recover_and_purge() {
-    let _shared = FAULTS.read().await;
-    let bed = bed();
-    let kv = vault(&bed).await;
-    let name = unique("softdel");
-    kv.create(&name, &secret("v"), &managed_labels("1.0.0"))
+/// Creates `name`, then deletes it through the vault's REST API: soft-deleted, name still taken.
+async fn create_then_soft_delete(bed: &Bed, kv: &AzureKeyVault, name: &str) {
+    kv.create(name, &secret("v"), &managed_labels("1.0.0"))
         .await
         .unwrap();
     let (status, body) = call(
-        &bed,
+        bed,
         reqwest::Method::DELETE,
         &format!("/secrets/{name}?api-version=7.5"),
         None,
@@ -384,6 +380,15 @@ async fn a_soft_deleted_name_is_reported_with_recover_and_purge() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_soft_deleted_name_is_reported_with_recover_and_purge() {
+    let _shared = FAULTS.read().await;
+    let bed = bed();
+    let kv = vault(&bed).await;
+    let name = unique("softdel");
+    create_then_soft_delete(&bed, &kv, &name).await;
 
     let expected = SecretManagerError::SoftDeleted { name: name.clone() };
     assert_eq!(kv.read(&name).await.unwrap_err(), expected);
@@ -408,18 +413,7 @@ async fn soft_delete_is_still_caught_from_the_409_when_deleted_secrets_cannot_be
     let bed = bed();
     let kv = vault(&bed).await;
     let name = unique("softdel409");
-    kv.create(&name, &secret("v"), &managed_labels("1.0.0"))
-        .await
-        .unwrap();
-    let (status, body) = call(
-        &bed,
-        reqwest::Method::DELETE,
-        &format!("/secrets/{name}?api-version=7.5"),
-        None,
-        true,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    create_then_soft_delete(&bed, &kv, &name).await;
 
     let _clear = ClearFaults(&bed);
     // An identity without deletedSecrets/read: the read cannot tell, the PUT's 409 does.

@@ -245,6 +245,22 @@ pub struct SeedReport {
     pub not_started: Vec<String>,
 }
 
+impl SeedReport {
+    /// One line: "N written, M unchanged, K failed[, J not started]".
+    pub fn summary(&self, plan: &SeedPlan) -> String {
+        let mut line = format!(
+            "{} written, {} unchanged, {} failed",
+            self.written.len(),
+            plan.items.len() - plan.writes(),
+            self.failed.len()
+        );
+        if !self.not_started.is_empty() {
+            line.push_str(&format!(", {} not started", self.not_started.len()));
+        }
+        line
+    }
+}
+
 async fn write_one(
     sm: &dyn SecretManager,
     item: &PlanItem,

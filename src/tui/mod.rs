@@ -111,20 +111,10 @@ async fn write_plan(
         &progress,
     )
     .await;
-    let summary = format!(
-        "{} written, {} unchanged, {} failed{}",
-        report.written.len(),
-        plan.items.len() - plan.writes(),
-        report.failed.len(),
-        if report.not_started.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ", {} not started: run again to finish",
-                report.not_started.len()
-            )
-        }
-    );
+    let mut summary = report.summary(&plan);
+    if !report.not_started.is_empty() {
+        summary.push_str(": run again to finish");
+    }
     if report.failed.is_empty() && report.not_started.is_empty() {
         Ok(summary)
     } else {
@@ -243,16 +233,8 @@ pub fn run(answers: Option<PathBuf>, out: PathBuf, plain: bool) -> u8 {
     if plain {
         return run_plain(&mut state);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::OTHER;
-        }
+    let Some(runtime) = crate::engine::start_runtime() else {
+        return exit::OTHER;
     };
     let (tx, rx) = std::sync::mpsc::channel::<Msg>();
     let mut terminal = ratatui::init();
