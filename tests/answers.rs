@@ -1,6 +1,7 @@
 //! Validation of every answers field, good and bad, through the public parser.
 
-use caracal_deploy::core::answers::{Answers, Cloud, SecretSource};
+use caracal_deploy::core::answers::{Answers, SecretSource};
+use caracal_deploy::core::cloud::Cloud;
 use caracal_deploy::core::problem::Problem;
 
 const BASE: &str = r#"

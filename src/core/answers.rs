@@ -10,41 +10,13 @@ use std::path::PathBuf;
 use serde_json::{Map, Value, json};
 
 use super::catalog::SecretCatalog;
+use super::cloud::Cloud;
 use super::problem::{Problem, join};
-use super::validate::{self, Check};
+use super::validate::{self, FieldVerdict};
 
 /// The chart the wizard installs unless told otherwise.
 pub const DEFAULT_CHART_REF: &str = "oci://ghcr.io/garudex-labs/charts/caracal";
 pub const DEFAULT_CHART_VERSION: &str = "1.0.0";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Cloud {
-    Aws,
-    Gcp,
-    Azure,
-}
-
-impl Cloud {
-    pub const ALL: [Cloud; 3] = [Cloud::Aws, Cloud::Gcp, Cloud::Azure];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cloud::Aws => "aws",
-            Cloud::Gcp => "gcp",
-            Cloud::Azure => "azure",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Cloud> {
-        Cloud::ALL.into_iter().find(|c| c.as_str() == value)
-    }
-}
-
-impl fmt::Display for Cloud {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Where a secret's value comes from. The value itself never enters the answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,7 +96,7 @@ pub enum SecretManagerTarget {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SecretManager {
+pub struct SecretManagerAnswers {
     pub target: SecretManagerTarget,
     /// Remote names are `<prefix>/<name>` on AWS and `<prefix>-<name>` on GCP and Azure.
     pub prefix: String,
@@ -242,7 +214,7 @@ pub struct Answers {
     pub namespace: String,
     pub release: String,
     pub chart: ChartRef,
-    pub secret_manager: SecretManager,
+    pub secret_manager: SecretManagerAnswers,
     pub identity: Identity,
     pub postgres: Postgres,
     pub redis: Redis,
@@ -414,18 +386,18 @@ impl<'v, 'p> Section<'v, 'p> {
         &mut self,
         key: &str,
         fix_if_missing: &str,
-        check: fn(&str) -> Check,
+        check: fn(&str) -> FieldVerdict,
     ) -> Option<String> {
         let s = self.string(key, fix_if_missing)?;
         self.apply(key, s, check)
     }
 
-    fn opt_checked(&mut self, key: &str, check: fn(&str) -> Check) -> Option<String> {
+    fn opt_checked(&mut self, key: &str, check: fn(&str) -> FieldVerdict) -> Option<String> {
         let s = self.opt_string(key)?;
         self.apply(key, s, check)
     }
 
-    fn checked_or(&mut self, key: &str, default: &str, check: fn(&str) -> Check) -> Option<String> {
+    fn checked_or(&mut self, key: &str, default: &str, check: fn(&str) -> FieldVerdict) -> Option<String> {
         match self.opt_string(key) {
             Some(s) => self.apply(key, s, check),
             None if self.get(key).is_some() => None,
@@ -433,7 +405,7 @@ impl<'v, 'p> Section<'v, 'p> {
         }
     }
 
-    fn apply(&mut self, key: &str, s: String, check: fn(&str) -> Check) -> Option<String> {
+    fn apply(&mut self, key: &str, s: String, check: fn(&str) -> FieldVerdict) -> Option<String> {
         match check(&s) {
             Ok(()) => Some(s),
             Err((message, fix)) => {
@@ -874,7 +846,7 @@ fn read(value: &Value, problems: &mut Vec<Problem>) -> Option<Answers> {
         let prefix = s.checked_or("prefix", "caracal", validate::remote_prefix);
         let endpoint = s.opt_checked("endpoint", validate::endpoint_url);
         let ca_bundle = s.opt_string("caBundle").map(PathBuf::from);
-        Some(SecretManager {
+        Some(SecretManagerAnswers {
             target: target?,
             prefix: prefix?,
             endpoint,

@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-use super::answers::Cloud;
+use super::cloud::Cloud;
 
 /// How a secret's value is shaped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -2,6 +2,7 @@
 
 pub mod answers;
 pub mod catalog;
+pub mod cloud;
 pub mod external_secret;
 pub mod helm_command;
 pub mod manifests;

@@ -9,9 +9,9 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 /// What is wrong and how to fix it.
-pub type Check = Result<(), (String, String)>;
+pub type FieldVerdict = Result<(), (String, String)>;
 
-fn fail(message: impl Into<String>, fix: impl Into<String>) -> Check {
+fn fail(message: impl Into<String>, fix: impl Into<String>) -> FieldVerdict {
     Err((message.into(), fix.into()))
 }
 
@@ -63,7 +63,7 @@ const VAULT_SUFFIXES: &[&str] = &[
 ];
 
 /// A Kubernetes namespace or other DNS-1123 label (63 characters at most).
-pub fn dns1123_label(value: &str) -> Check {
+pub fn dns1123_label(value: &str) -> FieldVerdict {
     if value.len() > 63 {
         return fail(
             format!(
@@ -83,7 +83,7 @@ pub fn dns1123_label(value: &str) -> Check {
 }
 
 /// A DNS-1123 subdomain: storage class, ingress class, issuer names.
-pub fn dns1123_subdomain(value: &str) -> Check {
+pub fn dns1123_subdomain(value: &str) -> FieldVerdict {
     if value.is_empty() || value.len() > 253 {
         return fail(
             format!("`{value}` must be 1 to 253 characters"),
@@ -105,7 +105,7 @@ pub fn dns1123_subdomain(value: &str) -> Check {
 pub const MAX_RELEASE_LEN: usize = 36;
 
 /// A helm release name that keeps every name the chart derives from it valid.
-pub fn release_name(value: &str) -> Check {
+pub fn release_name(value: &str) -> FieldVerdict {
     if value.len() > MAX_RELEASE_LEN {
         return fail(
             format!(
@@ -125,7 +125,7 @@ pub fn release_name(value: &str) -> Check {
 }
 
 /// A public DNS hostname for an ingress (no wildcard, no scheme, no port).
-pub fn hostname(value: &str) -> Check {
+pub fn hostname(value: &str) -> FieldVerdict {
     if value.contains("://") || value.contains('/') {
         return fail(
             format!("`{value}` is a URL, not a hostname"),
@@ -166,7 +166,7 @@ pub fn hostname(value: &str) -> Check {
 }
 
 /// A database or cache host: a DNS name or an IP address (private endpoints often are IPs).
-pub fn service_host(value: &str) -> Check {
+pub fn service_host(value: &str) -> FieldVerdict {
     if value.parse::<IpAddr>().is_ok() {
         return Ok(());
     }
@@ -190,7 +190,7 @@ pub fn service_host(value: &str) -> Check {
 }
 
 /// A CIDR in canonical form (no host bits set), as NetworkPolicy ipBlock expects.
-pub fn cidr(value: &str) -> Check {
+pub fn cidr(value: &str) -> FieldVerdict {
     let Some((addr, prefix)) = value.split_once('/') else {
         return fail(
             format!("`{value}` has no prefix length"),
@@ -242,7 +242,7 @@ pub fn cidr(value: &str) -> Check {
     Ok(())
 }
 
-pub fn aws_region(value: &str) -> Check {
+pub fn aws_region(value: &str) -> FieldVerdict {
     if !AWS_REGION.is_match(value) {
         return fail(
             format!("`{value}` is not an AWS region"),
@@ -252,7 +252,7 @@ pub fn aws_region(value: &str) -> Check {
     Ok(())
 }
 
-pub fn role_arn(value: &str) -> Check {
+pub fn role_arn(value: &str) -> FieldVerdict {
     if !ROLE_ARN.is_match(value) {
         return fail(
             format!("`{value}` is not an IAM role ARN"),
@@ -262,7 +262,7 @@ pub fn role_arn(value: &str) -> Check {
     Ok(())
 }
 
-pub fn gcp_project(value: &str) -> Check {
+pub fn gcp_project(value: &str) -> FieldVerdict {
     if !GCP_PROJECT.is_match(value) {
         return fail(
             format!("`{value}` is not a GCP project id"),
@@ -272,7 +272,7 @@ pub fn gcp_project(value: &str) -> Check {
     Ok(())
 }
 
-pub fn gcp_service_account(value: &str) -> Check {
+pub fn gcp_service_account(value: &str) -> FieldVerdict {
     if !GCP_SA.is_match(value) {
         return fail(
             format!("`{value}` is not a Google service-account email"),
@@ -282,7 +282,7 @@ pub fn gcp_service_account(value: &str) -> Check {
     Ok(())
 }
 
-pub fn gcp_location(value: &str) -> Check {
+pub fn gcp_location(value: &str) -> FieldVerdict {
     if !GCP_LOCATION.is_match(value) {
         return fail(
             format!("`{value}` is not a GKE cluster location"),
@@ -292,7 +292,7 @@ pub fn gcp_location(value: &str) -> Check {
     Ok(())
 }
 
-pub fn gke_cluster_name(value: &str) -> Check {
+pub fn gke_cluster_name(value: &str) -> FieldVerdict {
     if value.len() > 40 || !DNS1035.is_match(value) {
         return fail(
             format!("`{value}` is not a GKE cluster name"),
@@ -303,7 +303,7 @@ pub fn gke_cluster_name(value: &str) -> Check {
 }
 
 /// An Azure client id (a GUID).
-pub fn guid(value: &str) -> Check {
+pub fn guid(value: &str) -> FieldVerdict {
     if !GUID.is_match(value) {
         return fail(
             format!("`{value}` is not a GUID"),
@@ -348,7 +348,7 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// A Key Vault URL: https only, the vault's root.
-pub fn vault_url(value: &str) -> Check {
+pub fn vault_url(value: &str) -> FieldVerdict {
     let Some((scheme, host, _port, path)) = split_url(value) else {
         return fail(
             format!("`{value}` is not a URL"),
@@ -381,7 +381,7 @@ pub fn vault_url(value: &str) -> Check {
 }
 
 /// An endpoint override (private endpoint, proxy): https, or http on the loopback interface.
-pub fn endpoint_url(value: &str) -> Check {
+pub fn endpoint_url(value: &str) -> FieldVerdict {
     let Some((scheme, host, _port, _path)) = split_url(value) else {
         return fail(
             format!("`{value}` is not a URL"),
@@ -403,7 +403,7 @@ pub fn endpoint_url(value: &str) -> Check {
 }
 
 /// A helm chart reference: `oci://registry/path/name`, `repo/name`, or a local directory.
-pub fn chart_ref(value: &str) -> Check {
+pub fn chart_ref(value: &str) -> FieldVerdict {
     if value.trim().is_empty() {
         return fail(
             "the chart reference is empty",
@@ -437,7 +437,7 @@ pub fn chart_ref(value: &str) -> Check {
     Ok(())
 }
 
-pub fn chart_version(value: &str) -> Check {
+pub fn chart_version(value: &str) -> FieldVerdict {
     if !SEMVER.is_match(value) {
         return fail(
             format!("`{value}` is not a semantic version"),
@@ -448,7 +448,7 @@ pub fn chart_version(value: &str) -> Check {
 }
 
 /// A Postgres identifier the chart writes unquoted (database and role names).
-pub fn pg_identifier(value: &str) -> Check {
+pub fn pg_identifier(value: &str) -> FieldVerdict {
     if !PG_IDENT.is_match(value) {
         return fail(
             format!("`{value}` is not a plain Postgres identifier"),
@@ -458,7 +458,7 @@ pub fn pg_identifier(value: &str) -> Check {
     Ok(())
 }
 
-pub fn env_var_name(value: &str) -> Check {
+pub fn env_var_name(value: &str) -> FieldVerdict {
     if !ENV_VAR.is_match(value) {
         return fail(
             format!("`{value}` is not an environment variable name"),
@@ -469,7 +469,7 @@ pub fn env_var_name(value: &str) -> Check {
 }
 
 /// A Kubernetes label key, optionally with a DNS prefix (`app.kubernetes.io/name`).
-pub fn label_key(value: &str) -> Check {
+pub fn label_key(value: &str) -> FieldVerdict {
     let (prefix, name) = match value.split_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, value),
@@ -491,7 +491,7 @@ pub fn label_key(value: &str) -> Check {
     Ok(())
 }
 
-pub fn label_value(value: &str) -> Check {
+pub fn label_value(value: &str) -> FieldVerdict {
     if !LABEL_VALUE.is_match(value) {
         return fail(
             format!("`{value}` is not a valid label value"),
@@ -503,7 +503,7 @@ pub fn label_value(value: &str) -> Check {
 
 /// The prefix of remote secret names. `/` is not allowed: GCP ids and Key Vault names reject
 /// it, and on AWS the wizard adds it itself.
-pub fn remote_prefix(value: &str) -> Check {
+pub fn remote_prefix(value: &str) -> FieldVerdict {
     if !PREFIX.is_match(value) {
         return fail(
             format!("`{value}` is not a valid secret-name prefix"),
@@ -518,14 +518,14 @@ mod tests {
     use super::*;
 
     #[track_caller]
-    fn ok(check: fn(&str) -> Check, values: &[&str]) {
+    fn ok(check: fn(&str) -> FieldVerdict, values: &[&str]) {
         for v in values {
             assert!(check(v).is_ok(), "{v} should be accepted: {:?}", check(v));
         }
     }
 
     #[track_caller]
-    fn bad(check: fn(&str) -> Check, values: &[&str]) {
+    fn bad(check: fn(&str) -> FieldVerdict, values: &[&str]) {
         for v in values {
             let (message, fix) = check(v).expect_err(v);
             assert!(!message.is_empty() && !fix.is_empty(), "{v}");

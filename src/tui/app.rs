@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use crate::core::answers::{Answers, Cloud, SecretSource};
+use crate::core::answers::{Answers, SecretSource};
+use crate::core::cloud::Cloud;
 use crate::core::problem::Problem;
 use crate::core::render::{Bundle, render};
 use crate::core::seed::SeedPlan;

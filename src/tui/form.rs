@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::core::answers::{Cloud, DEFAULT_CHART_REF, DEFAULT_CHART_VERSION};
+use crate::core::answers::{DEFAULT_CHART_REF, DEFAULT_CHART_VERSION};
+use crate::core::cloud::Cloud;
 
 /// How a field's text is turned into a YAML value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
