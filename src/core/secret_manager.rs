@@ -55,6 +55,14 @@ pub enum SecretManagerError {
 }
 
 impl SecretManagerError {
+    /// What the operator can do about it, when the error knows.
+    pub fn fix(&self) -> Option<&str> {
+        match self {
+            SecretManagerError::PermissionDenied { fix, .. } => Some(fix),
+            _ => None,
+        }
+    }
+
     /// Worth another try after a pause.
     pub fn is_transient(&self) -> bool {
         matches!(
