@@ -4,9 +4,13 @@ mod support;
 
 use caracal_deploy::core::answers::SecretSource;
 use caracal_deploy::core::catalog::SecretCatalog;
-use caracal_deploy::tui::app::{Effect, Msg, REVIEW, SECRETS, SeedPhase, State, update};
+use caracal_deploy::engine::seed::{Progress, SeedOutcome, SeedReport};
+use caracal_deploy::engine::{Engine, Event, Request};
+use caracal_deploy::tui::app::{
+    Effect, Msg, Screen, SecretProgress, SeedPhase, SeedResult, State, update,
+};
 use caracal_deploy::tui::form::{self, SCREENS};
-use caracal_deploy::tui::{key_to_msg, run_effect, spawn_effect, view};
+use caracal_deploy::tui::{Driver, key_to_msg, run_effect, view};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -38,14 +42,14 @@ fn press(state: &mut State, code: KeyCode) -> Vec<Effect> {
 fn each_screen_of_a_resumed_aws_wizard() {
     let mut state = resumed("aws");
     for (i, screen) in SCREENS.iter().enumerate() {
-        assert_eq!(state.screen, i);
+        assert_eq!(state.screen, Screen::Questions(i));
         insta::assert_snapshot!(
             format!("aws_{i}_{}", screen.title.replace(' ', "_").to_lowercase()),
             draw(&state)
         );
         press(&mut state, KeyCode::PageDown);
     }
-    assert_eq!(state.screen, REVIEW);
+    assert_eq!(state.screen, Screen::Review);
     insta::assert_snapshot!("aws_8_review", draw(&state));
     press(&mut state, KeyCode::Right);
     press(&mut state, KeyCode::Right);
@@ -84,7 +88,7 @@ fn a_fresh_wizard_shows_problems_inline_and_refuses_to_save() {
     insta::assert_snapshot!("fresh_quit_confirmation", draw(&state));
     assert!(matches!(
         press(&mut state, KeyCode::Char('y')).as_slice(),
-        [Effect::Quit]
+        [Effect::Cancel, Effect::Quit]
     ));
 }
 
@@ -137,10 +141,10 @@ fn the_secrets_screen_shows_the_plan_asks_hidden_values_and_shows_progress() {
         press(&mut state, KeyCode::PageDown);
     }
     let effects = press(&mut state, KeyCode::PageDown);
-    assert_eq!(state.screen, SECRETS);
+    assert_eq!(state.screen, Screen::Secrets);
     assert!(
-        matches!(effects.as_slice(), [Effect::ReadSecrets { .. }]),
-        "entering the screen reads the remote state"
+        matches!(effects.as_slice(), [Effect::Engine(Request::PlanSeed { rotate, .. })] if rotate.is_empty()),
+        "entering the screen reads the remote state: {effects:?}"
     );
     insta::assert_snapshot!("aws_9_secrets_reading", draw(&state));
     // The reply of the read: nothing exists yet.
@@ -152,7 +156,13 @@ fn the_secrets_screen_shows_the_plan_asks_hidden_values_and_shows_progress() {
         &[],
     )
     .unwrap();
-    update(&mut state, Msg::SecretsRead(Ok(plan)));
+    update(
+        &mut state,
+        Msg::Engine(Event::SeedPlanned {
+            target: "AWS Secrets Manager (us-east-1)".into(),
+            plan: plan.clone(),
+        }),
+    );
     insta::assert_snapshot!("aws_9_secrets_plan", draw(&state));
     // The example's passwords are `prompt`: applying asks for them, hidden.
     assert!(press(&mut state, KeyCode::Char('a')).is_empty());
@@ -176,21 +186,85 @@ fn the_secrets_screen_shows_the_plan_asks_hidden_values_and_shows_progress() {
         press(&mut state, KeyCode::Char(c));
     }
     let effects = press(&mut state, KeyCode::Enter);
-    assert!(matches!(effects.as_slice(), [Effect::WriteSecrets { .. }]));
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Engine(Request::WriteSeed { .. })]
+    ));
     assert_eq!(state.seed.phase, SeedPhase::Writing);
+    // How the screen draws the engine's events (the real events are fed in the bed tests
+    // below and in tests/fronts.rs).
     update(
         &mut state,
-        Msg::SeedProgress(caracal_deploy::engine::seed::Progress::Done {
+        Msg::Engine(Event::SeedProgress(Progress::Done {
             remote: "caracal/postgres".into(),
             verb: "created",
             digest: "sha256:0123456789abcdef".into(),
-        }),
+        })),
     );
     update(
         &mut state,
-        Msg::SeedFinished(Ok("13 written, 0 unchanged, 0 failed".into())),
+        Msg::Engine(Event::SeedProgress(Progress::Started {
+            remote: "caracal/redis".into(),
+        })),
+    );
+    insta::assert_snapshot!("aws_9_secrets_writing", draw(&state));
+    let written: Vec<String> = plan.items.iter().map(|i| i.remote_name.clone()).collect();
+    update(
+        &mut state,
+        Msg::Engine(Event::SeedFinished(SeedOutcome {
+            report: SeedReport {
+                written,
+                ..Default::default()
+            },
+            summary: "13 written, 0 unchanged, 0 failed".into(),
+            kek_rotated: false,
+            interrupted: false,
+            errors: 0,
+            warnings: 0,
+        })),
     );
     insta::assert_snapshot!("aws_9_secrets_done", draw(&state));
+}
+
+/// Runs the wizard's effects on a real engine and feeds its events back until `done` says so.
+pub fn run_until(
+    runtime: &tokio::runtime::Runtime,
+    driver: &mut Driver,
+    state: &mut State,
+    effects: Vec<Effect>,
+    done: impl Fn(&Msg) -> bool,
+) -> Vec<Event> {
+    assert!(!driver.perform(state, effects));
+    let mut seen = Vec::new();
+    loop {
+        let msg = runtime
+            .block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(90), driver.next_engine_msg())
+                    .await
+            })
+            .expect("the engine answered within 90 s")
+            .expect("the engine is running");
+        if let Msg::Engine(e) = &msg {
+            seen.push(e.clone());
+        }
+        let finished = done(&msg);
+        let effects = update(state, msg);
+        assert!(!driver.perform(state, effects));
+        if finished {
+            return seen;
+        }
+    }
+}
+
+pub fn planned(msg: &Msg) -> bool {
+    matches!(
+        msg,
+        Msg::Engine(Event::SeedPlanned { .. } | Event::Failed(_))
+    )
+}
+
+pub fn finished(msg: &Msg) -> bool {
+    matches!(msg, Msg::Engine(Event::SeedFinished(_) | Event::Failed(_)))
 }
 
 /// The wizard's effects run for real against the bed: read, plan, write, progress. The
@@ -202,20 +276,11 @@ fn secrets_screen_seeds_for_real(cloud: &str) {
     let doc: serde_json::Value = serde_saphyr::from_str(&answers.to_yaml()).unwrap();
     let mut state = State::resume(&doc, "a.yaml".into(), "b".into());
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let run = |effects: Vec<Effect>| {
-        for e in effects {
-            assert!(
-                spawn_effect(runtime.handle(), &tx, &e),
-                "{e:?} is network work"
-            );
-        }
-    };
-    state.screen = REVIEW;
+    let (engine, events) = Engine::new(runtime.handle().clone());
+    let mut driver = Driver::new(engine, events);
+    state.screen = Screen::Review;
     let effects = press(&mut state, KeyCode::PageDown);
-    run(effects);
-    let msg = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
-    update(&mut state, msg);
+    run_until(&runtime, &mut driver, &mut state, effects, planned);
     assert_eq!(
         state.seed.plan.as_ref().unwrap().writes(),
         13,
@@ -227,22 +292,22 @@ fn secrets_screen_seeds_for_real(cloud: &str) {
         press(&mut state, KeyCode::Char(c));
     }
     let effects = press(&mut state, KeyCode::Enter);
-    run(effects);
-    loop {
-        let msg = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
-        let finished = matches!(msg, Msg::SeedFinished(_));
-        update(&mut state, msg);
-        if finished {
-            break;
+    run_until(&runtime, &mut driver, &mut state, effects, finished);
+    match &state.seed.result {
+        Some(SeedResult::Finished(o)) => {
+            assert_eq!(o.summary, "13 written, 0 unchanged, 0 failed")
         }
+        other => panic!("{other:?}"),
     }
-    assert_eq!(
-        state.seed.result,
-        Some(Ok("13 written, 0 unchanged, 0 failed".into()))
-    );
     assert_eq!(state.seed.progress.len(), 13);
     assert!(
-        state.seed.progress.values().all(|l| l.starts_with('✓')),
+        state.seed.progress.values().all(|p| matches!(
+            p,
+            SecretProgress::Done {
+                verb: "created",
+                ..
+            }
+        )),
         "{:?}",
         state.seed.progress
     );
@@ -275,4 +340,191 @@ fn the_secrets_screen_seeds_aws_for_real() {
 #[test]
 fn the_secrets_screen_seeds_gcp_for_real() {
     secrets_screen_seeds_for_real("gcp");
+}
+
+/// Rotation and the KEK flow from the wizard, through the same engine requests and events as
+/// `caracal-deploy seed`: the command seeds, the wizard rotates `admin-token` and the KEK
+/// (keys as an operator would press them), and both front ends, given the same engine events,
+/// say the same thing. The secret manager is read back through the SDK as the oracle.
+fn wizard_rotates_like_the_seed_command(cloud: &str) {
+    use caracal_deploy::cli::seed::{Line, event_lines};
+    use caracal_deploy::core::catalog::remote_name;
+    use caracal_deploy::core::secret_manager::RemoteState;
+    use caracal_deploy::core::seed::{Action, KEK, KEK_PREVIOUS};
+    use secrecy::ExposeSecret;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut answers = bed_answers(cloud);
+    answers.secret_manager.prefix = support::unique("rot");
+    let path = dir.path().join("answers.yaml");
+    std::fs::write(&path, answers.to_yaml()).unwrap();
+    let seed = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_caracal-deploy"))
+            .args(["seed", "-f"])
+            .arg(&path)
+            .arg("--log-file")
+            .arg(dir.path().join("log"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = seed(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let read = |name: &str| -> Option<String> {
+        runtime.block_on(async {
+            let sm = caracal_deploy::adapters::connect_secret_manager(&answers)
+                .await
+                .unwrap();
+            let remote = remote_name(answers.cloud, &answers.secret_manager.prefix, name);
+            match sm.read(&remote).await.unwrap() {
+                RemoteState::Present(v) => Some(v.expose_secret().to_string()),
+                _ => None,
+            }
+        })
+    };
+    let (kek_before, token_before) = (read(KEK).unwrap(), read("admin-token").unwrap());
+    assert_eq!(read(KEK_PREVIOUS), None);
+
+    let doc: serde_json::Value = serde_saphyr::from_str(&answers.to_yaml()).unwrap();
+    let mut state = State::resume(&doc, path.clone(), dir.path().join("bundle"));
+    let (engine, events) = Engine::new(runtime.handle().clone());
+    let mut driver = Driver::new(engine, events);
+    state.screen = Screen::Review;
+    let effects = press(&mut state, KeyCode::PageDown);
+    run_until(&runtime, &mut driver, &mut state, effects, planned);
+    let plan = state.seed.plan.clone().expect("a plan");
+    assert_eq!(plan.writes(), 0, "everything exists: {:?}", plan.lines());
+    // Select admin-token, then the KEK, with ↓ and space, as an operator would.
+    let row = |name: &str| {
+        plan.items
+            .iter()
+            .position(|i| i.secret.name == name)
+            .unwrap()
+    };
+    for name in ["admin-token", KEK] {
+        while state.seed.cursor < row(name) {
+            press(&mut state, KeyCode::Down);
+        }
+        while state.seed.cursor > row(name) {
+            press(&mut state, KeyCode::Up);
+        }
+        let effects = press(&mut state, KeyCode::Char(' '));
+        assert!(
+            matches!(effects.as_slice(), [Effect::Engine(Request::PlanSeed { rotate, .. })] if rotate.contains(&name.to_string())),
+            "{effects:?}"
+        );
+        run_until(&runtime, &mut driver, &mut state, effects, planned);
+    }
+    let plan = state.seed.plan.clone().unwrap();
+    let action = |name: &str| plan.items[row(name)].action.clone();
+    assert_eq!(action("admin-token"), Action::Rotate);
+    assert_eq!(action(KEK), Action::RotateKek);
+    assert_eq!(plan.writes(), 2);
+    insta::assert_snapshot!(
+        format!("{cloud}_9_secrets_rotation_plan"),
+        draw(&state)
+            .replace(&answers.secret_manager.prefix, "PREFIX")
+            .lines()
+            .map(mask_digests)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // The headless command plans the same rotation the same way.
+    let dry = seed(&["--dry-run", "--rotate", "admin-token", "--rotate", KEK]);
+    assert_eq!(dry.status.code(), Some(0));
+    let dry_stdout = String::from_utf8_lossy(&dry.stdout).into_owned();
+    let wizard_plan = Event::SeedPlanned {
+        target: state.seed.target.clone().unwrap(),
+        plan: plan.clone(),
+    };
+    for line in event_lines(&wizard_plan, &path) {
+        let Line::Out(line) = line else { continue };
+        assert!(
+            dry_stdout.lines().any(|l| l == line),
+            "the command's plan lacks the wizard's line {line:?}:\n{dry_stdout}"
+        );
+    }
+
+    let effects = press(&mut state, KeyCode::Char('a'));
+    let events = run_until(&runtime, &mut driver, &mut state, effects, finished);
+    let Some(SeedResult::Finished(outcome)) = state.seed.result.clone() else {
+        panic!("{:?}", state.seed.result)
+    };
+    assert!(outcome.kek_rotated, "{outcome:?}");
+    assert_eq!(outcome.summary, "2 written, 11 unchanged, 0 failed");
+    assert_eq!(
+        state.extra.get("kekRotation"),
+        Some(&serde_json::json!(true))
+    );
+    assert!(!state.saved, "kekRotation changed: the answers need saving");
+
+    // The oracle: the secret manager read back through the SDK.
+    assert_eq!(read(KEK_PREVIOUS).as_deref(), Some(kek_before.as_str()));
+    let kek_after = read(KEK).unwrap();
+    assert_ne!(kek_after, kek_before);
+    assert_eq!(kek_after.len(), 64);
+    assert_ne!(read("admin-token").unwrap(), token_before);
+
+    // Both front ends over the same events: every secret the wizard shows as done is a ✓ line
+    // of the command with the same verb and digest, and the summary is the same.
+    let cli: Vec<String> = events
+        .iter()
+        .flat_map(|e| event_lines(e, &path))
+        .map(|l| match l {
+            Line::Out(s) | Line::Err(s) => s,
+        })
+        .collect();
+    let done: Vec<_> = state
+        .seed
+        .progress
+        .iter()
+        .filter_map(|(remote, p)| match p {
+            SecretProgress::Done { verb, digest } => Some((remote.clone(), *verb, digest.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(done.len(), 2, "{:?}", state.seed.progress);
+    for (remote, verb, digest) in &done {
+        let expected = format!("  ✓ {remote}: {verb} ({digest})");
+        assert!(cli.contains(&expected), "{expected:?} not in {cli:?}");
+    }
+    assert!(cli.contains(&format!("{}.", outcome.summary)), "{cli:?}");
+    assert!(
+        cli.iter().any(|l| l.contains("Set `kekRotation: true`")),
+        "{cli:?}"
+    );
+    // A second run of the command now keeps everything.
+    let again = seed(&[]);
+    let again = String::from_utf8_lossy(&again.stdout);
+    assert!(again.contains("0 written, 13 unchanged"), "{again}");
+}
+
+fn mask_digests(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("sha256:") {
+        out.push_str(&rest[..i]);
+        out.push_str("sha256:################");
+        rest = rest.get(i + 23..).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn the_wizard_rotates_and_runs_the_kek_flow_like_seed_on_aws() {
+    wizard_rotates_like_the_seed_command("aws");
+}
+
+#[test]
+fn the_wizard_rotates_and_runs_the_kek_flow_like_seed_on_azure() {
+    wizard_rotates_like_the_seed_command("azure");
 }

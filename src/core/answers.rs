@@ -397,7 +397,12 @@ impl<'v, 'p> Section<'v, 'p> {
         self.apply(key, s, check)
     }
 
-    fn checked_or(&mut self, key: &str, default: &str, check: fn(&str) -> FieldVerdict) -> Option<String> {
+    fn checked_or(
+        &mut self,
+        key: &str,
+        default: &str,
+        check: fn(&str) -> FieldVerdict,
+    ) -> Option<String> {
         match self.opt_string(key) {
             Some(s) => self.apply(key, s, check),
             None if self.get(key).is_some() => None,

@@ -1,21 +1,22 @@
-//! Runs the effects the commands and the wizard ask for. Writes are atomic: an interrupted
-//! run leaves the previous files, never half of the new ones.
+//! Runs the effects the commands and the wizard ask for, through the adapters. Front ends send
+//! requests to the one `Engine` and read its typed events; they never reach an adapter.
+//! Writes are atomic: an interrupted run leaves every secret untouched or complete, and every
+//! file either the previous one or the new one.
 
+pub mod answers;
+pub mod chart_check;
+pub mod error;
 pub mod output;
+mod runner;
 pub mod seed;
 
+pub use error::EngineError;
+pub use runner::{CloudConnector, Connector, Engine, Event, Request};
+
 /// The async runtime of the commands and the wizard (two workers: the machine's budget).
-/// On failure the reason is printed and None returned.
-pub fn start_runtime() -> Option<tokio::runtime::Runtime> {
-    match tokio::runtime::Builder::new_multi_thread()
+pub fn start_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(r) => Some(r),
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            None
-        }
-    }
 }

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
 use crate::core::answers::{Answers, SecretSource};
@@ -18,11 +18,13 @@ use crate::core::secret_manager::{
     Labels, RemoteState, SecretManager, SecretManagerError, managed_labels,
 };
 use crate::core::seed::{
-    Action, KEK_PREVIOUS, Observed, PlanItem, SeedPlan, digest, observe_value,
+    Action, KEK, KEK_PREVIOUS, Observed, PlanItem, SeedPlan, digest, observe_value, plan,
 };
+use crate::engine::error::EngineError;
+use crate::exit::Exit;
 
-/// How many secrets are written at once.
-pub const DEFAULT_CONCURRENCY: usize = 8;
+/// How many secrets are read or written at once: the whole catalog (thirteen) in flight.
+pub const DEFAULT_CONCURRENCY: usize = 16;
 const MAX_ATTEMPTS: u32 = 6;
 
 /// n random bytes from the OS CSPRNG, hex-encoded.
@@ -33,7 +35,7 @@ pub fn random_hex(n: usize) -> SecretString {
 }
 
 /// Where a value the operator provides could not be read.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SourceError {
     #[error("{field}: environment variable {var} is not set. Fix: export it, or change the source")]
     EnvMissing { field: String, var: String },
@@ -51,6 +53,13 @@ pub enum SourceError {
     NoTerminal { field: String },
     #[error("{field}: the prompt was cancelled")]
     Cancelled { field: String },
+}
+
+// Interim until the fix becomes a field of its own (it is in the message today).
+impl SourceError {
+    pub fn fix(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Asks the operator for a value (masked); None when no terminal is available.
@@ -217,6 +226,159 @@ pub async fn observe(
     Ok(out)
 }
 
+/// Values typed at a front end's masked prompts, by field path (`postgres.password`,
+/// `secrets.admin-token`). Each is zeroized when the last holder drops it.
+#[derive(Clone, Debug, Default)]
+pub struct Prompted(pub Arc<BTreeMap<String, SecretString>>);
+
+impl PartialEq for Prompted {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for Prompted {}
+
+impl Prompted {
+    pub fn new(values: BTreeMap<String, SecretString>) -> Prompted {
+        Prompted(Arc::new(values))
+    }
+
+    fn prompter(&self) -> impl Fn(&str) -> Option<Result<SecretString, SourceError>> + use<> {
+        let values = self.0.clone();
+        move |field: &str| values.get(field).map(|v| Ok(v.clone()))
+    }
+}
+
+/// The field path of the `prompt` source behind a catalog secret, if its source is `prompt`.
+fn prompt_field(secret: &CatalogSecret, answers: &Answers) -> Option<String> {
+    let (field, source) = match secret.name.as_str() {
+        "postgres" => (
+            "postgres.password".to_string(),
+            answers.postgres.password.clone(),
+        ),
+        "redis" => ("redis.password".to_string(), answers.redis.password.clone()),
+        name => (format!("secrets.{name}"), answers.secret_source(name)),
+    };
+    (source == SecretSource::Prompt).then_some(field)
+}
+
+/// The `prompt` sources the writes of a plan need, as field paths, in plan order. Nothing is
+/// asked for a secret that is kept.
+pub fn prompts_needed(plan: &SeedPlan, answers: &Answers) -> Vec<String> {
+    plan.items
+        .iter()
+        .filter(|i| i.action.writes())
+        .filter_map(|i| prompt_field(&i.secret, answers))
+        .collect()
+}
+
+/// Connects nothing: reads every catalog secret through `sm` and plans. `rotate` names the
+/// catalog secrets to give a new version (`secret-store-kek` runs the KEK flow).
+pub async fn plan_seed(
+    sm: &dyn SecretManager,
+    answers: &Answers,
+    rotate: &[String],
+    concurrency: usize,
+    cancel: &CancellationToken,
+) -> Result<SeedPlan, EngineError> {
+    let catalog = catalog_of(answers)?;
+    let observed = tokio::select! {
+        o = observe(sm, catalog, answers, concurrency) => o?,
+        () = cancel.cancelled() => return Err(EngineError::Interrupted),
+    };
+    Ok(plan(catalog, answers, &observed, rotate)?)
+}
+
+fn catalog_of(answers: &Answers) -> Result<&'static SecretCatalog, EngineError> {
+    SecretCatalog::for_chart(&answers.chart.version).ok_or_else(|| {
+        EngineError::Invalid(vec![crate::core::problem::Problem::new(
+            "chart.version",
+            format!(
+                "chart {} is not supported by this caracal-deploy",
+                answers.chart.version
+            ),
+            format!(
+                "use one of: {}",
+                SecretCatalog::supported_versions().join(", ")
+            ),
+        )])
+    })
+}
+
+/// How a seeding run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeedOutcome {
+    pub report: SeedReport,
+    /// "N written, M unchanged, K failed[, J not started]".
+    pub summary: String,
+    /// The KEK flow completed: the operator must open the rotation window.
+    pub kek_rotated: bool,
+    /// Stopped by the operator: every secret is untouched or complete; a re-run finishes.
+    pub interrupted: bool,
+    /// Errors (wrong shapes) and warnings (drift) of the plan that was written.
+    pub errors: usize,
+    pub warnings: usize,
+}
+
+impl SeedOutcome {
+    /// The exit code of the contract for this outcome.
+    pub fn exit(&self, fail_on_warning: bool) -> Exit {
+        if self.interrupted {
+            Exit::Other
+        } else if let Some((_, e)) = self.report.failed.first() {
+            match EngineError::from(e.clone()).exit() {
+                Exit::InvalidInput => Exit::InvalidInput,
+                _ => Exit::CheckFailed,
+            }
+        } else {
+            Exit::from_findings(self.errors, self.warnings, fail_on_warning)
+        }
+    }
+}
+
+/// Resolves the value of every write of `plan` (generate, env:, file:, or what the operator
+/// typed at a prompt), then writes them, `concurrency` at a time. Nothing is written unless
+/// every value could be resolved. After `cancel`, no new write starts.
+pub async fn write_seed(
+    sm: &dyn SecretManager,
+    answers: &Answers,
+    plan: &SeedPlan,
+    prompted: &Prompted,
+    concurrency: usize,
+    cancel: &CancellationToken,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<SeedOutcome, EngineError> {
+    let prompt = prompted.prompter();
+    let mut values = BTreeMap::new();
+    for item in plan.items.iter().filter(|i| i.action.writes()) {
+        values.insert(
+            item.secret.name.clone(),
+            value_for(&item.secret, answers, &prompt)?,
+        );
+    }
+    if cancel.is_cancelled() {
+        return Err(EngineError::Interrupted);
+    }
+    let report = apply(sm, plan, &values, answers, concurrency, cancel, progress).await;
+    drop(values);
+    let kek_rotated = report.failed.is_empty()
+        && plan
+            .items
+            .iter()
+            .any(|i| i.action == Action::RotateKek && report.written.contains(&i.remote_name));
+    if kek_rotated {
+        tracing::info!(secret = KEK, "kek rotated; previous key kept");
+    }
+    Ok(SeedOutcome {
+        summary: report.summary(plan),
+        kek_rotated,
+        interrupted: cancel.is_cancelled() && !report.not_started.is_empty(),
+        errors: plan.errors().len(),
+        warnings: plan.warnings().len(),
+        report,
+    })
+}
+
 /// Progress of one secret, for the terminal and the wizard.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Progress {
@@ -238,7 +400,7 @@ pub enum Progress {
 }
 
 /// What a run did.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SeedReport {
     pub written: Vec<String>,
     pub failed: Vec<(String, SecretManagerError)>,
@@ -322,10 +484,10 @@ async fn apply_one(
     values: &BTreeMap<String, SecretString>,
     labels: &Labels,
     answers: &Answers,
-    stop: &AtomicBool,
+    cancel: &CancellationToken,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> (String, Option<Result<&'static str, SecretManagerError>>) {
-    if stop.load(Ordering::SeqCst) {
+    if cancel.is_cancelled() {
         progress(Progress::NotStarted {
             remote: item.remote_name.clone(),
         });
@@ -355,15 +517,15 @@ async fn apply_one(
     (item.remote_name.clone(), Some(result))
 }
 
-/// Applies the writes of a plan, `concurrency` at a time. When `stop` is set (Ctrl-C), no new
-/// write starts; those in flight complete.
+/// Applies the writes of a plan, `concurrency` at a time. Once `cancel` fires (Ctrl-C), no
+/// new write starts; those in flight complete.
 pub async fn apply(
     sm: &dyn SecretManager,
     plan: &SeedPlan,
     values: &BTreeMap<String, SecretString>,
     answers: &Answers,
     concurrency: usize,
-    stop: Arc<AtomicBool>,
+    cancel: &CancellationToken,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> SeedReport {
     let labels = managed_labels(&answers.chart.version);
@@ -371,7 +533,7 @@ pub async fn apply(
         .items
         .iter()
         .filter(|i| i.action.writes())
-        .map(|item| apply_one(sm, item, values, &labels, answers, &stop, progress))
+        .map(|item| apply_one(sm, item, values, &labels, answers, cancel, progress))
         .collect();
     let outcomes: Vec<(String, Option<Result<&'static str, SecretManagerError>>)> =
         futures::stream::iter(writes)

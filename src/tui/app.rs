@@ -1,26 +1,79 @@
-//! The wizard's state and its only way to change: `update(state, msg) -> effects`.
+//! The wizard's state and its only way to change: `update(state, msg) -> effects`. Network
+//! work is an `Effect::Engine` request; its events come back as `Msg::Engine`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use crate::core::answers::{Answers, SecretSource};
+use crate::core::answers::Answers;
 use crate::core::cloud::Cloud;
 use crate::core::problem::Problem;
 use crate::core::render::{Bundle, render};
-use crate::core::seed::SeedPlan;
-use crate::engine::seed::Progress;
+use crate::core::seed::{Action, KEK, SeedPlan};
+use crate::engine::seed::{Progress, Prompted, SeedOutcome, prompts_needed};
+use crate::engine::{EngineError, Event, Request};
 
 use super::form::{self, Field, FieldKind, SCREENS};
 
-/// Index of the review screen (after the question screens).
-pub const REVIEW: usize = SCREENS.len();
-/// Index of the secrets screen (step 1 of the live install: seeding).
-pub const SECRETS: usize = REVIEW + 1;
+/// Where the wizard is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Screen {
+    /// A screen of questions (an index into `form::SCREENS`).
+    Questions(usize),
+    /// The rendered bundle, then save.
+    Review,
+    /// Step 1 of the live install: seeding.
+    Secrets,
+}
+
+impl Screen {
+    /// Every screen, in order.
+    pub fn all() -> impl Iterator<Item = Screen> {
+        (0..SCREENS.len())
+            .map(Screen::Questions)
+            .chain([Screen::Review, Screen::Secrets])
+    }
+
+    /// Position in `all()`, from 0.
+    pub fn position(self) -> usize {
+        match self {
+            Screen::Questions(i) => i,
+            Screen::Review => SCREENS.len(),
+            Screen::Secrets => SCREENS.len() + 1,
+        }
+    }
+
+    /// How many screens there are.
+    pub fn count() -> usize {
+        SCREENS.len() + 2
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Questions(i) => SCREENS.get(i).map(|s| s.title).unwrap_or(""),
+            Screen::Review => "Review and save",
+            Screen::Secrets => "Seed secrets",
+        }
+    }
+
+    fn next(self) -> Screen {
+        match self {
+            Screen::Questions(i) if i + 1 < SCREENS.len() => Screen::Questions(i + 1),
+            Screen::Questions(_) => Screen::Review,
+            Screen::Review | Screen::Secrets => Screen::Secrets,
+        }
+    }
+
+    fn previous(self) -> Screen {
+        match self {
+            Screen::Questions(i) => Screen::Questions(i.saturating_sub(1)),
+            Screen::Review => Screen::Questions(SCREENS.len() - 1),
+            Screen::Secrets => Screen::Review,
+        }
+    }
+}
 
 /// A value typed into a masked field. Its Debug never shows it; it is zeroized on drop.
 #[derive(Clone, Default)]
@@ -31,28 +84,6 @@ impl std::fmt::Debug for Masked {
         write!(f, "Masked({} chars)", self.0.chars().count())
     }
 }
-
-/// Values typed at the wizard's masked prompts, handed to the seeding task.
-#[derive(Clone, Debug, Default)]
-pub struct Prompted(pub Arc<BTreeMap<String, Masked>>);
-
-impl PartialEq for Prompted {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-impl Eq for Prompted {}
-
-/// Set to stop starting new writes (Ctrl-C / quit while seeding).
-#[derive(Clone, Debug, Default)]
-pub struct StopFlag(pub Arc<AtomicBool>);
-
-impl PartialEq for StopFlag {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-impl Eq for StopFlag {}
 
 /// Where the secrets screen is.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -67,20 +98,67 @@ pub enum SeedPhase {
     Done,
 }
 
-/// The secrets screen: the plan, then live progress per secret.
+/// One secret's write, as data; the view decides how it looks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretProgress {
+    Writing,
+    Done {
+        verb: &'static str,
+        digest: String,
+    },
+    Failed {
+        message: String,
+        fix: Option<String>,
+    },
+    NotStarted,
+}
+
+/// How the last seeding request ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SeedResult {
+    Finished(SeedOutcome),
+    Failed(EngineError),
+}
+
+impl SeedResult {
+    /// Every secret written (or kept) as planned.
+    pub fn is_success(&self) -> bool {
+        match self {
+            SeedResult::Finished(o) => {
+                o.report.failed.is_empty() && o.report.not_started.is_empty() && o.errors == 0
+            }
+            SeedResult::Failed(_) => false,
+        }
+    }
+}
+
+/// The secrets screen: the plan (with the rows the operator marked for rotation), then live
+/// progress per secret.
 #[derive(Clone, Debug, Default)]
 pub struct SeedView {
     pub phase: SeedPhase,
+    /// The secret manager, as the engine describes it.
+    pub target: Option<String>,
     pub plan: Option<SeedPlan>,
-    /// Per remote name: the latest progress line.
-    pub progress: BTreeMap<String, String>,
-    pub result: Option<Result<String, String>>,
+    /// The selected row of the plan.
+    pub cursor: usize,
+    /// Catalog names marked for a new version (`secret-store-kek`: the KEK flow).
+    pub rotate: BTreeSet<String>,
+    /// Per remote name.
+    pub progress: BTreeMap<String, SecretProgress>,
+    pub result: Option<SeedResult>,
     pub typed: Masked,
     pub prompted: BTreeMap<String, Masked>,
-    pub stop: StopFlag,
 }
 
-/// What the operator did, or what an effect reported.
+/// The review screen: which file of the bundle is shown, and how far it is scrolled.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReviewView {
+    pub file: usize,
+    pub scroll: u16,
+}
+
+/// What the operator did, or what the engine reported.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Msg {
     Char(char),
@@ -96,6 +174,8 @@ pub enum Msg {
     PrevScreen,
     ScrollDown,
     ScrollUp,
+    /// Space on the plan: mark or unmark the selected secret for rotation.
+    ToggleRotate,
     /// Write the answers file and the bundle (review screen).
     Save,
     /// Esc / Ctrl-C: ask before leaving.
@@ -104,15 +184,11 @@ pub enum Msg {
     CancelQuit,
     /// The result of `Effect::Save`.
     Saved(Result<String, String>),
-    /// The plan read from the secret manager (`Effect::ReadSecrets`).
-    SecretsRead(Result<SeedPlan, String>),
-    /// One secret's progress while writing.
-    SeedProgress(Progress),
-    /// Seeding ended: the summary, or why it failed.
-    SeedFinished(Result<String, String>),
+    /// What the engine reported.
+    Engine(Event),
 }
 
-/// Work for the engine; results come back as messages.
+/// Work outside the state; results come back as messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
     Save {
@@ -121,17 +197,10 @@ pub enum Effect {
         bundle: Box<Bundle>,
         out_dir: PathBuf,
     },
-    /// Read the remote state and plan (network: runs on a task).
-    ReadSecrets {
-        answers: Box<Answers>,
-    },
-    /// Write what the plan says (network: runs on a task, reports `SeedProgress`).
-    WriteSecrets {
-        answers: Box<Answers>,
-        plan: Box<SeedPlan>,
-        prompted: Prompted,
-        stop: StopFlag,
-    },
+    /// A request for the engine (network: runs on a task, answers with `Msg::Engine`).
+    Engine(Request),
+    /// Stop the engine's requests: reading stops, no new write starts.
+    Cancel,
     Quit,
 }
 
@@ -140,13 +209,12 @@ pub struct State {
     pub texts: BTreeMap<&'static str, String>,
     /// Answers the form does not ask (`secrets`, `kekRotation`), kept as they were.
     pub extra: serde_json::Map<String, serde_json::Value>,
-    pub screen: usize,
+    pub screen: Screen,
     pub focus: usize,
     pub problems: Vec<Problem>,
     pub valid: Option<Answers>,
     pub bundle: Option<Bundle>,
-    pub review_file: usize,
-    pub review_scroll: u16,
+    pub review: ReviewView,
     pub answers_path: PathBuf,
     pub out_dir: PathBuf,
     pub status: Option<Result<String, String>>,
@@ -165,13 +233,12 @@ impl State {
         let mut state = State {
             texts,
             extra: serde_json::Map::new(),
-            screen: 0,
+            screen: Screen::Questions(0),
             focus: 0,
             problems: Vec::new(),
             valid: None,
             bundle: None,
-            review_file: 0,
-            review_scroll: 0,
+            review: ReviewView::default(),
             answers_path,
             out_dir,
             status: None,
@@ -198,12 +265,15 @@ impl State {
             .unwrap_or(Cloud::Aws)
     }
 
-    /// The fields of the current screen (empty on the review screen).
+    /// The fields of the current screen (none on the review and secrets screens).
     pub fn fields(&self) -> Vec<&'static Field> {
-        SCREENS
-            .get(self.screen)
-            .map(|s| form::fields_for(s, self.cloud()))
-            .unwrap_or_default()
+        match self.screen {
+            Screen::Questions(i) => SCREENS
+                .get(i)
+                .map(|s| form::fields_for(s, self.cloud()))
+                .unwrap_or_default(),
+            Screen::Review | Screen::Secrets => vec![],
+        }
     }
 
     pub fn focused(&self) -> Option<&'static Field> {
@@ -222,17 +292,20 @@ impl State {
             .collect()
     }
 
-    /// Problems of every field of a screen.
-    pub fn screen_problems(&self, screen: usize) -> usize {
-        SCREENS
-            .get(screen)
-            .map(|s| {
-                form::fields_for(s, self.cloud())
-                    .iter()
-                    .map(|f| self.problems_of(f.path).len())
-                    .sum()
-            })
-            .unwrap_or(0)
+    /// Problems of every field of a screen of questions (0 for the others).
+    pub fn screen_problems(&self, screen: Screen) -> usize {
+        match screen {
+            Screen::Questions(i) => SCREENS
+                .get(i)
+                .map(|s| {
+                    form::fields_for(s, self.cloud())
+                        .iter()
+                        .map(|f| self.problems_of(f.path).len())
+                        .sum()
+                })
+                .unwrap_or(0),
+            Screen::Review | Screen::Secrets => 0,
+        }
     }
 
     fn revalidate(&mut self) {
@@ -263,21 +336,10 @@ impl State {
 
     /// The `prompt` sources the writes of the plan need, as field paths.
     pub fn prompts_needed(&self) -> Vec<String> {
-        let (Some(answers), Some(plan)) = (&self.valid, &self.seed.plan) else {
-            return vec![];
-        };
-        plan.items
-            .iter()
-            .filter(|i| i.action.writes())
-            .filter_map(|i| match i.secret.name.as_str() {
-                "postgres" => (answers.postgres.password == SecretSource::Prompt)
-                    .then(|| "postgres.password".to_string()),
-                "redis" => (answers.redis.password == SecretSource::Prompt)
-                    .then(|| "redis.password".to_string()),
-                name => (answers.secret_source(name) == SecretSource::Prompt)
-                    .then(|| format!("secrets.{name}")),
-            })
-            .collect()
+        match (&self.valid, &self.seed.plan) {
+            (Some(answers), Some(plan)) => prompts_needed(plan, answers),
+            _ => vec![],
+        }
     }
 
     fn start_writing(&mut self) -> Vec<Effect> {
@@ -286,57 +348,117 @@ impl State {
         };
         self.seed.phase = SeedPhase::Writing;
         self.seed.progress.clear();
-        self.seed.stop = StopFlag::default();
-        let prompted = Prompted(Arc::new(std::mem::take(&mut self.seed.prompted)));
-        vec![Effect::WriteSecrets {
+        self.seed.result = None;
+        // The typed values leave the state here; the Masked copies are zeroized on drop.
+        let typed = std::mem::take(&mut self.seed.prompted);
+        let prompted = Prompted::new(
+            typed
+                .iter()
+                .map(|(field, m)| (field.clone(), SecretString::from(m.0.as_str())))
+                .collect(),
+        );
+        vec![Effect::Engine(Request::WriteSeed {
             answers: Box::new(answers.clone()),
             plan: Box::new(plan.clone()),
             prompted,
-            stop: self.seed.stop.clone(),
-        }]
+        })]
     }
 
+    /// Reads the remote state and plans, with the rotations marked so far.
     fn read_secrets(&mut self) -> Vec<Effect> {
-        match &self.valid {
-            Some(answers) => {
-                self.seed = SeedView {
-                    phase: SeedPhase::Reading,
-                    ..SeedView::default()
-                };
-                vec![Effect::ReadSecrets {
-                    answers: Box::new(answers.clone()),
-                }]
-            }
-            None => vec![],
+        let Some(answers) = &self.valid else {
+            return vec![];
+        };
+        self.seed.phase = SeedPhase::Reading;
+        self.seed.progress.clear();
+        self.seed.result = None;
+        self.seed.typed = Masked::default();
+        self.seed.prompted.clear();
+        vec![Effect::Engine(Request::PlanSeed {
+            answers: Box::new(answers.clone()),
+            rotate: self.seed.rotate.iter().cloned().collect(),
+        })]
+    }
+
+    fn go_to(&mut self, screen: Screen) {
+        self.screen = screen;
+        self.focus = 0;
+        if self.screen == Screen::Review {
+            self.bundle = self.valid.as_ref().map(render);
+            self.review = ReviewView::default();
         }
     }
 
-    fn go_to(&mut self, screen: usize) {
-        self.screen = screen.min(SECRETS);
-        self.focus = 0;
-        if self.screen == REVIEW {
-            self.bundle = self.valid.as_ref().map(render);
-            self.review_file = 0;
-            self.review_scroll = 0;
+    /// The engine reported something about seeding.
+    fn on_engine(&mut self, event: Event) -> Vec<Effect> {
+        match event {
+            Event::SeedReading { target, .. } => self.seed.target = Some(target),
+            Event::SeedPlanned { target, plan } => {
+                self.seed.target = Some(target);
+                self.seed.cursor = self.seed.cursor.min(plan.items.len().saturating_sub(1));
+                self.seed.plan = Some(plan);
+                self.seed.phase = SeedPhase::Planned;
+            }
+            Event::SeedProgress(p) => {
+                let (remote, progress) = match p {
+                    Progress::Started { remote } => (remote, SecretProgress::Writing),
+                    Progress::Done {
+                        remote,
+                        verb,
+                        digest,
+                    } => (remote, SecretProgress::Done { verb, digest }),
+                    Progress::Failed { remote, error } => (
+                        remote,
+                        SecretProgress::Failed {
+                            message: error.to_string(),
+                            fix: error.fix().map(str::to_string),
+                        },
+                    ),
+                    Progress::NotStarted { remote } => (remote, SecretProgress::NotStarted),
+                };
+                self.seed.progress.insert(remote, progress);
+            }
+            Event::SeedFinished(outcome) => {
+                if outcome.kek_rotated {
+                    // The services must read both keys until the re-seal sweep completes.
+                    self.extra
+                        .insert("kekRotation".into(), serde_json::Value::Bool(true));
+                    self.saved = false;
+                    self.revalidate();
+                    self.status = Some(Ok(
+                        "KEK rotated, previous key kept: kekRotation is now true; save (Ctrl-S), then re-apply and install".into(),
+                    ));
+                }
+                self.seed.rotate.clear();
+                self.seed.phase = SeedPhase::Done;
+                self.seed.result = Some(SeedResult::Finished(outcome));
+            }
+            Event::Failed(error) => {
+                self.seed.phase = SeedPhase::Done;
+                self.seed.result = Some(SeedResult::Failed(error));
+            }
         }
+        vec![]
     }
 }
 
 /// The one place state changes.
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
+    if let Msg::Engine(event) = msg {
+        return state.on_engine(event);
+    }
     if state.confirm_quit {
         match msg {
             Msg::ConfirmQuit | Msg::RequestQuit => {
                 // Writes in flight complete; no new one starts.
-                state.seed.stop.0.store(true, Ordering::SeqCst);
-                return vec![Effect::Quit];
+                return vec![Effect::Cancel, Effect::Quit];
             }
             Msg::CancelQuit => state.confirm_quit = false,
             _ => {}
         }
         return vec![];
     }
-    if state.screen == SECRETS
+    if state.screen == Screen::Secrets
         && let Some(effects) = update_secrets(state, &msg)
     {
         return effects;
@@ -367,34 +489,35 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::NextField => {
             if state.focus + 1 < field_count {
                 state.focus += 1;
-            } else if state.screen < REVIEW {
-                state.go_to(state.screen + 1);
+            } else if let Screen::Questions(_) = state.screen {
+                state.go_to(state.screen.next());
             }
         }
         Msg::PrevField => {
             if state.focus > 0 {
                 state.focus -= 1;
-            } else if state.screen > 0 {
-                state.go_to(state.screen - 1);
+            } else if state.screen != Screen::Questions(0) {
+                state.go_to(state.screen.previous());
                 state.focus = state.fields().len().saturating_sub(1);
             }
         }
         Msg::Cycle(step) => {
-            if state.screen == REVIEW {
+            if state.screen == Screen::Review {
                 if let Some(b) = &state.bundle {
                     let n = b.files.len();
-                    state.review_file =
-                        (state.review_file + n).wrapping_add_signed(step as isize) % n;
-                    state.review_scroll = 0;
+                    state.review.file =
+                        (state.review.file + n).wrapping_add_signed(step as isize) % n;
+                    state.review.scroll = 0;
                 }
             } else if let Some(Field {
                 kind: FieldKind::Choice(options),
+                path,
                 ..
             }) = state.focused()
             {
                 let current = options
                     .iter()
-                    .position(|o| *o == state.text(state.focused().map(|f| f.path).unwrap_or("")))
+                    .position(|o| *o == state.text(path))
                     .unwrap_or(0);
                 let next =
                     (current + options.len()).wrapping_add_signed(step as isize) % options.len();
@@ -402,22 +525,23 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                 state.edit(|t| *t = value);
             }
         }
-        Msg::NextScreen if state.screen == REVIEW => {
+        Msg::NextScreen if state.screen == Screen::Review => {
             if state.valid.is_some() {
-                state.go_to(SECRETS);
+                state.go_to(Screen::Secrets);
                 return state.read_secrets();
             }
             state.status = Some(Err(
                 "fix the problems first: seeding needs valid answers".into()
             ));
         }
-        Msg::NextScreen => state.go_to(state.screen + 1),
-        Msg::PrevScreen => state.go_to(state.screen.saturating_sub(1)),
-        Msg::ScrollDown => state.review_scroll = state.review_scroll.saturating_add(1),
-        Msg::ScrollUp => state.review_scroll = state.review_scroll.saturating_sub(1),
+        Msg::NextScreen => state.go_to(state.screen.next()),
+        Msg::PrevScreen => state.go_to(state.screen.previous()),
+        Msg::ScrollDown => state.review.scroll = state.review.scroll.saturating_add(1),
+        Msg::ScrollUp => state.review.scroll = state.review.scroll.saturating_sub(1),
+        Msg::ToggleRotate => {}
         Msg::Save => {
-            if state.screen != REVIEW {
-                state.go_to(REVIEW);
+            if state.screen != Screen::Review {
+                state.go_to(Screen::Review);
             }
             match (&state.valid, &state.bundle) {
                 (Some(answers), Some(bundle)) => {
@@ -440,40 +564,13 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.saved = result.is_ok();
             state.status = Some(result);
         }
-        Msg::SecretsRead(result) => match result {
-            Ok(plan) => {
-                state.seed.plan = Some(plan);
-                state.seed.phase = SeedPhase::Planned;
-            }
-            Err(e) => {
-                state.seed.phase = SeedPhase::Done;
-                state.seed.result = Some(Err(e));
-            }
-        },
-        Msg::SeedProgress(p) => {
-            let (remote, line) = match p {
-                Progress::Started { remote } => (remote, "… writing".to_string()),
-                Progress::Done {
-                    remote,
-                    verb,
-                    digest,
-                } => (remote, format!("✓ {verb} ({digest})")),
-                Progress::Failed { remote, error } => (remote, format!("✗ {error}")),
-                Progress::NotStarted { remote } => (remote, "· not started".to_string()),
-            };
-            state.seed.progress.insert(remote, line);
-        }
-        Msg::SeedFinished(result) => {
-            state.seed.phase = SeedPhase::Done;
-            state.seed.result = Some(result);
-        }
         Msg::RequestQuit => {
-            if state.saved && state.seed.phase != SeedPhase::Writing {
+            if state.saved && !matches!(state.seed.phase, SeedPhase::Writing | SeedPhase::Reading) {
                 return vec![Effect::Quit];
             }
             state.confirm_quit = true;
         }
-        Msg::ConfirmQuit | Msg::CancelQuit => {}
+        Msg::ConfirmQuit | Msg::CancelQuit | Msg::Engine(_) => {}
     }
     vec![]
 }
@@ -512,8 +609,41 @@ fn update_secrets(state: &mut State, msg: &Msg) -> Option<Vec<Effect>> {
         }
         return Some(vec![]);
     }
+    let rows = state.seed.plan.as_ref().map_or(0, |p| p.items.len());
     match (msg, &state.seed.phase) {
         (Msg::Char('r'), SeedPhase::Planned | SeedPhase::Done | SeedPhase::Idle) => {
+            Some(state.read_secrets())
+        }
+        (Msg::ScrollDown, SeedPhase::Planned) => {
+            state.seed.cursor = (state.seed.cursor + 1).min(rows.saturating_sub(1));
+            Some(vec![])
+        }
+        (Msg::ScrollUp, SeedPhase::Planned) => {
+            state.seed.cursor = state.seed.cursor.saturating_sub(1);
+            Some(vec![])
+        }
+        (Msg::ToggleRotate, SeedPhase::Planned) => {
+            let Some(item) = state
+                .seed
+                .plan
+                .as_ref()
+                .and_then(|p| p.items.get(state.seed.cursor))
+            else {
+                return Some(vec![]);
+            };
+            // Only what exists can get a new version; a missing secret is created anyway.
+            let exists = item.digest.is_some();
+            let name = item.secret.name.clone();
+            if !state.seed.rotate.remove(&name) {
+                if !exists {
+                    state.status = Some(Err(format!(
+                        "{name} does not exist yet: it is created, there is nothing to rotate"
+                    )));
+                    return Some(vec![]);
+                }
+                state.seed.rotate.insert(name);
+            }
+            state.status = None;
             Some(state.read_secrets())
         }
         (Msg::Char('a') | Msg::NextField, SeedPhase::Planned) => {
@@ -526,12 +656,11 @@ fn update_secrets(state: &mut State, msg: &Msg) -> Option<Vec<Effect>> {
                 None => state.start_writing(),
             })
         }
-        (Msg::RequestQuit, SeedPhase::Writing) => {
-            state.seed.stop.0.store(true, Ordering::SeqCst);
+        (Msg::RequestQuit, SeedPhase::Writing | SeedPhase::Reading) => {
             state.status = Some(Err(
                 "stopping: the writes in flight finish, no new one starts".into(),
             ));
-            Some(vec![])
+            Some(vec![Effect::Cancel])
         }
         (
             Msg::Char(_)
@@ -539,24 +668,21 @@ fn update_secrets(state: &mut State, msg: &Msg) -> Option<Vec<Effect>> {
             | Msg::ClearField
             | Msg::Cycle(_)
             | Msg::NextField
-            | Msg::PrevField,
+            | Msg::PrevField
+            | Msg::ScrollDown
+            | Msg::ScrollUp
+            | Msg::ToggleRotate,
             _,
         ) => Some(vec![]),
         _ => None,
     }
 }
 
-/// The masked values as the seeding engine's prompt callback.
-pub fn prompter(
-    prompted: &Prompted,
-) -> impl Fn(&str) -> Option<Result<SecretString, crate::engine::seed::SourceError>> + Send + Sync + use<>
-{
-    let values = prompted.0.clone();
-    move |field: &str| {
-        values
-            .get(field)
-            .map(|m| Ok(SecretString::from(m.0.as_str())))
-    }
+/// Whether the plan rotates the KEK (the view warns what that means).
+pub fn rotates_kek(plan: &SeedPlan) -> bool {
+    plan.items
+        .iter()
+        .any(|i| i.secret.name == KEK && i.action == Action::RotateKek)
 }
 
 #[cfg(test)]
@@ -577,6 +703,7 @@ mod tests {
     fn typing_validates_inline() {
         let mut s = fresh();
         update(&mut s, Msg::NextScreen);
+        assert_eq!(s.screen, Screen::Questions(1));
         assert_eq!(s.focused().unwrap().path, "secretManager.region");
         assert_eq!(
             s.problems_of("secretManager.region")[0].message,
@@ -616,6 +743,9 @@ mod tests {
         update(&mut s, Msg::CancelQuit);
         assert!(!s.confirm_quit);
         update(&mut s, Msg::RequestQuit);
-        assert_eq!(update(&mut s, Msg::ConfirmQuit), vec![Effect::Quit]);
+        assert_eq!(
+            update(&mut s, Msg::ConfirmQuit),
+            vec![Effect::Cancel, Effect::Quit]
+        );
     }
 }

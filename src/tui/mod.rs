@@ -7,29 +7,25 @@ pub mod app;
 pub mod form;
 pub mod view;
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::io::IsTerminal;
-use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use futures::FutureExt;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_util::sync::CancellationToken;
 
-use crate::adapters::connect_secret_manager;
-use crate::cli::exit;
-use crate::core::answers::Answers;
-use crate::core::catalog::SecretCatalog;
-use crate::core::seed::{SeedPlan, plan};
 use crate::engine::output::{write_atomic, write_bundle};
-use crate::engine::seed::{DEFAULT_CONCURRENCY, apply, observe, value_for};
-use app::{Effect, Msg, Prompted, REVIEW, SECRETS, State, StopFlag, update};
+use crate::engine::{Engine, Event as EngineEvent};
+use crate::exit::Exit;
+use app::{Effect, Msg, Screen, SeedPhase, State, update};
 
 /// The answers file the wizard saves to when none is given.
 pub const DEFAULT_ANSWERS: &str = "caracal-answers.yaml";
 
-/// Maps a key to a message, given the state (the review screen scrolls with ↑/↓).
+/// Maps a key to a message, given the state (the review screen scrolls with ↑/↓; the plan of
+/// the secrets screen selects with ↑/↓ and marks for rotation with space).
 pub fn key_to_msg(state: &State, key: KeyEvent) -> Option<Msg> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if state.confirm_quit {
@@ -40,16 +36,18 @@ pub fn key_to_msg(state: &State, key: KeyEvent) -> Option<Msg> {
             _ => None,
         };
     }
-    let review = state.screen == REVIEW;
-    let secrets = state.screen == SECRETS;
+    let review = state.screen == Screen::Review;
+    let plan = state.screen == Screen::Secrets && state.seed.phase == SeedPhase::Planned;
+    let secrets = state.screen == Screen::Secrets;
     match key.code {
         KeyCode::Char('c') if ctrl => Some(Msg::RequestQuit),
         KeyCode::Char('s') if ctrl => Some(Msg::Save),
         KeyCode::Char('u') if ctrl => Some(Msg::ClearField),
         KeyCode::Esc => Some(Msg::RequestQuit),
+        KeyCode::Char(' ') if plan => Some(Msg::ToggleRotate),
+        KeyCode::Down if review || plan => Some(Msg::ScrollDown),
+        KeyCode::Up if review || plan => Some(Msg::ScrollUp),
         KeyCode::Enter if secrets => Some(Msg::NextField),
-        KeyCode::Down if review => Some(Msg::ScrollDown),
-        KeyCode::Up if review => Some(Msg::ScrollUp),
         KeyCode::Enter if review => Some(Msg::Save),
         KeyCode::Tab | KeyCode::Down | KeyCode::Enter => Some(Msg::NextField),
         KeyCode::BackTab | KeyCode::Up => Some(Msg::PrevField),
@@ -63,115 +61,64 @@ pub fn key_to_msg(state: &State, key: KeyEvent) -> Option<Msg> {
     }
 }
 
-async fn read_plan(answers: Answers) -> Result<SeedPlan, String> {
-    let sm = connect_secret_manager(&answers)
-        .await
-        .map_err(|e| e.to_string())?;
-    let catalog =
-        SecretCatalog::for_chart(&answers.chart.version).ok_or("unsupported chart version")?;
-    let observed = observe(sm.as_ref(), catalog, &answers, DEFAULT_CONCURRENCY)
-        .await
-        .map_err(|e| e.to_string())?;
-    plan(catalog, &answers, &observed, &[]).map_err(|p| {
-        p.iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    })
+/// Carries out the wizard's effects: engine requests on the engine (their events come back
+/// through `next_engine_msg`), local ones at once. The terminal loop and the tests use it alike.
+pub struct Driver {
+    engine: Engine,
+    events: UnboundedReceiver<EngineEvent>,
+    running: Vec<CancellationToken>,
 }
 
-async fn write_plan(
-    answers: Answers,
-    plan: SeedPlan,
-    prompted: Prompted,
-    stop: StopFlag,
-    tx: Sender<Msg>,
-) -> Result<String, String> {
-    let sm = connect_secret_manager(&answers)
-        .await
-        .map_err(|e| e.to_string())?;
-    let prompt = app::prompter(&prompted);
-    let mut values = BTreeMap::new();
-    for item in plan.items.iter().filter(|i| i.action.writes()) {
-        let value = value_for(&item.secret, &answers, &prompt)
-            .map_err(|e| format!("nothing written: {e}"))?;
-        values.insert(item.secret.name.clone(), value);
+impl Driver {
+    pub fn new(engine: Engine, events: UnboundedReceiver<EngineEvent>) -> Driver {
+        Driver {
+            engine,
+            events,
+            running: Vec::new(),
+        }
     }
-    drop(prompted);
-    let progress = move |p| {
-        let _ = tx.send(Msg::SeedProgress(p));
-    };
-    let report = apply(
-        sm.as_ref(),
-        &plan,
-        &values,
-        &answers,
-        DEFAULT_CONCURRENCY,
-        stop.0.clone(),
-        &progress,
-    )
-    .await;
-    let mut summary = report.summary(&plan);
-    if !report.not_started.is_empty() {
-        summary.push_str(": run again to finish");
-    }
-    if report.failed.is_empty() && report.not_started.is_empty() {
-        Ok(summary)
-    } else {
-        Err(summary)
-    }
-}
 
-/// Starts a network effect on the runtime; its result comes back through `tx`. Returns false
-/// for effects that are not network work.
-pub fn spawn_effect(runtime: &tokio::runtime::Handle, tx: &Sender<Msg>, effect: &Effect) -> bool {
-    match effect {
-        Effect::ReadSecrets { answers } => {
-            let (answers, tx) = ((**answers).clone(), tx.clone());
-            runtime.spawn(async move {
-                // A panic in the task must not leave the screen waiting forever.
-                let result = AssertUnwindSafe(read_plan(answers))
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err("internal error while reading the secret manager (see the log)".into())
-                    });
-                let _ = tx.send(Msg::SecretsRead(result));
-            });
-            true
+    /// Runs every effect in order, feeding local answers back through `update`. Returns true
+    /// when the wizard should quit.
+    pub fn perform(&mut self, state: &mut State, effects: Vec<Effect>) -> bool {
+        let mut pending: VecDeque<Effect> = effects.into();
+        while let Some(effect) = pending.pop_front() {
+            match effect {
+                Effect::Quit => return true,
+                Effect::Engine(request) => {
+                    self.running.retain(|t| !t.is_cancelled());
+                    self.running.push(self.engine.submit(request));
+                }
+                Effect::Cancel => {
+                    for token in self.running.drain(..) {
+                        token.cancel();
+                    }
+                }
+                local => {
+                    if let Some(reply) = run_effect(&local) {
+                        pending.extend(update(state, reply));
+                    }
+                }
+            }
         }
-        Effect::WriteSecrets {
-            answers,
-            plan,
-            prompted,
-            stop,
-        } => {
-            let (answers, plan, prompted, stop, tx) = (
-                (**answers).clone(),
-                (**plan).clone(),
-                prompted.clone(),
-                stop.clone(),
-                tx.clone(),
-            );
-            runtime.spawn(async move {
-                let result = AssertUnwindSafe(write_plan(answers, plan, prompted, stop, tx.clone()))
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err("internal error while writing; every secret is untouched or complete: run again".into())
-                    });
-                let _ = tx.send(Msg::SeedFinished(result));
-            });
-            true
-        }
-        _ => false,
+        false
+    }
+
+    /// The next engine event as a message, if one is already waiting.
+    pub fn try_engine_msg(&mut self) -> Option<Msg> {
+        self.events.try_recv().ok().map(Msg::Engine)
+    }
+
+    /// Waits for the next engine event, as a message.
+    pub async fn next_engine_msg(&mut self) -> Option<Msg> {
+        self.events.recv().await.map(Msg::Engine)
     }
 }
 
 /// Performs a local effect; the answer goes back through `update`.
 pub fn run_effect(effect: &Effect) -> Option<Msg> {
     match effect {
-        Effect::Quit | Effect::ReadSecrets { .. } | Effect::WriteSecrets { .. } => None,
+        Effect::Quit | Effect::Engine(_) | Effect::Cancel => None,
         Effect::Save {
             answers,
             answers_path,
@@ -200,8 +147,12 @@ fn initial_state(answers: Option<PathBuf>, out: PathBuf) -> Result<State, String
     if !path.exists() {
         return Ok(State::new(form::defaults(), path, out));
     }
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
+    let text = crate::engine::answers::read_text(&path).map_err(|p| {
+        p.iter()
+            .map(|p| format!("{}: {}", path.display(), p.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
     let doc: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
         format!(
             "{}: is not valid YAML: {}",
@@ -212,13 +163,13 @@ fn initial_state(answers: Option<PathBuf>, out: PathBuf) -> Result<State, String
     Ok(State::resume(&doc, path, out))
 }
 
-/// Runs the wizard; returns the process exit code.
-pub fn run(answers: Option<PathBuf>, out: PathBuf, plain: bool) -> u8 {
+/// Runs the wizard; returns the exit of the contract.
+pub fn run(answers: Option<PathBuf>, out: PathBuf, plain: bool) -> Exit {
     let mut state = match initial_state(answers, out) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::INVALID_INPUT;
+            return Exit::InvalidInput;
         }
     };
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
@@ -226,29 +177,35 @@ pub fn run(answers: Option<PathBuf>, out: PathBuf, plain: bool) -> u8 {
             "error: the wizard needs a terminal. Headless: `caracal-deploy render -f ANSWERS --out DIR` \
              (start from examples/answers-aws.yaml)."
         );
-        return exit::INVALID_INPUT;
+        return Exit::InvalidInput;
     }
     // The screen belongs to the wizard: what happens is logged to a file, never printed.
     crate::logging::init(None);
     if plain {
         return run_plain(&mut state);
     }
-    let Some(runtime) = crate::engine::start_runtime() else {
-        return exit::OTHER;
+    let runtime = match crate::engine::start_runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Other;
+        }
     };
-    let (tx, rx) = std::sync::mpsc::channel::<Msg>();
+    let (engine, events) = Engine::new(runtime.handle().clone());
+    let mut driver = Driver::new(engine, events);
     let mut terminal = ratatui::init();
     let mut dirty = true;
-    let code = 'outer: loop {
-        // The render loop never waits on the network: effects run on tasks and answer here.
+    let exit = loop {
+        // The render loop never waits on the network: the engine runs requests on tasks and
+        // its events are picked up here.
         if dirty && let Err(e) = terminal.draw(|f| view::draw(f, &state)) {
             ratatui::restore();
             eprintln!("error: cannot draw: {e}");
-            return exit::OTHER;
+            return Exit::Other;
         }
         dirty = false;
-        let mut inbox: Vec<Msg> = rx.try_iter().collect();
-        match event::poll(Duration::from_millis(100)) {
+        let mut inbox: Vec<Msg> = std::iter::from_fn(|| driver.try_engine_msg()).collect();
+        match event::poll(Duration::from_millis(50)) {
             Ok(true) => match event::read() {
                 Ok(Event::Key(key)) if key.kind == KeyEventKind::Press => {
                     inbox.extend(key_to_msg(&state, key))
@@ -258,51 +215,49 @@ pub fn run(answers: Option<PathBuf>, out: PathBuf, plain: bool) -> u8 {
                 Err(e) => {
                     ratatui::restore();
                     eprintln!("error: cannot read the terminal: {e}");
-                    return exit::OTHER;
+                    return Exit::Other;
                 }
             },
             Ok(false) => {}
             Err(e) => {
                 ratatui::restore();
                 eprintln!("error: cannot read the terminal: {e}");
-                return exit::OTHER;
+                return Exit::Other;
             }
         }
+        let mut quit = false;
         for msg in inbox {
             dirty = true;
-            let mut pending = update(&mut state, msg);
-            while let Some(effect) = pending.pop() {
-                if effect == Effect::Quit {
-                    break 'outer if state.saved { exit::OK } else { exit::OTHER };
-                }
-                if spawn_effect(runtime.handle(), &tx, &effect) {
-                    continue;
-                }
-                if let Some(reply) = run_effect(&effect) {
-                    pending.extend(update(&mut state, reply));
-                }
-            }
+            let effects = update(&mut state, msg);
+            quit |= driver.perform(&mut state, effects);
+        }
+        if quit {
+            break if state.saved {
+                Exit::Success
+            } else {
+                Exit::Other
+            };
         }
     };
-    // Writes in flight get a moment to complete; none starts after the stop flag.
+    // Writes in flight get a moment to complete; none starts after the cancel.
     runtime.shutdown_timeout(Duration::from_secs(10));
     ratatui::restore();
     if let Some(Ok(msg)) = &state.status {
         println!("{msg}");
     }
-    code
+    exit
 }
 
 /// The same questions as linear prompts; each answer is validated before the next.
-fn run_plain(state: &mut State) -> u8 {
+fn run_plain(state: &mut State) -> Exit {
     use dialoguer::{Confirm, Input};
     eprintln!(
         "caracal-deploy: answers are saved to {}; secret values are never asked here.",
         state.answers_path.display()
     );
     loop {
-        for screen in 0..REVIEW {
-            state.screen = screen;
+        for screen in 0..form::SCREENS.len() {
+            state.screen = Screen::Questions(screen);
             eprintln!(
                 "\n== {} ==\n{}",
                 form::SCREENS[screen].title,
@@ -320,7 +275,7 @@ fn run_plain(state: &mut State) -> u8 {
                     .interact_text();
                 let Ok(value) = input else {
                     eprintln!("\ninterrupted: nothing saved.");
-                    return exit::OTHER;
+                    return Exit::Other;
                 };
                 update(state, Msg::Set(field.path, value.trim().to_string()));
                 let problems = state.problems_of(field.path);
@@ -343,7 +298,7 @@ fn run_plain(state: &mut State) -> u8 {
     }
     update(state, Msg::NextScreen);
     let Some(bundle) = &state.bundle else {
-        return exit::OTHER;
+        return Exit::Other;
     };
     for f in &bundle.files {
         eprintln!("  {:<28} {}", f.name, f.summary);
@@ -359,7 +314,7 @@ fn run_plain(state: &mut State) -> u8 {
         .unwrap_or(false);
     if !save {
         eprintln!("nothing saved.");
-        return exit::OTHER;
+        return Exit::Other;
     }
     for effect in update(state, Msg::Save) {
         if let Some(reply) = run_effect(&effect) {
@@ -369,12 +324,12 @@ fn run_plain(state: &mut State) -> u8 {
     match &state.status {
         Some(Ok(msg)) => {
             println!("{msg}");
-            exit::OK
+            Exit::Success
         }
         Some(Err(msg)) => {
             eprintln!("error: {msg}");
-            exit::OTHER
+            Exit::Other
         }
-        None => exit::OTHER,
+        None => Exit::Other,
     }
 }

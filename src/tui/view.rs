@@ -8,21 +8,13 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::core::profiles::CloudProfile;
 
-use super::app::{REVIEW, SECRETS, SeedPhase, State};
+use super::app::{Screen, SecretProgress, SeedPhase, SeedResult, State, rotates_kek};
 use super::form::{FieldKind, SCREENS};
 
 const ACCENT: Color = Color::Cyan;
 const BAD: Color = Color::Red;
 const GOOD: Color = Color::Green;
 const DIM: Color = Color::DarkGray;
-
-fn screen_title(index: usize) -> &'static str {
-    match index {
-        REVIEW => "Review and save",
-        SECRETS => "Seed secrets",
-        i => SCREENS.get(i).map(|s| s.title).unwrap_or(""),
-    }
-}
 
 pub fn draw(frame: &mut Frame, state: &State) {
     let [header, body, footer] = Layout::vertical([
@@ -43,9 +35,9 @@ pub fn draw(frame: &mut Frame, state: &State) {
             ),
             Span::raw(format!(
                 " step {}/{}: {}  ·  {}",
-                state.screen + 1,
-                SECRETS + 1,
-                screen_title(state.screen),
+                state.screen.position() + 1,
+                Screen::count(),
+                state.screen.title(),
                 profile.display_name
             )),
         ])),
@@ -54,12 +46,10 @@ pub fn draw(frame: &mut Frame, state: &State) {
     let [steps, main] =
         Layout::horizontal([Constraint::Length(27), Constraint::Min(30)]).areas(body);
     draw_steps(frame, state, steps);
-    if state.screen == SECRETS {
-        draw_secrets(frame, state, main);
-    } else if state.screen == REVIEW {
-        draw_review(frame, state, main);
-    } else {
-        draw_fields(frame, state, main);
+    match state.screen {
+        Screen::Secrets => draw_secrets(frame, state, main),
+        Screen::Review => draw_review(frame, state, main),
+        Screen::Questions(i) => draw_fields(frame, state, i, main),
     }
     draw_footer(frame, state, footer);
     if state.confirm_quit {
@@ -69,31 +59,25 @@ pub fn draw(frame: &mut Frame, state: &State) {
 
 fn draw_steps(frame: &mut Frame, state: &State, area: Rect) {
     let mut lines = Vec::new();
-    for i in 0..=SECRETS {
-        let problems = state.screen_problems(i);
-        let (glyph, style) = if i == SECRETS {
-            match (&state.seed.phase, &state.seed.result) {
-                (SeedPhase::Done, Some(Ok(_))) => ("✓", Style::new().fg(GOOD)),
-                (SeedPhase::Done, Some(Err(_))) => ("✗", Style::new().fg(BAD)),
+    for screen in Screen::all() {
+        let problems = state.screen_problems(screen);
+        let (glyph, style) = match screen {
+            Screen::Secrets => match (&state.seed.phase, &state.seed.result) {
+                (SeedPhase::Done, Some(r)) if r.is_success() => ("✓", Style::new().fg(GOOD)),
+                (SeedPhase::Done, Some(_)) => ("✗", Style::new().fg(BAD)),
                 _ => ("·", Style::new().fg(DIM)),
-            }
-        } else if i == REVIEW {
-            if state.problems.is_empty() {
-                ("✓", Style::new().fg(GOOD))
-            } else {
-                ("·", Style::new().fg(DIM))
-            }
-        } else if problems == 0 {
-            ("✓", Style::new().fg(GOOD))
-        } else {
-            ("✗", Style::new().fg(BAD))
+            },
+            Screen::Review if state.problems.is_empty() => ("✓", Style::new().fg(GOOD)),
+            Screen::Review => ("·", Style::new().fg(DIM)),
+            Screen::Questions(_) if problems == 0 => ("✓", Style::new().fg(GOOD)),
+            Screen::Questions(_) => ("✗", Style::new().fg(BAD)),
         };
-        let marker = if i == state.screen { "▶" } else { " " };
-        let mut label = format!("{marker} {glyph} {}", screen_title(i));
-        if i < REVIEW && problems > 0 {
+        let marker = if screen == state.screen { "▶" } else { " " };
+        let mut label = format!("{marker} {glyph} {}", screen.title());
+        if problems > 0 {
             label.push_str(&format!(" ({problems})"));
         }
-        let style = if i == state.screen {
+        let style = if screen == state.screen {
             style.add_modifier(Modifier::BOLD)
         } else {
             style
@@ -106,8 +90,8 @@ fn draw_steps(frame: &mut Frame, state: &State, area: Rect) {
     );
 }
 
-fn draw_fields(frame: &mut Frame, state: &State, area: Rect) {
-    let screen = &SCREENS[state.screen];
+fn draw_fields(frame: &mut Frame, state: &State, index: usize, area: Rect) {
+    let screen = &SCREENS[index];
     let mut lines: Vec<Line> = vec![
         Line::styled(screen.intro, Style::new().fg(DIM)),
         Line::raw(""),
@@ -194,7 +178,7 @@ fn draw_review(frame: &mut Frame, state: &State, area: Rect) {
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            if i == state.review_file {
+            if i == state.review.file {
                 Line::styled(
                     format!("▶ {}", f.name),
                     Style::new().fg(ACCENT).add_modifier(Modifier::BOLD),
@@ -218,10 +202,10 @@ fn draw_review(frame: &mut Frame, state: &State, area: Rect) {
         Paragraph::new(list_lines).block(Block::bordered().title(" Bundle ")),
         list,
     );
-    let file = &bundle.files[state.review_file];
+    let file = &bundle.files[state.review.file];
     frame.render_widget(
         Paragraph::new(Text::raw(file.content.as_str()))
-            .scroll((state.review_scroll, 0))
+            .scroll((state.review.scroll, 0))
             .block(Block::bordered().title(format!(" {} — {} ", file.name, file.summary))),
         content,
     );
@@ -236,6 +220,10 @@ fn draw_secrets(frame: &mut Frame, state: &State, area: Rect) {
         ),
         Line::raw(""),
     ];
+    if let Some(target) = &seed.target {
+        lines.push(Line::raw(format!("Secret manager: {target}")));
+        lines.push(Line::raw(""));
+    }
     match (&seed.phase, &seed.plan) {
         (SeedPhase::Idle, _) => lines.push(Line::raw("Press r to read the secret manager.")),
         (SeedPhase::Reading, _) => lines.push(Line::raw("… reading the secret manager")),
@@ -246,40 +234,96 @@ fn draw_secrets(frame: &mut Frame, state: &State, area: Rect) {
                 .map(|i| i.remote_name.len())
                 .max()
                 .unwrap_or(0);
-            for item in &plan.items {
-                let status = seed
-                    .progress
-                    .get(&item.remote_name)
-                    .cloned()
-                    .unwrap_or_else(|| {
+            let choosing = seed.phase == SeedPhase::Planned;
+            for (row, item) in plan.items.iter().enumerate() {
+                let (status, style) = match seed.progress.get(&item.remote_name) {
+                    Some(SecretProgress::Writing) => ("… writing".to_string(), Style::new()),
+                    Some(SecretProgress::Done { verb, digest }) => {
+                        (format!("✓ {verb} ({digest})"), Style::new().fg(GOOD))
+                    }
+                    Some(SecretProgress::Failed { message, fix }) => (
+                        match fix {
+                            Some(fix) => format!("✗ {message} — fix: {fix}"),
+                            None => format!("✗ {message}"),
+                        },
+                        Style::new().fg(BAD),
+                    ),
+                    Some(SecretProgress::NotStarted) => {
+                        ("· not started".to_string(), Style::new().fg(DIM))
+                    }
+                    None => {
                         let mut s = item.action.verb().to_string();
                         if let Some(d) = &item.digest {
                             s.push_str(&format!(" ({d})"));
                         }
-                        s
-                    });
-                let style = if status.starts_with('✗') || status.starts_with("wrong shape") {
-                    Style::new().fg(BAD)
-                } else if status.starts_with('✓') {
-                    Style::new().fg(GOOD)
+                        let style =
+                            if matches!(item.action, crate::core::seed::Action::WrongShape(_)) {
+                                Style::new().fg(BAD)
+                            } else if item.action.writes() {
+                                Style::new().fg(ACCENT)
+                            } else {
+                                Style::new()
+                            };
+                        (s, style)
+                    }
+                };
+                let marked = if seed.rotate.contains(&item.secret.name) {
+                    "[r]"
+                } else {
+                    "[ ]"
+                };
+                let cursor = if choosing && row == seed.cursor {
+                    "▶"
+                } else {
+                    " "
+                };
+                let name_style = if choosing && row == seed.cursor {
+                    Style::new().add_modifier(Modifier::BOLD)
                 } else {
                     Style::new()
                 };
                 lines.push(Line::from(vec![
-                    Span::raw(format!("{:width$}  ", item.remote_name)),
+                    Span::styled(
+                        format!("{cursor}{marked} {:width$}  ", item.remote_name),
+                        name_style,
+                    ),
                     Span::styled(status, style),
                 ]));
             }
             lines.push(Line::raw(""));
             lines.push(Line::raw(format!("{} to write.", plan.writes())));
+            if rotates_kek(plan) {
+                lines.push(Line::styled(
+                    "KEK rotation: the current key is kept as secret-store-kek-previous before the new one is written; \
+                     afterwards kekRotation is set to true so the services read both keys until the re-seal sweep completes.",
+                    Style::new().fg(Color::Yellow),
+                ));
+            }
         }
         _ => {}
     }
     if let Some(result) = &seed.result {
-        lines.push(match result {
-            Ok(m) => Line::styled(format!("✓ {m}"), Style::new().fg(GOOD)),
-            Err(m) => Line::styled(format!("✗ {m}"), Style::new().fg(BAD)),
-        });
+        match result {
+            SeedResult::Finished(o) if result.is_success() => lines.push(Line::styled(
+                format!("✓ {}", o.summary),
+                Style::new().fg(GOOD),
+            )),
+            SeedResult::Finished(o) => {
+                let mut text = format!("✗ {}", o.summary);
+                if o.interrupted {
+                    text.push_str(
+                        ": every secret is untouched or complete; r re-reads, a finishes",
+                    );
+                }
+                lines.push(Line::styled(text, Style::new().fg(BAD)));
+            }
+            SeedResult::Failed(e) => {
+                lines.push(Line::styled(format!("✗ {e}"), Style::new().fg(BAD)));
+                if let Some(fix) = e.fix() {
+                    lines.push(Line::raw(format!("  fix: {fix}")));
+                }
+            }
+        }
     }
     frame.render_widget(
         Paragraph::new(lines)
@@ -323,18 +367,21 @@ fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
             Style::new().fg(BAD),
         ),
     };
-    let keys = if state.screen == SECRETS {
-        match state.seed.phase {
+    let keys = match state.screen {
+        Screen::Secrets => match state.seed.phase {
             SeedPhase::Asking(_) => {
                 "type the value (hidden)  Enter confirm  Ctrl-U clear  Esc cancel"
             }
-            SeedPhase::Writing => "Esc stop (writes in flight complete)",
-            _ => "a/Enter apply the plan  r re-read  PgUp back  Esc quit",
+            SeedPhase::Writing | SeedPhase::Reading => "Esc stop (writes in flight complete)",
+            SeedPhase::Planned => {
+                "a/Enter apply  ↑/↓ select  space rotate (new version)  r re-read  PgUp back  Esc quit"
+            }
+            _ => "r re-read  PgUp back  Esc quit",
+        },
+        Screen::Review => "←/→ file  ↑/↓ scroll  Ctrl-S save  PgDn seed secrets  Esc quit",
+        Screen::Questions(_) => {
+            "Tab/↓ next  Shift-Tab/↑ previous  ←/→ choose  Ctrl-U clear  PgDn/PgUp screen  Ctrl-S save  Esc quit"
         }
-    } else if state.screen == REVIEW {
-        "←/→ file  ↑/↓ scroll  Ctrl-S save  PgDn seed secrets  Esc quit"
-    } else {
-        "Tab/↓ next  Shift-Tab/↑ previous  ←/→ choose  Ctrl-U clear  PgDn/PgUp screen  Ctrl-S save  Esc quit"
     };
     frame.render_widget(
         Paragraph::new(vec![status, Line::styled(keys, Style::new().fg(DIM))]),

@@ -1,0 +1,141 @@
+//! The command line. Headless commands print progress to stderr and results to stdout; each
+//! command is a file of this folder and drives the engine, never an adapter. Nothing here is
+//! used by the wizard.
+
+mod render;
+pub mod seed;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::core::answers::Answers;
+use crate::core::problem::Problem;
+use crate::engine::EngineError;
+use crate::exit::Exit;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "caracal-deploy",
+    version,
+    about = "From an empty managed Kubernetes cluster (EKS, GKE, AKS) to a verified Caracal install",
+    long_about = "Without a command, opens the full-screen wizard. The wizard saves its answers (never \
+                  secret values) and the rendered bundle, and can resume from an answers file."
+)]
+pub struct Cli {
+    /// Answers file to resume from (wizard) and to save to.
+    #[arg(short = 'f', long = "answers", global = false)]
+    answers: Option<PathBuf>,
+    /// Directory the wizard writes the rendered bundle to.
+    #[arg(long, default_value = "caracal-bundle")]
+    out: PathBuf,
+    /// Run the wizard as linear prompts instead of full screen.
+    #[arg(long)]
+    plain: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Offline: write every manifest, the values file and the helm command to a directory.
+    Render {
+        #[arg(short = 'f', long = "answers")]
+        answers: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Step 1: seed the secrets into the cloud's secret manager.
+    Seed(seed::SeedArgs),
+    /// The checks that must pass before any change to the cluster.
+    Preflight(LiveArgs),
+    /// Step 2: namespace, External Secrets service account, store and ExternalSecret.
+    Apply(LiveArgs),
+    /// Step 3: helm upgrade --install of the chart.
+    Install(LiveArgs),
+    /// Step 4: verify the install.
+    Verify(LiveArgs),
+    /// Step 4 as a live full-screen dashboard.
+    Dashboard(LiveArgs),
+    /// Roll an existing install forward.
+    Upgrade(LiveArgs),
+    /// The troubleshooting entry of a check.
+    Explain { check_id: String },
+}
+
+/// The arguments of the commands that are not built yet: they are accepted so that `--help`
+/// shows the whole contract, then refused with one line.
+#[derive(Debug, clap::Args)]
+struct LiveArgs {
+    #[arg(short = 'f', long = "answers")]
+    answers: Option<PathBuf>,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    rest: Vec<String>,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let exit = match cli.command {
+        Some(Command::Render { answers, out }) => render::run(&answers, &out),
+        Some(Command::Seed(args)) => seed::run(&args),
+        Some(Command::Preflight(_)) => not_built("preflight", "the preflight checks"),
+        Some(Command::Apply(_)) => not_built("apply", "step 2, the secret store"),
+        Some(Command::Install(_)) => not_built("install", "step 3, the helm install"),
+        Some(Command::Verify(_)) => not_built("verify", "step 4, live verification"),
+        Some(Command::Dashboard(_)) => not_built("dashboard", "the live rollout dashboard"),
+        Some(Command::Upgrade(_)) => not_built("upgrade", "upgrades that roll forward"),
+        Some(Command::Explain { .. }) => not_built("explain", "the troubleshooting entries"),
+        None => crate::tui::run(cli.answers, cli.out, cli.plain),
+    };
+    exit.into()
+}
+
+/// A command of the contract whose capability this build does not have yet: one line, exit 1.
+fn not_built(command: &str, capability: &str) -> Exit {
+    eprintln!(
+        "error: `caracal-deploy {command}` ({capability}) is not built in caracal-deploy {} yet; \
+         `caracal-deploy render` writes the bundle and prints the commands that do it by hand.",
+        env!("CARGO_PKG_VERSION")
+    );
+    Exit::Other
+}
+
+/// Prints problems one per line, each naming the file, the field and the fix.
+pub fn print_problems(file: &Path, problems: &[Problem]) {
+    for p in problems {
+        eprintln!("error: {}: {p}", file.display());
+    }
+    eprintln!(
+        "{} problem{} in {}; nothing was written.",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        file.display()
+    );
+}
+
+/// Prints an engine error: the message, then its fix on a line of its own.
+pub fn print_error(error: &EngineError) {
+    match error {
+        EngineError::Invalid(problems) => {
+            for p in problems {
+                eprintln!("error: {p}");
+            }
+        }
+        other => {
+            eprintln!("error: {other}");
+            if let Some(fix) = other.fix() {
+                eprintln!("  fix: {fix}");
+            }
+        }
+    }
+}
+
+/// The answers of a headless command, or the exit after printing why not.
+fn load(path: &Path) -> Result<Answers, Exit> {
+    crate::engine::answers::load(path).map_err(|problems| {
+        print_problems(path, &problems);
+        Exit::InvalidInput
+    })
+}

@@ -1,0 +1,83 @@
+//! Why an engine request ended without doing its work, with the fix as its own field, and the
+//! one mapping from errors to the contract's exit codes.
+
+use crate::core::problem::Problem;
+use crate::core::secret_manager::SecretManagerError;
+use crate::engine::seed::SourceError;
+use crate::exit::Exit;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The answers or the flags are invalid: every problem, each naming its field.
+    #[error("{}", problems_text(.0))]
+    Invalid(Vec<Problem>),
+    /// The secret manager refused or failed.
+    #[error("{0}")]
+    SecretManager(SecretManagerError),
+    /// A value the operator provides (env:, file:, prompt) could not be read.
+    #[error("{0}")]
+    Source(SourceError),
+    /// Stopped by the operator before anything was changed.
+    #[error("interrupted before any change: nothing was changed")]
+    Interrupted,
+    /// A bug: the task panicked. Nothing half-done is left (each write is one API call).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn problems_text(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{}: {}", p.path, p.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl EngineError {
+    /// What the operator can do about it.
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            EngineError::Invalid(problems) => Some(
+                problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.path, p.fix))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            EngineError::SecretManager(e) => e.fix().map(str::to_string),
+            EngineError::Source(e) => e.fix(),
+            EngineError::Interrupted => Some("run the same command again".into()),
+            EngineError::Internal(_) => Some(
+                "see the log file; every secret is either untouched or complete, run again".into(),
+            ),
+        }
+    }
+
+    /// The exit code this error ends a command with. The only place errors become codes.
+    pub fn exit(&self) -> Exit {
+        match self {
+            EngineError::Invalid(_) | EngineError::Source(_) => Exit::InvalidInput,
+            EngineError::SecretManager(SecretManagerError::Invalid(_)) => Exit::InvalidInput,
+            EngineError::SecretManager(_) => Exit::CheckFailed,
+            EngineError::Interrupted | EngineError::Internal(_) => Exit::Other,
+        }
+    }
+}
+
+impl From<SecretManagerError> for EngineError {
+    fn from(e: SecretManagerError) -> Self {
+        EngineError::SecretManager(e)
+    }
+}
+
+impl From<SourceError> for EngineError {
+    fn from(e: SourceError) -> Self {
+        EngineError::Source(e)
+    }
+}
+
+impl From<Vec<Problem>> for EngineError {
+    fn from(problems: Vec<Problem>) -> Self {
+        EngineError::Invalid(problems)
+    }
+}

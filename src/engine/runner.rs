@@ -1,0 +1,230 @@
+//! The one engine runner. Front ends (the headless commands, the wizard, the benchmark) send
+//! it requests and read typed events from one channel; they never reach an adapter. Each
+//! request runs on its own task under a cancellation token that the front end holds: cancelling
+//! it is how a front end says "stop", and the work sees it wherever it is.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio_util::sync::CancellationToken;
+
+use crate::core::answers::Answers;
+use crate::core::secret_manager::{SecretManager, SecretManagerError};
+use crate::core::seed::SeedPlan;
+use crate::engine::error::EngineError;
+use crate::engine::seed::{
+    DEFAULT_CONCURRENCY, Progress, Prompted, SeedOutcome, plan_seed, write_seed,
+};
+
+/// Work for the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Step 1, first half: connect to the secret manager, read every catalog secret, plan.
+    /// `rotate` names catalog secrets to give a new version (`secret-store-kek`: the KEK flow).
+    PlanSeed {
+        answers: Box<Answers>,
+        rotate: Vec<String>,
+    },
+    /// Step 1, second half: resolve the values of the plan's writes and write them.
+    WriteSeed {
+        answers: Box<Answers>,
+        plan: Box<SeedPlan>,
+        prompted: Prompted,
+    },
+}
+
+/// What the engine reports, in the order it happens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Connected; reading `secrets` secrets from `target` (e.g. "AWS Secrets Manager (us-east-1)").
+    SeedReading { target: String, secrets: usize },
+    /// The plan, read from the remote state.
+    SeedPlanned { target: String, plan: SeedPlan },
+    /// One secret's write.
+    SeedProgress(Progress),
+    /// The writes ended (completely, with failures, or interrupted).
+    SeedFinished(SeedOutcome),
+    /// The request ended without doing its work.
+    Failed(EngineError),
+}
+
+/// How the engine reaches a cloud's secret manager. The real one connects through the
+/// adapters with the operator's credentials.
+#[async_trait::async_trait]
+pub trait Connector: Send + Sync {
+    async fn secret_manager(
+        &self,
+        answers: &Answers,
+    ) -> Result<Arc<dyn SecretManager>, SecretManagerError>;
+}
+
+/// The adapters: AWS Secrets Manager, GCP Secret Manager, Azure Key Vault.
+pub struct CloudConnector;
+
+#[async_trait::async_trait]
+impl Connector for CloudConnector {
+    async fn secret_manager(
+        &self,
+        answers: &Answers,
+    ) -> Result<Arc<dyn SecretManager>, SecretManagerError> {
+        crate::adapters::connect_secret_manager(answers)
+            .await
+            .map(Arc::from)
+    }
+}
+
+struct Shared {
+    connector: Box<dyn Connector>,
+    concurrency: usize,
+    events: UnboundedSender<Event>,
+}
+
+/// The engine: cheap to clone, one event channel for all its requests.
+#[derive(Clone)]
+pub struct Engine {
+    runtime: tokio::runtime::Handle,
+    shared: Arc<Shared>,
+}
+
+impl Engine {
+    /// An engine on `runtime` with the real adapters; its events arrive on the receiver.
+    pub fn new(runtime: tokio::runtime::Handle) -> (Engine, UnboundedReceiver<Event>) {
+        Engine::with(runtime, Box::new(CloudConnector), DEFAULT_CONCURRENCY)
+    }
+
+    /// An engine with its own connector and number of secrets in flight.
+    pub fn with(
+        runtime: tokio::runtime::Handle,
+        connector: Box<dyn Connector>,
+        concurrency: usize,
+    ) -> (Engine, UnboundedReceiver<Event>) {
+        let (events, rx) = unbounded_channel();
+        let shared = Arc::new(Shared {
+            connector,
+            concurrency: concurrency.max(1),
+            events,
+        });
+        (Engine { runtime, shared }, rx)
+    }
+
+    /// Starts a request on its own task; cancelling the returned token stops it.
+    pub fn submit(&self, request: Request) -> CancellationToken {
+        let cancel = CancellationToken::new();
+        self.submit_with(request, cancel.clone());
+        cancel
+    }
+
+    /// Starts a request under a token the front end already holds (a command's one Ctrl-C
+    /// token, so that a stop between two requests also stops the second). Reading stops at
+    /// once when it fires (nothing was changed); no new write starts and those in flight
+    /// complete. A panic in the task is reported as `Event::Failed`, never left as a front end
+    /// waiting forever.
+    pub fn submit_with(&self, request: Request, cancel: CancellationToken) {
+        let shared = self.shared.clone();
+        self.runtime.spawn(async move {
+            let outcome = std::panic::AssertUnwindSafe(run(&shared, request, &cancel))
+                .catch_unwind()
+                .await;
+            let last = match outcome {
+                Ok(Ok(event)) => event,
+                Ok(Err(e)) => Event::Failed(e),
+                Err(_) => {
+                    tracing::error!("an engine task panicked");
+                    Event::Failed(EngineError::Internal("an engine task panicked".into()))
+                }
+            };
+            let _ = shared.events.send(last);
+        });
+    }
+}
+
+/// Runs one request; its last event is returned, the others are sent as they happen.
+async fn run(
+    shared: &Shared,
+    request: Request,
+    cancel: &CancellationToken,
+) -> Result<Event, EngineError> {
+    let events = &shared.events;
+    match request {
+        Request::PlanSeed { answers, rotate } => {
+            check(&answers)?;
+            let sm = connect(shared, &answers, cancel).await?;
+            let target = sm.describe();
+            let secrets = crate::core::catalog::SecretCatalog::for_chart(&answers.chart.version)
+                .map(|c| c.seeded().count())
+                .unwrap_or(0);
+            let _ = events.send(Event::SeedReading {
+                target: target.clone(),
+                secrets,
+            });
+            let plan =
+                plan_seed(sm.as_ref(), &answers, &rotate, shared.concurrency, cancel).await?;
+            for item in &plan.items {
+                tracing::info!(secret = %item.remote_name, action = item.action.verb(), digest = item.digest.as_deref().unwrap_or("-"), "plan");
+            }
+            Ok(Event::SeedPlanned { target, plan })
+        }
+        Request::WriteSeed {
+            answers,
+            plan,
+            prompted,
+        } => {
+            check(&answers)?;
+            let sm = connect(shared, &answers, cancel).await?;
+            let progress = |p: Progress| {
+                log_progress(&p);
+                let _ = events.send(Event::SeedProgress(p));
+            };
+            let outcome = write_seed(
+                sm.as_ref(),
+                &answers,
+                &plan,
+                &prompted,
+                shared.concurrency,
+                cancel,
+                &progress,
+            )
+            .await?;
+            drop(prompted);
+            Ok(Event::SeedFinished(outcome))
+        }
+    }
+}
+
+/// The checks of the answers that look at the file system, for every request: a front end
+/// cannot skip them.
+fn check(answers: &Answers) -> Result<(), EngineError> {
+    let problems = crate::engine::answers::check_files(answers);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::Invalid(problems))
+    }
+}
+
+async fn connect(
+    shared: &Shared,
+    answers: &Answers,
+    cancel: &CancellationToken,
+) -> Result<Arc<dyn SecretManager>, EngineError> {
+    tokio::select! {
+        sm = shared.connector.secret_manager(answers) => Ok(sm?),
+        () = cancel.cancelled() => Err(EngineError::Interrupted),
+    }
+}
+
+fn log_progress(p: &Progress) {
+    match p {
+        Progress::Started { remote } => tracing::debug!(secret = %remote, "writing"),
+        Progress::Done {
+            remote,
+            verb,
+            digest,
+        } => tracing::info!(secret = %remote, verb, digest = %digest, "written"),
+        Progress::Failed { remote, error } => {
+            tracing::warn!(secret = %remote, error = %error, "failed")
+        }
+        Progress::NotStarted { remote } => tracing::info!(secret = %remote, "not started"),
+    }
+}
