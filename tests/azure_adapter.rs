@@ -280,7 +280,7 @@ async fn a_missing_name_reads_missing_with_no_versions() {
     ));
     assert_eq!(kv.version_count(&name).await.unwrap(), 0);
     match kv.add_version(&name, &secret("x")).await {
-        Err(SecretManagerError::NotFound(m)) => assert!(m.contains(&name), "{m}"),
+        Err(SecretManagerError::NotFound(m)) => assert!(m.message.contains(&name), "{m:?}"),
         other => panic!("add_version on a missing name: {other:?}"),
     }
     // add_version must not have created it.
@@ -355,7 +355,13 @@ async fn invalid_names_are_refused_before_any_request() {
     for name in ["caracal/postgres", "caracal_postgres", "", &"a".repeat(128)] {
         match kv.read(name).await {
             Err(SecretManagerError::Invalid(m)) => {
-                assert!(m.contains("letters, digits and dashes"), "{m}")
+                assert!(m.message.contains("letters, digits and dashes"), "{m:?}");
+                assert!(
+                    m.fix
+                        .as_deref()
+                        .is_some_and(|f| f.contains("secretManager.prefix")),
+                    "{m:?}"
+                );
             }
             other => panic!("{name:?}: {other:?}"),
         }
@@ -390,7 +396,7 @@ async fn a_soft_deleted_name_is_reported_with_recover_and_purge() {
     let name = unique("softdel");
     create_then_soft_delete(&bed, &kv, &name).await;
 
-    let expected = SecretManagerError::SoftDeleted { name: name.clone() };
+    let expected = SecretManagerError::soft_deleted(name.clone());
     assert_eq!(kv.read(&name).await.unwrap_err(), expected);
     let err = kv
         .create(&name, &secret("again"), &managed_labels("1.0.0"))
@@ -399,12 +405,17 @@ async fn a_soft_deleted_name_is_reported_with_recover_and_purge() {
     assert_eq!(err, expected);
     let text = err.to_string();
     assert!(
-        text.contains(&format!(
-            "az keyvault secret recover --vault-name VAULT --name {name}"
-        )),
+        text.contains(&name) && text.contains("deleted but recoverable"),
         "{text}"
     );
-    assert!(text.contains("az keyvault secret purge"), "{text}");
+    let fix = err.fix().expect("recover or purge");
+    assert!(
+        fix.contains(&format!(
+            "az keyvault secret recover --vault-name VAULT --name {name}"
+        )),
+        "{fix}"
+    );
+    assert!(fix.contains("az keyvault secret purge"), "{fix}");
 }
 
 #[tokio::test]
@@ -425,7 +436,7 @@ async fn soft_delete_is_still_caught_from_the_409_when_deleted_secrets_cannot_be
     assert_eq!(
         kv.create(&name, &secret("again"), &managed_labels("1.0.0"))
             .await,
-        Err(SecretManagerError::SoftDeleted { name: name.clone() })
+        Err(SecretManagerError::soft_deleted(name.clone()))
     );
 }
 
@@ -559,7 +570,7 @@ async fn server_errors_are_unavailable_and_transient() {
     .await;
     let err = result.unwrap_err();
     assert!(
-        matches!(&err, SecretManagerError::Unavailable(m) if m.contains("503")),
+        matches!(&err, SecretManagerError::Unavailable(m) if m.message.contains("503")),
         "{err:?}"
     );
     assert!(err.is_transient());
@@ -591,11 +602,13 @@ async fn a_refused_client_secret_is_unauthenticated_with_the_fix() {
     let SecretManagerError::Unauthenticated(m) = &err else {
         panic!("{err:?}")
     };
+    assert!(m.message.contains(&bed.client_id), "{m:?}");
+    let fix = err.fix().expect("the fix");
     assert!(
-        m.contains("AZURE_CLIENT_SECRET") && m.contains("az login"),
-        "{m}"
+        fix.contains("AZURE_CLIENT_SECRET") && fix.contains("az login"),
+        "{fix}"
     );
-    assert!(m.contains(&bed.client_id), "{m}");
+    assert!(fix.contains(&bed.client_id), "{fix}");
     assert!(!err.is_transient());
 }
 
@@ -609,9 +622,11 @@ async fn without_the_ca_bundle_the_tls_failure_is_explained() {
     let err = kv.read(&unique("tls")).await.unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, SecretManagerError::Other(_)), "{err:?}");
+    assert!(text.contains("TLS") && text.contains(&bed.url), "{text}");
     assert!(
-        text.contains("TLS") && text.contains(&bed.url) && text.contains("secretManager.caBundle"),
-        "{text}"
+        err.fix()
+            .is_some_and(|f| f.contains("secretManager.caBundle")),
+        "{err:?}"
     );
     assert!(text.to_lowercase().contains("certificate"), "{text}");
     assert!(!err.is_transient(), "a TLS failure is not worth retrying");
@@ -630,6 +645,11 @@ async fn unreachable_vaults_are_named() {
         err.to_string().contains(url) && err.to_string().contains("DNS"),
         "{err}"
     );
+    assert!(
+        err.fix()
+            .is_some_and(|f| f.contains("secretManager.vaultUrl") && f.contains("private DNS zone")),
+        "{err:?}"
+    );
 
     // A closed port on the bed's host.
     let closed = {
@@ -642,7 +662,7 @@ async fn unreachable_vaults_are_named() {
         .unwrap();
     let err = kv.read("caracal-postgres").await.unwrap_err();
     assert!(
-        matches!(&err, SecretManagerError::Unavailable(m) if m.contains(&url)),
+        matches!(&err, SecretManagerError::Unavailable(m) if m.message.contains(&url)),
         "{err:?}"
     );
 }
@@ -653,7 +673,7 @@ async fn bad_vault_urls_and_ca_bundles_are_refused_at_connect() {
     let bed = bed();
     let plain = bed.url.replace("https://", "http://");
     assert!(
-        matches!(AzureKeyVault::connect(&plain, Some(&bed.ca), PREFIX).await, Err(SecretManagerError::Invalid(m)) if m.contains("https"))
+        matches!(AzureKeyVault::connect(&plain, Some(&bed.ca), PREFIX).await, Err(SecretManagerError::Invalid(m)) if m.message.contains("https"))
     );
     assert!(matches!(
         AzureKeyVault::connect("not a url", None, PREFIX).await,
@@ -662,7 +682,7 @@ async fn bad_vault_urls_and_ca_bundles_are_refused_at_connect() {
     let with_path = format!("{}/secrets", bed.url);
     assert!(matches!(
         AzureKeyVault::connect(&with_path, Some(&bed.ca), PREFIX).await,
-        Err(SecretManagerError::Invalid(m)) if m.contains("vault URI only")
+        Err(SecretManagerError::Invalid(m)) if m.message.contains("vault URI only")
     ));
     // The vault URI as the portal shows it, with its trailing slash, is fine.
     let kv = AzureKeyVault::connect(&format!("{}/", bed.url), Some(&bed.ca), PREFIX)
@@ -674,11 +694,11 @@ async fn bad_vault_urls_and_ca_bundles_are_refused_at_connect() {
     ));
     let missing = Path::new("/nonexistent/ca.pem");
     assert!(
-        matches!(AzureKeyVault::connect(&bed.url, Some(missing), PREFIX).await, Err(SecretManagerError::Invalid(m)) if m.contains("caBundle"))
+        matches!(AzureKeyVault::connect(&bed.url, Some(missing), PREFIX).await, Err(SecretManagerError::Invalid(m)) if m.message.contains("caBundle"))
     );
     let not_pem = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(not_pem.path(), "hello").unwrap();
     assert!(
-        matches!(AzureKeyVault::connect(&bed.url, Some(not_pem.path()), PREFIX).await, Err(SecretManagerError::Invalid(m)) if m.contains("caBundle"))
+        matches!(AzureKeyVault::connect(&bed.url, Some(not_pem.path()), PREFIX).await, Err(SecretManagerError::Invalid(m)) if m.message.contains("caBundle"))
     );
 }

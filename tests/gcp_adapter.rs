@@ -314,13 +314,18 @@ async fn permission_denied_names_the_role_and_the_permission() {
         panic!("expected PermissionDenied, got {err:?}")
     };
     let text = err.to_string();
+    assert!(
+        text.contains("secretmanager.versions.access"),
+        "the permission is named: {text}"
+    );
+    let fix = err.fix().expect("the fix");
     for needle in [
         "roles/secretmanager.admin",
         "secretmanager.versions.access",
         &bed.project,
         "serviceAccount:",
     ] {
-        assert!(text.contains(needle), "`{needle}` missing from: {text}");
+        assert!(fix.contains(needle), "`{needle}` missing from: {fix}");
     }
 
     set_faults(&bed, json!({"deny": {"ops": ["create"], "count": 1}})).await;
@@ -334,9 +339,11 @@ async fn permission_denied_names_the_role_and_the_permission() {
         matches!(err, SecretManagerError::PermissionDenied { .. }),
         "{err:?}"
     );
+    assert!(text.contains("secretmanager.secrets.create"), "{text}");
+    let fix = err.fix().expect("the fix");
     assert!(
-        text.contains("roles/secretmanager.admin") && text.contains("secretmanager.secrets.create"),
-        "{text}"
+        fix.contains("roles/secretmanager.admin") && fix.contains("secretmanager.secrets.create"),
+        "{fix}"
     );
 
     set_faults(&bed, json!({"deny": {"ops": ["add_version"], "count": 1}})).await;
@@ -348,6 +355,11 @@ async fn permission_denied_names_the_role_and_the_permission() {
     assert!(
         err.to_string().contains("secretmanager.versions.add"),
         "{err}"
+    );
+    assert!(
+        err.fix()
+            .is_some_and(|f| f.contains("secretmanager.versions.add")),
+        "{err:?}"
     );
 }
 
@@ -516,11 +528,15 @@ async fn credential_problems_are_unauthenticated() {
                 matches!(err, SecretManagerError::Unauthenticated(_)),
                 "{err:?}"
             );
-            let text = err.to_string();
+            let fix = err.fix().expect("the fix");
             assert!(
-                text.contains("gcloud auth application-default login")
-                    && text.contains("GOOGLE_APPLICATION_CREDENTIALS"),
-                "{text}"
+                fix.contains("gcloud auth application-default login")
+                    && fix.contains("GOOGLE_APPLICATION_CREDENTIALS"),
+                "{fix}"
+            );
+            assert!(
+                err.to_string().contains("Application Default Credentials"),
+                "{err}"
             );
             println!("scenario missing-key-file ok: {err}");
         }
@@ -534,12 +550,12 @@ async fn credential_problems_are_unauthenticated() {
                 matches!(err, SecretManagerError::Unauthenticated(_)),
                 "{err:?}"
             );
-            let text = err.to_string();
             assert!(
-                text.contains("gcloud auth application-default login")
-                    && text.contains("metadata server"),
-                "{text}"
+                err.fix()
+                    .is_some_and(|f| f.contains("gcloud auth application-default login")),
+                "{err:?}"
             );
+            assert!(err.to_string().contains("metadata server"), "{err}");
             // Reported at connect, not after the SDK's 60 s of retries.
             assert!(
                 started.elapsed() < Duration::from_secs(30),
@@ -561,9 +577,9 @@ async fn credential_problems_are_unauthenticated() {
                 "{err:?}"
             );
             assert!(
-                err.to_string()
-                    .contains("gcloud auth application-default login"),
-                "{err}"
+                err.fix()
+                    .is_some_and(|f| f.contains("gcloud auth application-default login")),
+                "{err:?}"
             );
             println!("scenario untrusted-key ok: {err}");
         }

@@ -10,6 +10,7 @@ use caracal_deploy::adapters::connect_secret_manager;
 use caracal_deploy::core::answers::Answers;
 use caracal_deploy::core::catalog::SecretCatalog;
 use caracal_deploy::core::secret_manager::{RemoteState, SecretManager};
+use caracal_deploy::engine::seed::SourceError;
 use secrecy::ExposeSecret;
 use support::bed_answers;
 
@@ -316,6 +317,12 @@ pub async fn unreadable_source_writes_nothing(cloud: &str) {
         "{}",
         text(&out.stderr)
     );
+    // The fix (`SourceError::fix`), printed after the message.
+    assert!(
+        text(&out.stderr).contains("export it, or change the source"),
+        "the fix is printed: {}",
+        text(&out.stderr)
+    );
     let sm = connect_secret_manager(&answers).await.unwrap();
     assert!(
         versions(sm.as_ref(), &answers)
@@ -373,4 +380,43 @@ async fn azure_wrong_shape_is_an_error() {
 #[tokio::test]
 async fn azure_concurrent_runs_end_consistent() {
     concurrent_runs_end_consistent("azure").await;
+}
+
+/// The message says what is wrong, the fix what to do; `Display` is the message alone.
+#[test]
+fn source_errors_carry_their_fix_apart() {
+    let e = SourceError::EnvMissing {
+        field: "postgres.password".into(),
+        var: "PGPASSWORD".into(),
+    };
+    assert_eq!(
+        e.to_string(),
+        "postgres.password: environment variable PGPASSWORD is not set"
+    );
+    assert_eq!(e.fix().as_deref(), Some("export it, or change the source"));
+
+    let e = SourceError::NoTerminal {
+        field: "redis.password".into(),
+    };
+    assert_eq!(e.to_string(), "redis.password: `prompt` needs a terminal");
+    assert_eq!(
+        e.fix().as_deref(),
+        Some("use env:VAR or file:PATH in the answers, or run in a terminal")
+    );
+
+    for e in [
+        SourceError::File {
+            field: "f".into(),
+            path: "/p".into(),
+            message: "No such file or directory".into(),
+        },
+        SourceError::EmptyFile {
+            field: "f".into(),
+            path: "/p".into(),
+        },
+        SourceError::Cancelled { field: "f".into() },
+    ] {
+        assert!(!e.to_string().contains("Fix"), "{e}");
+        assert_eq!(e.fix(), None, "{e}");
+    }
 }

@@ -96,7 +96,10 @@ fn aws_permission_denied_names_the_action_and_exits_3() {
         stderr.contains("permission denied: CreateSecret on caracal/*"),
         "{stderr}"
     );
-    assert!(stderr.contains("allow secretsmanager:CreateSecret on arn:aws:secretsmanager:us-east-1:ACCOUNT:secret:caracal/*"), "{stderr}");
+    assert!(
+        stderr.contains("allow secretsmanager:CreateSecret on arn:aws:secretsmanager:us-east-1:ACCOUNT:secret:caracal/*"),
+        "the fix is printed: {stderr}"
+    );
     assert!(
         stderr.contains("not authorized to perform: secretsmanager:CreateSecret"),
         "the service's own words are kept: {stderr}"
@@ -129,9 +132,10 @@ fn aws_missing_credentials_are_named_with_the_fix() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("no AWS credentials were found"), "{stderr}");
     assert!(
-        stderr.contains("no AWS credentials were found") && stderr.contains("aws sso login"),
-        "{stderr}"
+        stderr.contains("`aws sso login` with AWS_PROFILE, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        "the fix is printed: {stderr}"
     );
     assert!(
         !stderr.contains("DispatchFailure"),

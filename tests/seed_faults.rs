@@ -74,9 +74,10 @@ async fn faults_contract(cloud: &str, role: &str) {
     faults(cloud, serde_json::json!({})).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{cloud}: {stderr}");
+    assert!(stderr.contains("permission denied"), "{cloud}: {stderr}");
     assert!(
-        stderr.contains("permission denied") && stderr.contains(role),
-        "{cloud}: {stderr}"
+        stderr.contains(role),
+        "{cloud}: the fix, naming the role, is printed: {stderr}"
     );
     let sm = connect_secret_manager(&answers).await.unwrap();
     let catalog = SecretCatalog::for_chart("1.0.0").unwrap();

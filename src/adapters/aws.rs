@@ -15,7 +15,7 @@ use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, S
 use aws_sdk_secretsmanager::types::Tag;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::core::secret_manager::{Labels, RemoteState, SecretManager, SecretManagerError};
+use crate::core::secret_manager::{Detail, Labels, RemoteState, SecretManager, SecretManagerError};
 
 /// The `<Message>` of an XML error body, if any (never a secret: error bodies carry none).
 fn xml_message(body: &[u8]) -> String {
@@ -58,67 +58,95 @@ impl AwsSecretsManager {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let detail = DisplayErrorContext(&e).to_string();
         match &e {
             SdkError::ServiceError(se) => {
-                // An IAM denial from a proxy or an older endpoint may come back in the query
-                // protocol's XML, which the JSON parser leaves without a code: the status says it.
-                let code = match (se.err().code(), se.raw().status().as_u16()) {
-                    (Some(c), _) => c,
-                    (None, 403) => "AccessDeniedException",
-                    (None, 429) => "ThrottlingException",
-                    (None, s) if s >= 500 => "InternalServiceError",
-                    (None, _) => "",
-                };
                 let message = match se.err().message() {
                     Some(m) => m.to_string(),
                     None => xml_message(se.raw().body().bytes().unwrap_or_default()),
                 };
-                match code {
-                    "ResourceNotFoundException" => SecretManagerError::NotFound(message),
-                    "ResourceExistsException" => SecretManagerError::AlreadyExists,
-                    "AccessDeniedException" | "AccessDenied" => {
-                        SecretManagerError::PermissionDenied {
-                            action: format!("{action} on {}/*: {message}", self.prefix),
-                            fix: format!(
-                                "allow secretsmanager:{action} on arn:aws:secretsmanager:{}:ACCOUNT:secret:{}/* for the identity you run as (`aws sts get-caller-identity`)",
-                                self.region, self.prefix
-                            ),
-                        }
-                    }
-                    "ThrottlingException"
-                    | "TooManyRequestsException"
-                    | "LimitExceededException" => {
-                        SecretManagerError::Throttled { retry_after: None }
-                    }
-                    "InternalServiceError" | "ServiceUnavailable" => {
-                        SecretManagerError::Unavailable(message)
-                    }
-                    "UnrecognizedClientException"
-                    | "InvalidClientTokenId"
-                    | "ExpiredTokenException"
-                    | "InvalidSignatureException" => SecretManagerError::Unauthenticated(format!(
-                        "{message}. Fix: refresh your AWS credentials (`aws sso login`, or the AWS_* variables)"
-                    )),
-                    "InvalidRequestException" if message.contains("marked for deletion") => {
-                        SecretManagerError::Invalid(format!(
-                            "{message}. Fix: restore it (`aws secretsmanager restore-secret --secret-id NAME`) and run again"
-                        ))
-                    }
-                    _ => SecretManagerError::Other(format!("{code}: {message}")),
-                }
+                service_error(
+                    se.err().code(),
+                    se.raw().status().as_u16(),
+                    message,
+                    action,
+                    &self.region,
+                    &self.prefix,
+                )
             }
-            _ if detail.contains("no credentials found in chain") => SecretManagerError::Unauthenticated(
-                "no AWS credentials were found (tried: environment, profile, web identity, ECS, EC2 instance metadata). \
-                 Fix: `aws sso login` with AWS_PROFILE, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-                    .into(),
-            ),
-            _ if detail.contains("credentials") || detail.contains("Credentials") => SecretManagerError::Unauthenticated(format!(
-                "the AWS credentials could not be loaded: {}. Fix: `aws sso login` (expired session), AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
-                detail.lines().next().unwrap_or_default()
-            )),
-            _ => SecretManagerError::Other(detail),
+            _ => client_error(DisplayErrorContext(&e).to_string()),
         }
+    }
+}
+
+/// The error for an answer of the service: its error code (None when the parser found none),
+/// HTTP status and message, for `action` on the secrets under `prefix` in `region`.
+fn service_error(
+    code: Option<&str>,
+    status: u16,
+    message: String,
+    action: &str,
+    region: &str,
+    prefix: &str,
+) -> SecretManagerError {
+    // An IAM denial from a proxy or an older endpoint may come back in the query
+    // protocol's XML, which the JSON parser leaves without a code: the status says it.
+    let code = match (code, status) {
+        (Some(c), _) => c,
+        (None, 403) => "AccessDeniedException",
+        (None, 429) => "ThrottlingException",
+        (None, s) if s >= 500 => "InternalServiceError",
+        (None, _) => "",
+    };
+    match code {
+        "ResourceNotFoundException" => SecretManagerError::NotFound(message.into()),
+        "ResourceExistsException" => SecretManagerError::AlreadyExists,
+        "AccessDeniedException" | "AccessDenied" => SecretManagerError::PermissionDenied {
+            action: format!("{action} on {prefix}/*: {message}"),
+            fix: format!(
+                "allow secretsmanager:{action} on arn:aws:secretsmanager:{region}:ACCOUNT:secret:{prefix}/* for the identity you run as (`aws sts get-caller-identity`)"
+            ),
+        },
+        "ThrottlingException" | "TooManyRequestsException" | "LimitExceededException" => {
+            SecretManagerError::Throttled { retry_after: None }
+        }
+        "InternalServiceError" | "ServiceUnavailable" => {
+            SecretManagerError::Unavailable(message.into())
+        }
+        "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredTokenException"
+        | "InvalidSignatureException" => SecretManagerError::Unauthenticated(Detail::with_fix(
+            message,
+            "refresh your AWS credentials (`aws sso login`, or the AWS_* variables)",
+        )),
+        "InvalidRequestException" if message.contains("marked for deletion") => {
+            SecretManagerError::Invalid(Detail::with_fix(
+                message,
+                "restore it (`aws secretsmanager restore-secret --secret-id NAME`) and run again",
+            ))
+        }
+        _ => SecretManagerError::Other(format!("{code}: {message}").into()),
+    }
+}
+
+/// The error for a call the service never answered (no credentials, no connection), from the
+/// SDK's description of it.
+fn client_error(detail: String) -> SecretManagerError {
+    if detail.contains("no credentials found in chain") {
+        SecretManagerError::Unauthenticated(Detail::with_fix(
+            "no AWS credentials were found (tried: environment, profile, web identity, ECS, EC2 instance metadata)",
+            "`aws sso login` with AWS_PROFILE, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        ))
+    } else if detail.contains("credentials") || detail.contains("Credentials") {
+        SecretManagerError::Unauthenticated(Detail::with_fix(
+            format!(
+                "the AWS credentials could not be loaded: {}",
+                detail.lines().next().unwrap_or_default()
+            ),
+            "`aws sso login` (expired session), AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        ))
+    } else {
+        SecretManagerError::Other(detail.into())
     }
 }
 
@@ -137,7 +165,7 @@ impl SecretManager for AwsSecretsManager {
             Err(e) => match self.map(e, "GetSecretValue") {
                 // A secret created without a value has no AWSCURRENT version to read.
                 SecretManagerError::NotFound(m)
-                    if m.contains("VersionStage") || m.contains("version") =>
+                    if m.message.contains("VersionStage") || m.message.contains("version") =>
                 {
                     Ok(RemoteState::Empty)
                 }
@@ -212,5 +240,132 @@ impl SecretManager for AwsSecretsManager {
                 _ => return Ok(count),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn denied(action: &str) -> SecretManagerError {
+        service_error(
+            Some("AccessDeniedException"),
+            400,
+            format!(
+                "User: arn:aws:iam::1:user/u is not authorized to perform: secretsmanager:{action}"
+            ),
+            action,
+            "us-east-1",
+            "caracal",
+        )
+    }
+
+    #[test]
+    fn a_denial_names_the_permission_to_allow_in_its_fix() {
+        let e = denied("CreateSecret");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("permission denied: CreateSecret on caracal/*: User:"),
+            "{text}"
+        );
+        assert!(!text.contains("allow secretsmanager"), "{text}");
+        assert_eq!(
+            e.fix(),
+            Some(
+                "allow secretsmanager:CreateSecret on arn:aws:secretsmanager:us-east-1:ACCOUNT:secret:caracal/* for the identity you run as (`aws sts get-caller-identity`)"
+            )
+        );
+        // XML denials (no code the JSON parser reads) are told by their status.
+        let e = service_error(
+            None,
+            403,
+            "denied".into(),
+            "PutSecretValue",
+            "eu-west-1",
+            "p",
+        );
+        assert!(
+            matches!(e, SecretManagerError::PermissionDenied { .. }),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn expired_tokens_are_unauthenticated_with_the_fix_apart() {
+        let e = service_error(
+            Some("ExpiredTokenException"),
+            400,
+            "The security token included in the request is expired".into(),
+            "GetSecretValue",
+            "us-east-1",
+            "caracal",
+        );
+        assert_eq!(
+            e,
+            SecretManagerError::Unauthenticated(Detail::with_fix(
+                "The security token included in the request is expired",
+                "refresh your AWS credentials (`aws sso login`, or the AWS_* variables)",
+            ))
+        );
+        assert_eq!(
+            e.to_string(),
+            "no valid credentials: The security token included in the request is expired"
+        );
+    }
+
+    #[test]
+    fn a_secret_marked_for_deletion_is_invalid_with_restore_as_the_fix() {
+        let e = service_error(
+            Some("InvalidRequestException"),
+            400,
+            "You can't create this secret because a secret with this name is already scheduled for deletion (marked for deletion)".into(),
+            "CreateSecret",
+            "us-east-1",
+            "caracal",
+        );
+        assert!(matches!(e, SecretManagerError::Invalid(_)), "{e:?}");
+        assert!(e.to_string().ends_with("(marked for deletion)"), "{e}");
+        assert_eq!(
+            e.fix(),
+            Some("restore it (`aws secretsmanager restore-secret --secret-id NAME`) and run again")
+        );
+    }
+
+    #[test]
+    fn other_answers_keep_their_code_and_have_no_fix() {
+        let e = service_error(None, 503, "down".into(), "GetSecretValue", "r", "p");
+        assert_eq!(e, SecretManagerError::Unavailable("down".into()));
+        assert!(e.is_transient());
+        let e = service_error(Some("Weird"), 400, "odd".into(), "GetSecretValue", "r", "p");
+        assert_eq!(e.to_string(), "Weird: odd");
+        assert_eq!(e.fix(), None);
+    }
+
+    #[test]
+    fn missing_credentials_are_named_with_the_fix_apart() {
+        let e = client_error(
+            "dispatch failure: other: no credentials found in chain (NoCredentials)".into(),
+        );
+        assert_eq!(
+            e.to_string(),
+            "no valid credentials: no AWS credentials were found (tried: environment, profile, web identity, ECS, EC2 instance metadata)"
+        );
+        assert_eq!(
+            e.fix(),
+            Some(
+                "`aws sso login` with AWS_PROFILE, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            )
+        );
+        let e = client_error("failed to load Credentials: the SSO session expired\nmore".into());
+        assert_eq!(
+            e.to_string(),
+            "no valid credentials: the AWS credentials could not be loaded: failed to load Credentials: the SSO session expired"
+        );
+        assert!(e.fix().is_some_and(|f| f.contains("aws sso login")));
+        let e = client_error("io error: connection reset".into());
+        assert_eq!(
+            e,
+            SecretManagerError::Other("io error: connection reset".into())
+        );
     }
 }

@@ -35,7 +35,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use zeroize::Zeroize;
 
-use crate::core::secret_manager::{Labels, RemoteState, SecretManager, SecretManagerError};
+use crate::core::secret_manager::{Detail, Labels, RemoteState, SecretManager, SecretManagerError};
 
 /// Hosts of Key Vault and Managed HSM in the public and sovereign clouds.
 const KEY_VAULT_SUFFIXES: &[&str] = &[
@@ -177,23 +177,29 @@ impl AzureKeyVault {
         ca_bundle: Option<&Path>,
         prefix: &str,
     ) -> Result<AzureKeyVault, SecretManagerError> {
-        let url = Url::parse(vault_url)
-            .map_err(|e| SecretManagerError::Invalid(format!("the vault URL `{vault_url}` is not a URL ({e}). Fix: write the vault URI, e.g. https://NAME.vault.azure.net")))?;
+        let url = Url::parse(vault_url).map_err(|e| {
+            SecretManagerError::Invalid(Detail::with_fix(
+                format!("the vault URL `{vault_url}` is not a URL ({e})"),
+                "write the vault URI, e.g. https://NAME.vault.azure.net",
+            ))
+        })?;
         if url.scheme() != "https" {
-            return Err(SecretManagerError::Invalid(format!(
+            return Err(SecretManagerError::Invalid(Detail::new(format!(
                 "the vault URL `{vault_url}` must use https (Key Vault tokens are never sent over plain http)"
-            )));
+            ))));
         }
         let host = url
             .host_str()
             .ok_or_else(|| {
-                SecretManagerError::Invalid(format!("the vault URL `{vault_url}` has no host"))
+                SecretManagerError::Invalid(
+                    format!("the vault URL `{vault_url}` has no host").into(),
+                )
             })?
             .to_ascii_lowercase();
         if !matches!(url.path(), "" | "/") || url.query().is_some() {
-            return Err(SecretManagerError::Invalid(format!(
+            return Err(SecretManagerError::Invalid(Detail::new(format!(
                 "the vault URL `{vault_url}` has a path or query: give the vault URI only, e.g. https://NAME.vault.azure.net"
-            )));
+            ))));
         }
 
         let mut http = reqwest::Client::builder()
@@ -201,29 +207,35 @@ impl AzureKeyVault {
             .timeout(Duration::from_secs(30));
         if let Some(path) = ca_bundle {
             let pem = std::fs::read(path).map_err(|e| {
-                SecretManagerError::Invalid(format!(
-                    "secretManager.caBundle: cannot read {}: {e}",
-                    path.display()
-                ))
+                SecretManagerError::Invalid(
+                    format!(
+                        "secretManager.caBundle: cannot read {}: {e}",
+                        path.display()
+                    )
+                    .into(),
+                )
             })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                SecretManagerError::Invalid(format!(
-                    "secretManager.caBundle: {} is not a PEM bundle: {e}",
-                    path.display()
-                ))
+                SecretManagerError::Invalid(
+                    format!(
+                        "secretManager.caBundle: {} is not a PEM bundle: {e}",
+                        path.display()
+                    )
+                    .into(),
+                )
             })?;
             if certs.is_empty() {
-                return Err(SecretManagerError::Invalid(format!(
+                return Err(SecretManagerError::Invalid(Detail::new(format!(
                     "secretManager.caBundle: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
                     path.display()
-                )));
+                ))));
             }
             // Added to the platform's roots, not instead of them: login.microsoftonline.com
             // stays trusted when only the vault's private endpoint has a private CA.
             http = http.tls_certs_merge(certs);
         }
         let http = http.build().map_err(|e| {
-            SecretManagerError::Other(format!("cannot set up the HTTPS client: {e}"))
+            SecretManagerError::Other(format!("cannot set up the HTTPS client: {e}").into())
         })?;
         let transport = Transport::new(Arc::new(http));
 
@@ -255,7 +267,9 @@ impl AzureKeyVault {
             Arc::new(KeyVaultTokensOnly(credential)),
             Some(options),
         )
-        .map_err(|e| SecretManagerError::Invalid(format!("the vault URL `{vault_url}`: {e}")))?;
+        .map_err(|e| {
+            SecretManagerError::Invalid(format!("the vault URL `{vault_url}`: {e}").into())
+        })?;
         Ok(AzureKeyVault {
             client,
             vault_url: vault_url.trim_end_matches('/').to_string(),
@@ -270,9 +284,14 @@ impl AzureKeyVault {
             || name.len() > 127
             || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
-            return Err(SecretManagerError::Invalid(format!(
-                "`{name}` is not a valid Key Vault secret name: 1 to 127 letters, digits and dashes. Fix: choose a secretManager.prefix (now `{}`) of letters, digits and dashes",
-                self.prefix
+            return Err(SecretManagerError::Invalid(Detail::with_fix(
+                format!(
+                    "`{name}` is not a valid Key Vault secret name: 1 to 127 letters, digits and dashes"
+                ),
+                format!(
+                    "choose a secretManager.prefix (now `{}`) of letters, digits and dashes",
+                    self.prefix
+                ),
             )));
         }
         Ok(())
@@ -319,44 +338,44 @@ impl AzureKeyVault {
             };
             let first_line = message.lines().next().unwrap_or("").trim().to_string();
             return match status {
-                400 => SecretManagerError::Invalid(format!(
-                    "Key Vault refused to {action} `{name}`: {first_line}"
-                )),
-                401 => SecretManagerError::Unauthenticated(format!(
-                    "{} refused the token of {}: {first_line}. Fix: {}",
-                    self.vault_url,
-                    self.identity.describe(),
-                    self.identity.sign_in_fix()
+                400 => SecretManagerError::Invalid(
+                    format!("Key Vault refused to {action} `{name}`: {first_line}").into(),
+                ),
+                401 => SecretManagerError::Unauthenticated(Detail::with_fix(
+                    format!(
+                        "{} refused the token of {}: {first_line}",
+                        self.vault_url,
+                        self.identity.describe(),
+                    ),
+                    self.identity.sign_in_fix(),
                 )),
                 403 => self.forbidden(action, name, &code, inner.as_deref(), &message),
                 404 if code.is_empty() || code == "SecretNotFound" => {
-                    SecretManagerError::NotFound(first_line)
+                    SecretManagerError::NotFound(first_line.into())
                 }
                 // Not Key Vault's "no such secret": the URL does not lead to a vault.
-                404 => SecretManagerError::Other(format!(
-                    "{} answered 404 {code} ({first_line}). Fix: check the vault URL (secretManager.vaultUrl, `az keyvault show --name NAME --query properties.vaultUri`)",
-                    self.vault_url
+                404 => SecretManagerError::Other(Detail::with_fix(
+                    format!("{} answered 404 {code} ({first_line})", self.vault_url),
+                    "check the vault URL (secretManager.vaultUrl, `az keyvault show --name NAME --query properties.vaultUri`)",
                 )),
                 409 if message.contains("deleted but recoverable")
                     || message.contains("recoverable state") =>
                 {
-                    SecretManagerError::SoftDeleted {
-                        name: name.to_string(),
-                    }
+                    SecretManagerError::soft_deleted(name)
                 }
-                409 => SecretManagerError::Other(format!(
-                    "Key Vault refused to {action} `{name}` (conflict): {first_line}"
-                )),
+                409 => SecretManagerError::Other(
+                    format!("Key Vault refused to {action} `{name}` (conflict): {first_line}")
+                        .into(),
+                ),
                 429 => SecretManagerError::Throttled {
                     retry_after: raw_response.as_ref().and_then(|r| retry_after(r.headers())),
                 },
-                500..=599 => SecretManagerError::Unavailable(format!(
-                    "{} answered {status} {code}: {first_line}",
-                    self.vault_url
-                )),
-                _ => SecretManagerError::Other(format!(
-                    "{action} `{name}`: HTTP {status} {code}: {first_line}"
-                )),
+                500..=599 => SecretManagerError::Unavailable(
+                    format!("{} answered {status} {code}: {first_line}", self.vault_url).into(),
+                ),
+                _ => SecretManagerError::Other(
+                    format!("{action} `{name}`: HTTP {status} {code}: {first_line}").into(),
+                ),
             };
         }
         let chain = error_chain(&e);
@@ -393,8 +412,11 @@ impl AzureKeyVault {
         );
         let action_text = format!("{action} `{name}` in {}: {first_line}", self.vault_url);
         match inner.unwrap_or(code) {
-            "SecretDisabled" => SecretManagerError::Invalid(format!(
-                "the latest version of `{name}` is disabled. Fix: enable it (`az keyvault secret set-attributes --vault-name {vault} --name {name} --enabled true`) or add a new version, then run again"
+            "SecretDisabled" => SecretManagerError::Invalid(Detail::with_fix(
+                format!("the latest version of `{name}` is disabled"),
+                format!(
+                    "enable it (`az keyvault secret set-attributes --vault-name {vault} --name {name} --enabled true`) or add a new version, then run again"
+                ),
             )),
             "ForbiddenByFirewall" | "ForbiddenByConnection" => {
                 SecretManagerError::PermissionDenied {
@@ -435,10 +457,13 @@ impl AzureKeyVault {
                     };
                 }
                 if status >= 500 {
-                    return SecretManagerError::Unavailable(format!(
-                        "the Entra ID token endpoint ({}) answered {status}",
-                        self.authority
-                    ));
+                    return SecretManagerError::Unavailable(
+                        format!(
+                            "the Entra ID token endpoint ({}) answered {status}",
+                            self.authority
+                        )
+                        .into(),
+                    );
                 }
             }
             source = err.source();
@@ -451,11 +476,13 @@ impl AzureKeyVault {
         {
             return self.transport_error(chain, &self.authority, true);
         }
-        SecretManagerError::Unauthenticated(format!(
-            "{} could not get a Key Vault token: {}. Fix: {}",
-            self.identity.describe(),
-            chain.first().map(String::as_str).unwrap_or("unknown error"),
-            self.identity.sign_in_fix()
+        SecretManagerError::Unauthenticated(Detail::with_fix(
+            format!(
+                "{} could not get a Key Vault token: {}",
+                self.identity.describe(),
+                chain.first().map(String::as_str).unwrap_or("unknown error"),
+            ),
+            self.identity.sign_in_fix(),
         ))
     }
 
@@ -484,9 +511,12 @@ impl AzureKeyVault {
             || lower.contains("handshake")
             || lower.contains("unknownissuer")
         {
-            return SecretManagerError::Other(format!(
-                "TLS: the certificate of {url} is not trusted ({}). Fix: if a private CA or a TLS-inspecting proxy signs it, give its CA certificates (PEM) in secretManager.caBundle",
-                tls_reason(&text)
+            return SecretManagerError::Other(Detail::with_fix(
+                format!(
+                    "TLS: the certificate of {url} is not trusted ({})",
+                    tls_reason(&text)
+                ),
+                "if a private CA or a TLS-inspecting proxy signs it, give its CA certificates (PEM) in secretManager.caBundle",
             ));
         }
         if lower.contains("dns error")
@@ -494,21 +524,25 @@ impl AzureKeyVault {
             || lower.contains("name or service not known")
             || lower.contains("no such host")
         {
-            return SecretManagerError::Other(format!(
-                "cannot resolve the host of {url} (DNS). Fix: {check}; a vault behind a private endpoint resolves only from networks linked to its private DNS zone"
+            return SecretManagerError::Other(Detail::with_fix(
+                format!("cannot resolve the host of {url} (DNS)"),
+                format!(
+                    "{check}; a vault behind a private endpoint resolves only from networks linked to its private DNS zone"
+                ),
             ));
         }
         if lower.contains("connection refused") {
-            return SecretManagerError::Unavailable(format!(
-                "{url} refused the connection. Fix: {check}"
+            return SecretManagerError::Unavailable(Detail::with_fix(
+                format!("{url} refused the connection"),
+                check,
             ));
         }
         if lower.contains("timed out") || lower.contains("timeout") {
-            return SecretManagerError::Unavailable(format!(
-                "{url} did not answer in time: {text}"
-            ));
+            return SecretManagerError::Unavailable(
+                format!("{url} did not answer in time: {text}").into(),
+            );
         }
-        SecretManagerError::Unavailable(format!("cannot reach {url}: {text}"))
+        SecretManagerError::Unavailable(format!("cannot reach {url}: {text}").into())
     }
 
     /// Whether `name` is deleted but recoverable. A failure to tell (e.g. no permission to read
@@ -533,10 +567,9 @@ impl AzureKeyVault {
                 });
                 wipe(body);
                 parsed.map(Some).map_err(|e| {
-                    SecretManagerError::Other(format!(
-                        "unexpected answer from {}: {e}",
-                        self.vault_url
-                    ))
+                    SecretManagerError::Other(
+                        format!("unexpected answer from {}: {e}", self.vault_url).into(),
+                    )
                 })
             }
             Err(e) => match self.map(e, "read", name) {
@@ -569,9 +602,9 @@ impl AzureKeyVault {
         }
         if let Err(e) = serialized {
             json.zeroize();
-            return Err(SecretManagerError::Other(format!(
-                "cannot encode the request: {e}"
-            )));
+            return Err(SecretManagerError::Other(
+                format!("cannot encode the request: {e}").into(),
+            ));
         }
         let body = azure_core::Bytes::from(json);
         let result = self
@@ -605,8 +638,9 @@ fn credential(
         ..Default::default()
     };
     let failed = |which: &str, e: azure_core::Error| {
-        SecretManagerError::Unauthenticated(format!(
-            "{which}: {e}. Fix: check AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET (or AZURE_FEDERATED_TOKEN_FILE), or unset them to use `az login`"
+        SecretManagerError::Unauthenticated(Detail::with_fix(
+            format!("{which}: {e}"),
+            "check AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET (or AZURE_FEDERATED_TOKEN_FILE), or unset them to use `az login`",
         ))
     };
     let (client_id, tenant_id) = (var("AZURE_CLIENT_ID"), var("AZURE_TENANT_ID"));
@@ -661,10 +695,10 @@ fn credential(
 fn service_error(body: &[u8]) -> (Option<String>, Option<String>, String) {
     #[derive(Deserialize)]
     struct Body {
-        error: Option<Detail>,
+        error: Option<ErrorDetail>,
     }
     #[derive(Deserialize)]
-    struct Detail {
+    struct ErrorDetail {
         code: Option<String>,
         message: Option<String>,
         innererror: Option<Inner>,
@@ -779,19 +813,16 @@ impl SecretManager for AzureKeyVault {
                     });
                 wipe(body);
                 state.map_err(|e| {
-                    SecretManagerError::Other(format!(
-                        "unexpected answer from {}: {e}",
-                        self.vault_url
-                    ))
+                    SecretManagerError::Other(
+                        format!("unexpected answer from {}: {e}", self.vault_url).into(),
+                    )
                 })
             }
             Err(e) => match self.map(e, "read", name) {
                 // Soft-delete keeps the name: reporting it as missing would plan a create that
                 // Key Vault refuses, after other secrets were already written.
                 SecretManagerError::NotFound(_) if self.is_soft_deleted(name).await => {
-                    Err(SecretManagerError::SoftDeleted {
-                        name: name.to_string(),
-                    })
+                    Err(SecretManagerError::soft_deleted(name))
                 }
                 SecretManagerError::NotFound(_) => Ok(RemoteState::Missing),
                 other => Err(other),
@@ -829,10 +860,13 @@ impl SecretManager for AzureKeyVault {
     ) -> Result<(), SecretManagerError> {
         self.check_name(name)?;
         let Some((tags, content_type)) = self.latest_properties(name).await? else {
-            return Err(SecretManagerError::NotFound(format!(
-                "`{name}` does not exist in {}, so no version can be added to it",
-                self.vault_url
-            )));
+            return Err(SecretManagerError::NotFound(
+                format!(
+                    "`{name}` does not exist in {}, so no version can be added to it",
+                    self.vault_url
+                )
+                .into(),
+            ));
         };
         self.set(
             name,
@@ -863,5 +897,254 @@ impl SecretManager for AzureKeyVault {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use azure_core::http::{RawResponse, StatusCode};
+
+    const URL: &str = "https://caracal-test.vault.azure.net";
+
+    /// An adapter whose client is never called: the mappings only read its names.
+    fn vault() -> AzureKeyVault {
+        let credential: Arc<dyn TokenCredential> =
+            DeveloperToolsCredential::new(None).expect("no request is made");
+        AzureKeyVault {
+            client: SecretClient::new(URL, credential, None).expect("a client"),
+            vault_url: URL.into(),
+            prefix: "caracal".into(),
+            identity: SignIn::DeveloperTools,
+            authority: "https://login.microsoftonline.com".into(),
+        }
+    }
+
+    /// Key Vault's answer `status` with the error body `{"error": {code, message, innererror}}`.
+    fn answer(status: u16, code: &str, inner: Option<&str>, message: &str) -> azure_core::Error {
+        let status = StatusCode::from(status);
+        let mut error = serde_json::json!({ "code": code, "message": message });
+        if let Some(inner) = inner {
+            error["innererror"] = serde_json::json!({ "code": inner });
+        }
+        let body = serde_json::json!({ "error": error }).to_string();
+        let raw = RawResponse::from_bytes(status, Headers::new(), body.into_bytes());
+        azure_core::Error::with_message(
+            ErrorKind::HttpResponse {
+                status,
+                error_code: Some(code.into()),
+                raw_response: Some(Box::new(raw)),
+            },
+            message.to_string(),
+        )
+    }
+
+    #[test]
+    fn a_refused_token_is_unauthenticated_with_the_sign_in_fix_apart() {
+        let kv = vault();
+        let e = kv.map(
+            answer(401, "Unauthorized", None, "AKV10032: Invalid issuer."),
+            "read",
+            "caracal-postgres",
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "no valid credentials: {URL} refused the token of the user signed in to the Azure CLI: AKV10032: Invalid issuer."
+            )
+        );
+        assert_eq!(e.fix(), Some(SignIn::DeveloperTools.sign_in_fix().as_str()));
+        assert!(e.fix().is_some_and(|f| f.contains("az login")));
+        assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn a_url_that_is_not_a_vault_says_to_check_it() {
+        let e = vault().map(
+            answer(404, "ResourceNotFound", None, "The resource was not found."),
+            "read",
+            "caracal-postgres",
+        );
+        assert!(matches!(e, SecretManagerError::Other(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!("{URL} answered 404 ResourceNotFound (The resource was not found.)")
+        );
+        assert_eq!(
+            e.fix(),
+            Some(
+                "check the vault URL (secretManager.vaultUrl, `az keyvault show --name NAME --query properties.vaultUri`)"
+            )
+        );
+        // Key Vault's own "no such secret" is NotFound, with no fix: nothing to do about it.
+        let e = vault().map(
+            answer(
+                404,
+                "SecretNotFound",
+                None,
+                "A secret with (name/id) x was not found.",
+            ),
+            "read",
+            "x",
+        );
+        assert!(matches!(e, SecretManagerError::NotFound(_)), "{e:?}");
+        assert_eq!(e.fix(), None);
+    }
+
+    #[test]
+    fn a_soft_deleted_name_is_told_by_the_409() {
+        let e = vault().map(
+            answer(
+                409,
+                "Conflict",
+                Some("ObjectIsDeletedButRecoverable"),
+                "Secret caracal-postgres is currently in a deleted but recoverable state.",
+            ),
+            "create",
+            "caracal-postgres",
+        );
+        assert_eq!(e, SecretManagerError::soft_deleted("caracal-postgres"));
+        assert!(
+            e.fix().is_some_and(|f| f
+                .contains("az keyvault secret recover --vault-name VAULT --name caracal-postgres")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_disabled_version_is_invalid_with_the_command_that_enables_it() {
+        let e = vault().map(
+            answer(
+                403,
+                "Forbidden",
+                Some("SecretDisabled"),
+                "Operation get is not allowed on a disabled secret.",
+            ),
+            "read",
+            "caracal-postgres",
+        );
+        assert!(matches!(e, SecretManagerError::Invalid(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "the latest version of `caracal-postgres` is disabled"
+        );
+        assert_eq!(
+            e.fix(),
+            Some(
+                "enable it (`az keyvault secret set-attributes --vault-name caracal-test --name caracal-postgres --enabled true`) or add a new version, then run again"
+            )
+        );
+    }
+
+    #[test]
+    fn a_denial_names_the_role_in_its_fix() {
+        let e = vault().map(
+            answer(
+                403,
+                "Forbidden",
+                Some("ForbiddenByRbac"),
+                "Caller is not authorized to perform action on resource. Caller: oid=0000-aaaa;Vault: caracal-prod;location=westeurope",
+            ),
+            "read",
+            "caracal-postgres",
+        );
+        let SecretManagerError::PermissionDenied { .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(
+            e.to_string().starts_with(&format!(
+                "permission denied: read `caracal-postgres` in {URL}: Caller is not authorized"
+            )),
+            "{e}"
+        );
+        let fix = e.fix().expect("a fix");
+        assert!(
+            fix.contains("--assignee 0000-aaaa --scope $(az keyvault show --name caracal-prod --query id -o tsv)"),
+            "{fix}"
+        );
+    }
+
+    #[test]
+    fn transport_failures_keep_their_fix_apart() {
+        let kv = vault();
+        let e = kv.transport_error(
+            &[
+                "error sending request".into(),
+                "invalid peer certificate: UnknownIssuer".into(),
+            ],
+            URL,
+            false,
+        );
+        assert!(matches!(e, SecretManagerError::Other(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!("TLS: the certificate of {URL} is not trusted (UnknownIssuer)")
+        );
+        assert!(
+            e.fix()
+                .is_some_and(|f| f.contains("secretManager.caBundle")),
+            "{e:?}"
+        );
+        assert!(!e.is_transient());
+
+        let e = kv.transport_error(
+            &["dns error: failed to lookup address information".into()],
+            URL,
+            false,
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("cannot resolve the host of {URL} (DNS)")
+        );
+        assert!(
+            e.fix()
+                .is_some_and(|f| f.starts_with("check the vault URL and port")
+                    && f.ends_with("linked to its private DNS zone")),
+            "{e:?}"
+        );
+
+        let e = kv.transport_error(
+            &["tcp connect error: Connection refused".into()],
+            "https://login.example",
+            true,
+        );
+        assert_eq!(
+            e,
+            SecretManagerError::Unavailable(Detail::with_fix(
+                "the Entra ID token endpoint https://login.example refused the connection",
+                "check AZURE_AUTHORITY_HOST (when unset: https://login.microsoftonline.com) and any proxy in between",
+            ))
+        );
+        assert!(e.is_transient());
+    }
+
+    #[test]
+    fn invalid_names_say_which_prefix_to_change() {
+        let e = vault().check_name("caracal/postgres").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`caracal/postgres` is not a valid Key Vault secret name: 1 to 127 letters, digits and dashes"
+        );
+        assert_eq!(
+            e.fix(),
+            Some("choose a secretManager.prefix (now `caracal`) of letters, digits and dashes")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_vault_url_that_is_not_a_url_is_invalid_with_the_fix_apart() {
+        let e = AzureKeyVault::connect("not a url", None, "caracal")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SecretManagerError::Invalid(_)), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("the vault URL `not a url` is not a URL ("),
+            "{e}"
+        );
+        assert_eq!(
+            e.fix(),
+            Some("write the vault URI, e.g. https://NAME.vault.azure.net")
+        );
     }
 }

@@ -13,7 +13,7 @@ use google_cloud_secretmanager_v1::model::{Replication, Secret, SecretPayload};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use crate::core::secret_manager::{Labels, RemoteState, SecretManager, SecretManagerError};
+use crate::core::secret_manager::{Detail, Labels, RemoteState, SecretManager, SecretManagerError};
 
 /// Versions asked for per page when counting them.
 const PAGE_SIZE: i32 = 250;
@@ -64,15 +64,17 @@ impl GcpSecretManager {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == ':' || c == '.')
         {
-            return Err(SecretManagerError::Invalid(format!(
-                "`{project}` is not a GCP project id. Fix: set the project id (e.g. `my-project-123`, see `gcloud projects list`) in the answers"
+            return Err(SecretManagerError::Invalid(Detail::with_fix(
+                format!("`{project}` is not a GCP project id"),
+                "set the project id (e.g. `my-project-123`, see `gcloud projects list`) in the answers",
             )));
         }
         let credentials = google_cloud_auth::credentials::Builder::default()
             .build()
             .map_err(|e| {
-                SecretManagerError::Unauthenticated(format!(
-                    "cannot load Application Default Credentials ({e}). Fix: {ADC_FIX}"
+                SecretManagerError::Unauthenticated(Detail::with_fix(
+                    format!("cannot load Application Default Credentials ({e})"),
+                    ADC_FIX,
                 ))
             })?;
         probe(&credentials).await?;
@@ -87,16 +89,17 @@ impl GcpSecretManager {
         }
         let client = builder.build().await.map_err(|e| {
             if e.is_default_credentials() {
-                SecretManagerError::Unauthenticated(format!(
-                    "cannot load Application Default Credentials ({e}). Fix: {ADC_FIX}"
+                SecretManagerError::Unauthenticated(Detail::with_fix(
+                    format!("cannot load Application Default Credentials ({e})"),
+                    ADC_FIX,
                 ))
             } else {
-                SecretManagerError::Invalid(format!(
+                SecretManagerError::Invalid(Detail::new(format!(
                     "cannot set up the GCP Secret Manager client{} ({e})",
                     endpoint
                         .map(|u| format!(" for endpoint {u}"))
                         .unwrap_or_default()
-                ))
+                )))
             }
         })?;
         Ok(GcpSecretManager {
@@ -113,9 +116,12 @@ impl GcpSecretManager {
     }
 
     fn unknown_project(&self) -> SecretManagerError {
-        SecretManagerError::NotFound(format!(
-            "GCP project `{}` does not exist or is not visible to your credentials. Fix: check the project id in the answers (`gcloud projects list`)",
-            self.project
+        SecretManagerError::NotFound(Detail::with_fix(
+            format!(
+                "GCP project `{}` does not exist or is not visible to your credentials",
+                self.project
+            ),
+            "check the project id in the answers (`gcloud projects list`)",
         ))
     }
 
@@ -128,8 +134,9 @@ impl GcpSecretManager {
             .unwrap_or_else(|| e.to_string());
         let reason = error_reason(e);
         if e.is_authentication() || credentials_error(e).is_some() {
-            return SecretManagerError::Unauthenticated(format!(
-                "cannot get a token from Application Default Credentials ({e}). Fix: {ADC_FIX}"
+            return SecretManagerError::Unauthenticated(Detail::with_fix(
+                format!("cannot get a token from Application Default Credentials ({e})"),
+                ADC_FIX,
             ));
         }
         match code {
@@ -137,7 +144,7 @@ impl GcpSecretManager {
             Some("NOT_FOUND") if op == Op::CreateSecret || is_project_message(&message) => {
                 self.unknown_project()
             }
-            Some("NOT_FOUND") => SecretManagerError::NotFound(message),
+            Some("NOT_FOUND") => SecretManagerError::NotFound(message.into()),
             Some("PERMISSION_DENIED") if reason.as_deref() == Some("CONSUMER_INVALID") => {
                 self.unknown_project()
             }
@@ -177,28 +184,33 @@ impl GcpSecretManager {
                 }
             }
             Some("UNAUTHENTICATED") => {
-                SecretManagerError::Unauthenticated(format!("{message}. Fix: {ADC_FIX}"))
+                SecretManagerError::Unauthenticated(Detail::with_fix(message, ADC_FIX))
             }
             Some("RESOURCE_EXHAUSTED") => SecretManagerError::Throttled {
                 retry_after: retry_after(e),
             },
             Some(
                 code @ ("UNAVAILABLE" | "INTERNAL" | "DEADLINE_EXCEEDED" | "ABORTED" | "UNKNOWN"),
-            ) => SecretManagerError::Unavailable(format!(
-                "GCP Secret Manager answered {code} to {}: {message}",
-                op.permission()
-            )),
+            ) => SecretManagerError::Unavailable(
+                format!(
+                    "GCP Secret Manager answered {code} to {}: {message}",
+                    op.permission()
+                )
+                .into(),
+            ),
             Some("INVALID_ARGUMENT" | "OUT_OF_RANGE" | "FAILED_PRECONDITION") => {
-                SecretManagerError::Invalid(format!("{resource}: {message}"))
+                SecretManagerError::Invalid(format!("{resource}: {message}").into())
             }
-            Some(other) => SecretManagerError::Other(format!("{other}: {message}")),
+            Some(other) => SecretManagerError::Other(format!("{other}: {message}").into()),
             None if e.is_timeout() || e.is_io() || e.is_connect() || e.is_transport() => {
-                SecretManagerError::Unavailable(format!("cannot reach GCP Secret Manager: {e}"))
+                SecretManagerError::Unavailable(
+                    format!("cannot reach GCP Secret Manager: {e}").into(),
+                )
             }
             None if e.is_binding() || e.is_serialization() => {
-                SecretManagerError::Invalid(format!("{resource}: {e}"))
+                SecretManagerError::Invalid(format!("{resource}: {e}").into())
             }
-            None => SecretManagerError::Other(e.to_string()),
+            None => SecretManagerError::Other(e.to_string().into()),
         }
     }
 
@@ -245,14 +257,20 @@ impl SecretManager for GcpSecretManager {
                 if let Some(want) = payload.data_crc32c
                     && want != i64::from(crc32c(&data))
                 {
-                    return Err(SecretManagerError::Unavailable(format!(
-                        "{latest}: the value failed its CRC32C check (corrupted in transit)"
-                    )));
+                    return Err(SecretManagerError::Unavailable(
+                        format!(
+                            "{latest}: the value failed its CRC32C check (corrupted in transit)"
+                        )
+                        .into(),
+                    ));
                 }
                 let text = std::str::from_utf8(&data).map_err(|_| {
-                    SecretManagerError::Invalid(format!(
-                        "{latest}: the value is not UTF-8 text; caracal-deploy did not write it"
-                    ))
+                    SecretManagerError::Invalid(
+                        format!(
+                            "{latest}: the value is not UTF-8 text; caracal-deploy did not write it"
+                        )
+                        .into(),
+                    )
                 })?;
                 Ok(RemoteState::Present(SecretString::from(text)))
             }
@@ -340,8 +358,11 @@ fn validate_secret_id(name: &str) -> Result<(), SecretManagerError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
-        return Err(SecretManagerError::Invalid(format!(
-            "`{name}` is not a valid GCP secret name: use 1-255 letters, digits, '_' or '-' (no '/' or '.'). Fix: change secretManager.prefix in the answers"
+        return Err(SecretManagerError::Invalid(Detail::with_fix(
+            format!(
+                "`{name}` is not a valid GCP secret name: use 1-255 letters, digits, '_' or '-' (no '/' or '.')"
+            ),
+            "change secretManager.prefix in the answers",
         )));
     }
     Ok(())
@@ -397,15 +418,19 @@ async fn probe(
             Ok(Ok(_)) => return Ok(()),
             Ok(Err(e)) if e.is_transient() && attempt < 3 => e.to_string(),
             Ok(Err(e)) => {
-                return Err(SecretManagerError::Unauthenticated(format!(
-                    "Application Default Credentials give no token{} ({e}). Fix: {ADC_FIX}",
-                    adc_source_hint()
+                return Err(SecretManagerError::Unauthenticated(Detail::with_fix(
+                    format!(
+                        "Application Default Credentials give no token{} ({e})",
+                        adc_source_hint()
+                    ),
+                    ADC_FIX,
                 )));
             }
             Err(_) if attempt < 3 => "timed out".to_string(),
             Err(_) => {
-                return Err(SecretManagerError::Unauthenticated(format!(
-                    "getting a token from Application Default Credentials timed out. Fix: {ADC_FIX}"
+                return Err(SecretManagerError::Unauthenticated(Detail::with_fix(
+                    "getting a token from Application Default Credentials timed out",
+                    ADC_FIX,
                 )));
             }
         };
@@ -562,6 +587,7 @@ fn crc32c(data: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use google_cloud_gax::error::rpc::{Code, Status};
 
     #[test]
     fn crc32c_known_values() {
@@ -580,6 +606,129 @@ mod tests {
                 "{bad}"
             );
         }
+        let e = validate_secret_id("caracal/postgres").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`caracal/postgres` is not a valid GCP secret name: use 1-255 letters, digits, '_' or '-' (no '/' or '.')"
+        );
+        assert_eq!(e.fix(), Some("change secretManager.prefix in the answers"));
+    }
+
+    /// An adapter for `my-project` whose client is never called: `map` only reads its names.
+    async fn adapter(member: Option<&str>) -> GcpSecretManager {
+        let client = SecretManagerService::builder()
+            .with_credentials(google_cloud_auth::credentials::anonymous::Builder::new().build())
+            .build()
+            .await
+            .expect("building a client makes no request");
+        GcpSecretManager {
+            client,
+            project: "my-project".into(),
+            prefix: "caracal".into(),
+            member: member.map(str::to_string),
+        }
+    }
+
+    fn status(code: Code, message: &str) -> SdkError {
+        SdkError::service(Status::default().set_code(code).set_message(message))
+    }
+
+    #[tokio::test]
+    async fn unauthenticated_answers_carry_the_adc_fix_apart() {
+        let sm = adapter(None).await;
+        let e = sm.map(
+            status(
+                Code::Unauthenticated,
+                "Request had invalid authentication credentials.",
+            ),
+            Op::Access,
+            "projects/my-project/secrets/caracal-postgres/versions/latest",
+        );
+        assert_eq!(
+            e,
+            SecretManagerError::Unauthenticated(Detail::with_fix(
+                "Request had invalid authentication credentials",
+                ADC_FIX
+            ))
+        );
+        assert_eq!(
+            e.to_string(),
+            "no valid credentials: Request had invalid authentication credentials"
+        );
+    }
+
+    #[tokio::test]
+    async fn denials_name_the_role_and_the_member_in_the_fix() {
+        let sm = adapter(Some(
+            "serviceAccount:seeder@my-project.iam.gserviceaccount.com",
+        ))
+        .await;
+        let e = sm.map(
+            status(Code::PermissionDenied, "Permission denied on resource."),
+            Op::CreateSecret,
+            "projects/my-project/secrets/caracal-postgres",
+        );
+        assert_eq!(
+            e.to_string(),
+            "permission denied: secretmanager.secrets.create on projects/my-project/secrets/caracal-postgres: Permission denied on resource"
+        );
+        let fix = e.fix().expect("a fix");
+        for needle in [
+            "roles/secretmanager.admin",
+            "secretmanager.secrets.create",
+            "gcloud projects add-iam-policy-binding my-project",
+            "--member=serviceAccount:seeder@my-project.iam.gserviceaccount.com",
+            "caracal-*",
+        ] {
+            assert!(fix.contains(needle), "`{needle}` missing from: {fix}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_project_is_not_found_with_the_fix_apart() {
+        let sm = adapter(None).await;
+        let e = sm.map(
+            status(
+                Code::NotFound,
+                "Project 'projects/my-project' not found or deleted.",
+            ),
+            Op::Access,
+            "projects/my-project/secrets/caracal-postgres/versions/latest",
+        );
+        assert_eq!(
+            e.to_string(),
+            "GCP project `my-project` does not exist or is not visible to your credentials"
+        );
+        assert_eq!(
+            e.fix(),
+            Some("check the project id in the answers (`gcloud projects list`)")
+        );
+        // A missing secret is no operator error: no fix.
+        let e = sm.map(
+            status(
+                Code::NotFound,
+                "Secret [projects/1/secrets/x] not found or has no versions.",
+            ),
+            Op::GetSecret,
+            "projects/my-project/secrets/x",
+        );
+        assert!(matches!(e, SecretManagerError::NotFound(_)), "{e:?}");
+        assert_eq!(e.fix(), None);
+    }
+
+    #[tokio::test]
+    async fn a_bad_project_id_is_refused_with_the_fix_apart() {
+        let Err(e) = GcpSecretManager::connect("my project", None, "caracal").await else {
+            panic!("a project id with a space was accepted");
+        };
+        assert_eq!(e.to_string(), "`my project` is not a GCP project id");
+        assert!(matches!(e, SecretManagerError::Invalid(_)), "{e:?}");
+        assert_eq!(
+            e.fix(),
+            Some(
+                "set the project id (e.g. `my-project-123`, see `gcloud projects list`) in the answers"
+            )
+        );
     }
 
     #[test]

@@ -29,37 +29,99 @@ impl std::fmt::Debug for RemoteState {
     }
 }
 
-/// Errors, by what the operator can do about them.
+/// What went wrong, in the service's or the adapter's words, and what the operator can do
+/// about it when that is known. Kept apart so that the CLI prints the fix on a line of its own
+/// and the wizard shows it beside the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detail {
+    pub message: String,
+    pub fix: Option<String>,
+}
+
+impl Detail {
+    /// A message with no known fix.
+    pub fn new(message: impl Into<String>) -> Detail {
+        Detail {
+            message: message.into(),
+            fix: None,
+        }
+    }
+
+    /// A message and what to do about it.
+    pub fn with_fix(message: impl Into<String>, fix: impl Into<String>) -> Detail {
+        Detail {
+            message: message.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+impl From<String> for Detail {
+    fn from(message: String) -> Detail {
+        Detail::new(message)
+    }
+}
+
+impl From<&str> for Detail {
+    fn from(message: &str) -> Detail {
+        Detail::new(message)
+    }
+}
+
+/// The message only: the fix is [`Detail::fix`].
+impl std::fmt::Display for Detail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Errors, by what the operator can do about them. `Display` is the message; what to do about
+/// it is [`SecretManagerError::fix`].
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SecretManagerError {
-    #[error("permission denied: {action}. Fix: {fix}")]
+    #[error("permission denied: {action}")]
     PermissionDenied { action: String, fix: String },
     #[error("no valid credentials: {0}")]
-    Unauthenticated(String),
+    Unauthenticated(Detail),
     #[error("throttled by the service")]
     Throttled { retry_after: Option<Duration> },
     #[error("the service is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(Detail),
     #[error("the secret already exists")]
     AlreadyExists,
-    #[error(
-        "`{name}` is deleted but recoverable (soft-delete keeps the name). Fix: recover it (`az keyvault secret recover --vault-name VAULT --name {name}`) or purge it (`az keyvault secret purge --vault-name VAULT --name {name}`), then run again"
-    )]
-    SoftDeleted { name: String },
+    /// Built by [`SecretManagerError::soft_deleted`], which writes the fix. The fix is stored,
+    /// not computed on demand, because [`SecretManagerError::fix`] lends a `&str`.
+    #[error("`{name}` is deleted but recoverable (soft-delete keeps the name)")]
+    SoftDeleted { name: String, fix: String },
     #[error("{0}")]
-    NotFound(String),
+    NotFound(Detail),
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Detail),
     #[error("{0}")]
-    Other(String),
+    Other(Detail),
 }
 
 impl SecretManagerError {
+    /// `name` is deleted but recoverable (Key Vault soft-delete): recover or purge it.
+    pub fn soft_deleted(name: impl Into<String>) -> SecretManagerError {
+        let name = name.into();
+        let fix = format!(
+            "recover it (`az keyvault secret recover --vault-name VAULT --name {name}`) or purge it (`az keyvault secret purge --vault-name VAULT --name {name}`), then run again"
+        );
+        SecretManagerError::SoftDeleted { name, fix }
+    }
+
     /// What the operator can do about it, when the error knows.
     pub fn fix(&self) -> Option<&str> {
         match self {
-            SecretManagerError::PermissionDenied { fix, .. } => Some(fix),
-            _ => None,
+            SecretManagerError::PermissionDenied { fix, .. }
+            | SecretManagerError::SoftDeleted { fix, .. } => Some(fix),
+            SecretManagerError::Unauthenticated(d)
+            | SecretManagerError::Unavailable(d)
+            | SecretManagerError::NotFound(d)
+            | SecretManagerError::Invalid(d)
+            | SecretManagerError::Other(d) => d.fix.as_deref(),
+            SecretManagerError::Throttled { .. } | SecretManagerError::AlreadyExists => None,
         }
     }
 
@@ -106,4 +168,84 @@ pub trait SecretManager: Send + Sync {
 
     /// How many versions `name` has (0 when missing).
     async fn version_count(&self, name: &str) -> Result<usize, SecretManagerError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_the_message_and_fix_is_apart() {
+        let e = SecretManagerError::Unauthenticated(Detail::with_fix(
+            "the token expired",
+            "refresh your credentials",
+        ));
+        assert_eq!(e.to_string(), "no valid credentials: the token expired");
+        assert_eq!(e.fix(), Some("refresh your credentials"));
+
+        let e = SecretManagerError::PermissionDenied {
+            action: "CreateSecret on caracal/*".into(),
+            fix: "allow secretsmanager:CreateSecret".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "permission denied: CreateSecret on caracal/*"
+        );
+        assert_eq!(e.fix(), Some("allow secretsmanager:CreateSecret"));
+
+        for e in [
+            SecretManagerError::NotFound(Detail::with_fix("m", "f")),
+            SecretManagerError::Invalid(Detail::with_fix("m", "f")),
+            SecretManagerError::Other(Detail::with_fix("m", "f")),
+        ] {
+            assert_eq!(e.to_string(), "m");
+            assert_eq!(e.fix(), Some("f"));
+        }
+        let e = SecretManagerError::Unavailable(Detail::with_fix("down", "wait"));
+        assert_eq!(e.to_string(), "the service is unavailable: down");
+        assert_eq!(e.fix(), Some("wait"));
+    }
+
+    #[test]
+    fn errors_without_a_fix_say_so() {
+        assert_eq!(SecretManagerError::AlreadyExists.fix(), None);
+        assert_eq!(
+            SecretManagerError::Throttled { retry_after: None }.fix(),
+            None
+        );
+        let e = SecretManagerError::Other("no value resolved".into());
+        assert_eq!(e.to_string(), "no value resolved");
+        assert_eq!(e.fix(), None);
+        assert_eq!(
+            SecretManagerError::Invalid(format!("bad {}", 1).into()).fix(),
+            None
+        );
+    }
+
+    #[test]
+    fn soft_deleted_names_recover_and_purge_in_its_fix() {
+        let e = SecretManagerError::soft_deleted("caracal-postgres");
+        assert_eq!(
+            e.to_string(),
+            "`caracal-postgres` is deleted but recoverable (soft-delete keeps the name)"
+        );
+        let fix = e.fix().expect("a fix");
+        assert!(
+            fix.contains("az keyvault secret recover --vault-name VAULT --name caracal-postgres"),
+            "{fix}"
+        );
+        assert!(
+            fix.contains("az keyvault secret purge --vault-name VAULT --name caracal-postgres"),
+            "{fix}"
+        );
+        assert!(!e.to_string().contains("Fix"));
+    }
+
+    #[test]
+    fn transient_errors() {
+        assert!(SecretManagerError::Unavailable("down".into()).is_transient());
+        assert!(SecretManagerError::Throttled { retry_after: None }.is_transient());
+        assert!(!SecretManagerError::Other("x".into()).is_transient());
+        assert!(!SecretManagerError::soft_deleted("x").is_transient());
+    }
 }

@@ -34,10 +34,11 @@ pub fn random_hex(n: usize) -> SecretString {
     SecretString::from(hex::encode(bytes.as_slice()))
 }
 
-/// Where a value the operator provides could not be read.
+/// Where a value the operator provides could not be read. `Display` is the message; what to do
+/// about it is [`SourceError::fix`].
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SourceError {
-    #[error("{field}: environment variable {var} is not set. Fix: export it, or change the source")]
+    #[error("{field}: environment variable {var} is not set")]
     EnvMissing { field: String, var: String },
     #[error("{field}: cannot read {path}: {message}")]
     File {
@@ -47,18 +48,24 @@ pub enum SourceError {
     },
     #[error("{field}: the file {path} is empty")]
     EmptyFile { field: String, path: String },
-    #[error(
-        "{field}: `prompt` needs a terminal. Fix: use env:VAR or file:PATH in the answers, or run in a terminal"
-    )]
+    #[error("{field}: `prompt` needs a terminal")]
     NoTerminal { field: String },
     #[error("{field}: the prompt was cancelled")]
     Cancelled { field: String },
 }
 
-// Interim until the fix becomes a field of its own (it is in the message today).
 impl SourceError {
+    /// What the operator can do about it, when the error knows.
     pub fn fix(&self) -> Option<String> {
-        None
+        match self {
+            SourceError::EnvMissing { .. } => Some("export it, or change the source".into()),
+            SourceError::NoTerminal { .. } => {
+                Some("use env:VAR or file:PATH in the answers, or run in a terminal".into())
+            }
+            SourceError::File { .. }
+            | SourceError::EmptyFile { .. }
+            | SourceError::Cancelled { .. } => None,
+        }
     }
 }
 
@@ -456,10 +463,9 @@ async fn write_one(
             let current = match with_retry(|| sm.read(&item.remote_name)).await? {
                 RemoteState::Present(v) => v,
                 _ => {
-                    return Err(SecretManagerError::Other(format!(
-                        "{} has no current key to keep",
-                        item.remote_name
-                    )));
+                    return Err(SecretManagerError::Other(
+                        format!("{} has no current key to keep", item.remote_name).into(),
+                    ));
                 }
             };
             let previous = remote_name(answers.cloud, &answers.secret_manager.prefix, KEK_PREVIOUS);
