@@ -252,14 +252,15 @@ fn the_fixture_beside_the_repository_comes_next() {
     );
 }
 
-/// A helm that "pulls" by copying the real chart, and logs each call.
+/// A helm that "pulls" by copying the real chart (slowly, so that two callers overlap), and
+/// logs each call.
 fn fake_helm(dir: &Path, fail: bool) -> PathBuf {
     let helm = dir.join("fake-helm");
     let body = if fail {
         "echo 'Error: failed to do request: no network' >&2\nexit 1\n".to_string()
     } else {
         format!(
-            "while [ $# -gt 0 ]; do [ \"$1\" = --untardir ] && dest=$2; shift; done\ncp -R '{}' \"$dest/caracal\"\n",
+            "while [ $# -gt 0 ]; do [ \"$1\" = --untardir ] && dest=$2; shift; done\nsleep 1\ncp -R '{}' \"$dest/caracal\"\n",
             support::chart_dir().display()
         )
     };
@@ -293,6 +294,50 @@ fn otherwise_it_is_pulled_once_into_the_cache() {
     assert!(
         calls.starts_with(&format!("pull {OCI} --version 1.0.0 --untar --untardir ")),
         "{calls}"
+    );
+}
+
+#[test]
+fn two_callers_at_once_pull_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clone = clone_into(tmp.path());
+    let home = tmp.path().join("home");
+    let helm = fake_helm(tmp.path(), false);
+    let callers: Vec<_> = (0..2)
+        .map(|_| {
+            bash(&home, &[("CARACAL_HELM", &helm)])
+                .arg(clone.join("scripts/testbed"))
+                .arg("chart")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for caller in callers {
+        let out = caller.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let calls = std::fs::read_to_string(tmp.path().join("helm-calls")).unwrap();
+    assert_eq!(calls.lines().count(), 1, "pulled more than once: {calls}");
+}
+
+#[test]
+fn a_cache_holding_another_version_is_pulled_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clone = clone_into(tmp.path());
+    let home = tmp.path().join("home");
+    let cache = home.join(".cache/caracal-deploy/charts/caracal-1.0.0");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(cache.join("Chart.yaml"), "name: caracal\nversion: 0.9.0\n").unwrap();
+    let helm = fake_helm(tmp.path(), false);
+    let out = testbed(&clone, &home, &[("CARACAL_HELM", &helm)], &["chart"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), cache.display().to_string());
+    assert!(
+        std::fs::read_to_string(cache.join("Chart.yaml"))
+            .unwrap()
+            .contains("version: 1.0.0")
     );
 }
 
