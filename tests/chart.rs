@@ -284,7 +284,7 @@ fn the_catalog_states_the_charts_facts() {
         .into_iter()
         .filter(|k| !mounts.required.contains(k) && !mounts.optional.contains(k))
         .collect();
-    assert_eq!(unread, [catalog.redis.password_key.clone()]);
+    assert_eq!(unread, std::slice::from_ref(&catalog.redis.password_key));
     for role in &db.roles {
         assert!(
             mounts.required.contains(&db.role_url_key(role)),
