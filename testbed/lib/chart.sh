@@ -28,6 +28,9 @@ chart_fixes() {
     3. let it be pulled once from $TB_CHART_OCI into $(chart_cache):
        this needs network access and helm (CARACAL_HELM, scripts/testbed tools, or helm on PATH)
 EOF
+  if [[ -n "${1:-}" ]]; then
+    echo "  (2 and 3 apply once $1 is unset)" >&2
+  fi
 }
 
 # chart_helm: a helm to pull with, without building one (`env` must stay instant).
@@ -93,7 +96,7 @@ resolve_chart() {
       else
         echo "testbed: ERROR: $name=$dir holds chart version $found, not $TB_CHART_VERSION" >&2
       fi
-      chart_fixes
+      chart_fixes "$name"
       return 1
     fi
     (cd "$dir" && pwd -P)
