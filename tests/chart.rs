@@ -2,6 +2,7 @@
 
 mod support;
 
+use caracal_deploy::core::catalog::SecretCatalog;
 use caracal_deploy::core::external_secret::{RUNTIME_SECRET, produced_keys};
 use caracal_deploy::core::mounts::secret_mounts;
 use caracal_deploy::core::render::{VALUES_FILE, render};
@@ -205,4 +206,92 @@ fn values_file_holds_no_secret_material() {
             d["metadata"]["name"]
         );
     }
+}
+
+/// The facts of the chart version's catalog (assets/catalog/1.0.0.yaml), held against what the
+/// real chart renders: a wrong port, role or key name fails here, not in a cluster.
+#[test]
+fn the_catalog_states_the_charts_facts() {
+    let (answers, docs) = rendered_chart("aws");
+    let catalog = SecretCatalog::for_chart(&answers.chart.version).unwrap();
+    let chart_yaml = std::fs::read_to_string(support::chart_dir().join("Chart.yaml")).unwrap();
+    assert!(
+        chart_yaml
+            .lines()
+            .any(|l| l == format!("version: {}", catalog.chart_version)),
+        "the resolved chart is not {}",
+        catalog.chart_version
+    );
+
+    // Service ports, and which services the chart can expose.
+    let prefix = format!("{}-caracal-", answers.release);
+    let mut services: Vec<(String, u64)> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Service")
+        .map(|d| {
+            let name = d["metadata"]["name"].as_str().unwrap();
+            (
+                name.strip_prefix(&prefix).unwrap().to_string(),
+                d["spec"]["ports"][0]["port"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    services.sort();
+    let mut expected: Vec<(String, u64)> = catalog
+        .services
+        .iter()
+        .map(|s| (s.name.clone(), u64::from(s.port)))
+        .collect();
+    expected.sort();
+    assert_eq!(services, expected, "Service ports");
+    let ingresses: Vec<String> = kinds(&docs, "Ingress")
+        .iter()
+        .map(|n| n.strip_prefix(&prefix).unwrap().to_string())
+        .collect();
+    let exposable: Vec<&str> = catalog
+        .ingress_services()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(ingresses, exposable, "every host is set in the example");
+
+    // The roles the migration Job creates, from the password keys it mounts.
+    let job = docs
+        .iter()
+        .find(|d| d["kind"] == "Job" && d["metadata"]["name"] == format!("{prefix}migrate"))
+        .unwrap();
+    let role_files: Vec<String> = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            let name = e["name"].as_str().unwrap();
+            name.starts_with("CARACAL_") && name.ends_with("_DB_PASSWORD_FILE")
+        })
+        .map(|e| e["value"].as_str().unwrap().to_string())
+        .collect();
+    let db = &catalog.database;
+    let expected: Vec<String> = db
+        .roles
+        .iter()
+        .map(|r| format!("/run/secrets/{}", db.role_password_key(r)))
+        .collect();
+    assert_eq!(role_files, expected, "database roles");
+
+    // Every key the ExternalSecret produces is one the chart reads; the Redis password alone
+    // is named only in the values (secrets.redis.passwordKey).
+    let mounts = secret_mounts(&docs, RUNTIME_SECRET);
+    let unread: Vec<String> = produced_keys(&answers)
+        .into_iter()
+        .filter(|k| !mounts.required.contains(k) && !mounts.optional.contains(k))
+        .collect();
+    assert_eq!(unread, std::slice::from_ref(&catalog.redis.password_key));
+    for role in &db.roles {
+        assert!(
+            mounts.required.contains(&db.role_url_key(role)),
+            "{}",
+            role.name
+        );
+    }
+    assert!(mounts.required.contains(&db.admin_password_key));
+    assert!(mounts.required.contains(&catalog.redis.url_key));
 }

@@ -1,5 +1,5 @@
-//! The ExternalSecret that materialises `caracal-runtime`, and the facts of chart 1.0.0 about
-//! which keys of that Secret its workloads mount.
+//! The ExternalSecret that materialises `caracal-runtime`, with the keys the chart version's
+//! catalog says its workloads mount (`assets/catalog/<version>.yaml`).
 //!
 //! It corrects the upstream example (`examples/external-secrets/externalsecret-runtime.yaml`):
 //! it points at the store actually chosen, uses the cloud's remote names (no `/` on GCP and
@@ -9,16 +9,14 @@
 use serde_json::{Map, Value, json};
 
 use super::answers::Answers;
-use super::catalog::{SecretCatalog, remote_name};
+use super::catalog::{RoleDatabase, SecretCatalog, remote_name};
 use super::manifests::{managed_labels, store_name};
 
 /// The Secret every Caracal workload mounts.
 pub const RUNTIME_SECRET: &str = "caracal-runtime";
 
-/// Services with their own least-privilege Postgres login (`caracal<role>`), in chart order.
-pub const DB_ROLES: [&str; 6] = ["api", "sts", "gateway", "audit", "coordinator", "auth"];
-
-/// Template variables read from the `postgres` and `redis` JSON records.
+/// Template variables read from the `postgres` and `redis` JSON records (the variable names are
+/// the wizard's own; the properties are the records' fields in the catalog).
 const POSTGRES_FIELDS: [(&str, &str); 6] = [
     ("pgUser", "username"),
     ("pgPassword", "password"),
@@ -39,43 +37,46 @@ const REDIS_FIELDS: [(&str, &str); 4] = [
 /// (a literal `+` is already `%2B`, so every `+` left came from a space).
 const URL_ESCAPE: &str = r#"urlquery | replace "+" "%20""#;
 
-/// The per-service password the chart derives from the admin password
-/// (`sha256sum (printf "%s:caracal%s" password role)` in its evaluation Secret).
-fn role_password(role: &str) -> String {
-    format!(r#"printf "%s:caracal{role}" .pgPassword | sha256sum"#)
+/// A role's password, derived from the admin password as the chart's evaluation Secret does
+/// (`sha256sum (printf "%s:<login>" password)`), so no extra secret has to be seeded.
+fn role_password(login: &str) -> String {
+    format!(r#"printf "%s:{login}" .pgPassword | sha256sum"#)
 }
 
 /// The Go template (ESO engine v2) of each key of `caracal-runtime`, in a stable order.
 pub fn runtime_templates(answers: &Answers) -> Vec<(String, String)> {
-    let catalog =
-        SecretCatalog::for_chart(&answers.chart.version).expect("validated chart version");
+    let catalog = SecretCatalog::for_answers(answers);
+    let db = &catalog.database;
     let ssl = &answers.postgres.ssl_mode;
     let mut out: Vec<(String, String)> = Vec::new();
-    out.push(("postgresPassword".into(), "{{ .pgPassword }}".into()));
-    for role in DB_ROLES {
+    out.push((db.admin_password_key.clone(), "{{ .pgPassword }}".into()));
+    for role in db.roles.iter() {
         out.push((
-            format!("{role}DbPassword"),
-            format!("{{{{ {} }}}}", role_password(role)),
+            db.role_password_key(role),
+            format!("{{{{ {} }}}}", role_password(&db.role_login(role))),
         ));
     }
-    for role in DB_ROLES {
-        let (key, database) = if role == "auth" {
-            ("authDatabaseUrl".to_string(), ".pgAuthDatabase")
-        } else {
-            (format!("{role}DatabaseUrl"), ".pgDatabase")
+    for role in db.roles.iter() {
+        let database = match role.database {
+            RoleDatabase::Main => ".pgDatabase",
+            RoleDatabase::Auth => ".pgAuthDatabase",
         };
+        let login = db.role_login(role);
         out.push((
-            key,
+            db.role_url_key(role),
             format!(
-                "postgres://caracal{role}:{{{{ {} | {URL_ESCAPE} }}}}@{{{{ .pgHost }}}}:{{{{ .pgPort }}}}/{{{{ {database} }}}}?sslmode={ssl}",
-                role_password(role)
+                "postgres://{login}:{{{{ {} | {URL_ESCAPE} }}}}@{{{{ .pgHost }}}}:{{{{ .pgPort }}}}/{{{{ {database} }}}}?sslmode={ssl}",
+                role_password(&login)
             ),
         ));
     }
     let scheme = if answers.redis.tls { "rediss" } else { "redis" };
-    out.push(("redisPassword".into(), "{{ .redisPassword }}".into()));
     out.push((
-        "redisUrl".into(),
+        catalog.redis.password_key.clone(),
+        "{{ .redisPassword }}".into(),
+    ));
+    out.push((
+        catalog.redis.url_key.clone(),
         format!("{scheme}://:{{{{ .redisPassword | {URL_ESCAPE} }}}}@{{{{ .redisHost }}}}:{{{{ .redisPort }}}}/{{{{ .redisDatabase }}}}"),
     ));
     for secret in catalog
@@ -100,8 +101,7 @@ pub fn produced_keys(answers: &Answers) -> Vec<String> {
 
 /// The ExternalSecret manifest.
 pub fn external_secret(answers: &Answers) -> Value {
-    let catalog =
-        SecretCatalog::for_chart(&answers.chart.version).expect("validated chart version");
+    let catalog = SecretCatalog::for_answers(answers);
     let cloud = answers.cloud;
     let prefix = &answers.secret_manager.prefix;
     let mut data = Vec::new();
@@ -161,4 +161,55 @@ pub fn external_secret(answers: &Answers) -> Value {
             "data": data,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answers(version: &str) -> Answers {
+        let text = include_str!("../../examples/answers-aws.yaml")
+            .replace("version: 1.0.0", &format!("version: {version}"));
+        Answers::from_yaml(&text).unwrap()
+    }
+
+    #[test]
+    fn the_records_properties_are_catalog_fields() {
+        let catalog = SecretCatalog::for_chart("1.0.0").unwrap();
+        for (record, fields) in [
+            ("postgres", &POSTGRES_FIELDS[..]),
+            ("redis", &REDIS_FIELDS[..]),
+        ] {
+            let entry = catalog.get(record).unwrap();
+            for (_, property) in fields {
+                assert!(
+                    entry.fields.iter().any(|f| f == property),
+                    "{record}.{property}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_runtime_keys_follow_the_chart_versions_catalog() {
+        let keys = produced_keys(&answers("1.0.0"));
+        assert!(!keys.iter().any(|k| k.starts_with("billing")));
+        let next = answers("1.0.1-test.1");
+        let templates = runtime_templates(&next);
+        let get = |key: &str| {
+            templates
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_else(|| panic!("no {key}"))
+        };
+        assert_eq!(
+            get("billingDbPassword"),
+            r#"{{ printf "%s:caracalbilling" .pgPassword | sha256sum }}"#
+        );
+        assert!(get("billingDatabaseUrl").starts_with("postgres://caracalbilling:"));
+        assert!(get("billingDatabaseUrl").contains("/{{ .pgDatabase }}?"));
+        assert!(get("authDatabaseUrl").contains("/{{ .pgAuthDatabase }}?"));
+        assert_eq!(produced_keys(&next).len(), keys.len() + 2);
+    }
 }

@@ -175,17 +175,7 @@ pub fn observe_value(secret: &CatalogSecret, value: &str, answers: &Answers) -> 
     let mut drift = Vec::new();
     match secret.kind {
         SecretKind::Key | SecretKind::Token => {
-            let trimmed = value.trim();
-            if trimmed.len() < 64 {
-                wrong_shape = Some(format!(
-                    "{} characters; the services need 32 bytes, hex-encoded (64 characters)",
-                    trimmed.len()
-                ));
-            } else if secret.kind == SecretKind::Key
-                && !trimmed.chars().all(|c| c.is_ascii_hexdigit())
-            {
-                wrong_shape = Some("not hex-encoded".into());
-            }
+            wrong_shape = secret.value_rule().and_then(|rule| rule.violation(value));
         }
         SecretKind::Json => match serde_json::from_str::<Value>(value) {
             Ok(Value::Object(map)) => {
@@ -423,5 +413,33 @@ mod tests {
             } => assert_eq!(drift, ["host"]),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn shape_rules_come_from_each_catalog_entry() {
+        let a = answers();
+        let shape = |version: &str, name: &str, value: &str| match observe_value(
+            SecretCatalog::for_chart(version)
+                .unwrap()
+                .get(name)
+                .unwrap(),
+            value,
+            &a,
+        ) {
+            Observed::Present { wrong_shape, .. } => wrong_shape,
+            other => panic!("{other:?}"),
+        };
+        let token = "zz".repeat(32);
+        // Tokens may be any text; keys must be hex.
+        assert_eq!(shape("1.0.0", "admin-token", &token), None);
+        assert_eq!(
+            shape("1.0.0", "audit-hmac-key", &token).as_deref(),
+            Some("not hex-encoded")
+        );
+        // The fictional next version wants 48-byte admin tokens.
+        assert_eq!(
+            shape("1.0.1-test.1", "admin-token", &token).as_deref(),
+            Some("64 characters; the services need 48 bytes, hex-encoded (96 characters)")
+        );
     }
 }

@@ -4,23 +4,16 @@
 use serde_json::{Map, Value, json};
 
 use super::answers::Answers;
+use super::catalog::SecretCatalog;
 use super::external_secret::RUNTIME_SECRET;
 use super::profiles::CloudProfile;
 
-/// The port of each chart service, as `values.yaml` of chart 1.0.0 sets it.
-pub const SERVICE_PORTS: [(&str, u16); 4] = [
-    ("sts", 8080),
-    ("gateway", 8081),
-    ("api", 3000),
-    ("web", 3002),
-];
-
-fn service_port(name: &str) -> u16 {
-    SERVICE_PORTS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, p)| *p)
-        .expect("known service")
+/// The port of a service the answers can expose. Every chart version's catalog lists the
+/// services the answers name hosts for (a unit test holds each catalog to that).
+fn service_port(catalog: &SecretCatalog, name: &str) -> u16 {
+    catalog
+        .service_port(name)
+        .unwrap_or_else(|| panic!("chart {} has no service {name}", catalog.chart_version))
 }
 
 /// The TLS Secret cert-manager writes for a service's ingress.
@@ -56,7 +49,8 @@ fn ingress_values(answers: &Answers) -> Value {
     );
     let exposed = answers.ingress.hosts.exposed();
     let mut out = Map::new();
-    for (service, _) in SERVICE_PORTS {
+    for service in SecretCatalog::for_answers(answers).ingress_services() {
+        let service = service.name.as_str();
         let entry = match exposed.iter().find(|(n, _)| *n == service) {
             Some((_, host)) => json!({
                 "enabled": true,
@@ -75,6 +69,7 @@ fn ingress_values(answers: &Answers) -> Value {
 }
 
 fn network_values(answers: &Answers) -> Value {
+    let catalog = SecretCatalog::for_answers(answers);
     let net = &answers.network;
     let dns_peers: Vec<Value> = net
         .dns_egress
@@ -91,7 +86,7 @@ fn network_values(answers: &Answers) -> Value {
         .hosts
         .exposed()
         .iter()
-        .map(|(service, _)| json!({ "protocol": "TCP", "port": service_port(service) }))
+        .map(|(service, _)| json!({ "protocol": "TCP", "port": service_port(catalog, service) }))
         .collect();
     let controller = &net.ingress_controller;
     let mut peer = json!({
@@ -123,6 +118,7 @@ fn network_values(answers: &Answers) -> Value {
 
 /// The values file, as a value.
 pub fn values(answers: &Answers) -> Value {
+    let catalog = SecretCatalog::for_answers(answers);
     let profile = CloudProfile::get(answers.cloud);
     let pg = &answers.postgres;
     let redis = &answers.redis;
@@ -132,30 +128,34 @@ pub fn values(answers: &Answers) -> Value {
         // External verifiers resolve the issuer, so it must be the public origin.
         services["sts"] = json!({ "issuerUrl": format!("https://{sts}") });
     }
+    let mut secrets = json!({
+        "create": false,
+        "runtimeSecretName": RUNTIME_SECRET,
+        "kekRotation": answers.kek_rotation,
+        "database": {
+            "user": pg.username,
+            "passwordKey": catalog.database.admin_password_key,
+            "host": pg.host,
+            "port": pg.port,
+            "name": pg.database,
+            "sslMode": pg.ssl_mode,
+        },
+        "authDatabase": { "name": pg.auth_database },
+        "redis": { "passwordKey": catalog.redis.password_key, "host": redis.host, "port": redis.port, "database": redis.database },
+    });
+    // Without a secretName the chart mounts no STS or audit admin token at all.
+    for secret in &catalog.secrets {
+        if let (Some(values_ref), Some(key)) = (&secret.values_ref, &secret.runtime_key) {
+            secrets[values_ref] = json!({ "secretName": RUNTIME_SECRET, "key": key });
+        }
+    }
     json!({
         "global": { "mode": "stable", "evaluation": false, "podLabels": profile.pod_labels },
         "serviceAccount": {
             "create": true,
             "annotations": { profile.identity_annotation.clone(): answers.identity.annotation_value() },
         },
-        "secrets": {
-            "create": false,
-            "runtimeSecretName": RUNTIME_SECRET,
-            "kekRotation": answers.kek_rotation,
-            "database": {
-                "user": pg.username,
-                "passwordKey": "postgresPassword",
-                "host": pg.host,
-                "port": pg.port,
-                "name": pg.database,
-                "sslMode": pg.ssl_mode,
-            },
-            "authDatabase": { "name": pg.auth_database },
-            "redis": { "passwordKey": "redisPassword", "host": redis.host, "port": redis.port, "database": redis.database },
-            "stsAdminToken": { "secretName": RUNTIME_SECRET, "key": "stsAdminToken" },
-            "auditAdminToken": { "secretName": RUNTIME_SECRET, "key": "auditAdminToken" },
-            "metricsBearer": { "secretName": RUNTIME_SECRET, "key": "metricsBearer" },
-        },
+        "secrets": secrets,
         "networkPolicy": network_values(answers),
         "replayPersistence": { "enabled": true, "storageClassName": storage_class(answers) },
         "serviceMonitor": { "enabled": true },
@@ -163,4 +163,67 @@ pub fn values(answers: &Answers) -> Value {
         "ingress": ingress_values(answers),
         "services": services,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answers(version: &str) -> Answers {
+        let text = include_str!("../../examples/answers-aws.yaml")
+            .replace("version: 1.0.0", &format!("version: {version}"));
+        Answers::from_yaml(&text).unwrap()
+    }
+
+    fn admitted_ports(values: &Value) -> Vec<u64> {
+        values["networkPolicy"]["extraIngress"][0]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["port"].as_u64().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn ports_follow_the_chart_versions_catalog() {
+        assert_eq!(
+            admitted_ports(&values(&answers("1.0.0"))),
+            [8080, 8081, 3000, 3002]
+        );
+        assert_eq!(
+            admitted_ports(&values(&answers("1.0.1-test.1"))),
+            [8080, 8443, 3000, 3002]
+        );
+    }
+
+    #[test]
+    fn every_catalog_has_a_service_for_each_host_the_answers_name() {
+        let a = answers("1.0.0");
+        let hosts: Vec<&str> = a.ingress.hosts.exposed().iter().map(|(n, _)| *n).collect();
+        assert_eq!(hosts, ["sts", "gateway", "api", "web"], "every host is set");
+        for version in SecretCatalog::supported_versions() {
+            let catalog = SecretCatalog::for_chart(version).unwrap();
+            for host in &hosts {
+                assert!(
+                    catalog.service(host).is_some_and(|s| s.ingress),
+                    "chart {version} cannot expose {host}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn token_references_point_at_the_runtime_secret() {
+        let v = values(&answers("1.0.0"));
+        for (reference, key) in [
+            ("stsAdminToken", "stsAdminToken"),
+            ("auditAdminToken", "auditAdminToken"),
+            ("metricsBearer", "metricsBearer"),
+        ] {
+            assert_eq!(
+                v["secrets"][reference],
+                json!({ "secretName": RUNTIME_SECRET, "key": key })
+            );
+        }
+    }
 }

@@ -358,7 +358,8 @@ start_eso() {
 sed_escape() { printf '%s' "$1" | sed -e 's/[|&\\]/\\&/g'; }
 
 write_answers() {
-  local cloud tmpl out gcp az ca
+  local cloud tmpl out gcp az ca chart
+  chart=$(resolve_chart) || die "cannot write the answers files without the chart (see above)"
   if [[ -s "$TB_STATE/emulators.env" ]]; then
     # shellcheck disable=SC1091
     source "$TB_STATE/emulators.env"
@@ -370,7 +371,7 @@ write_answers() {
     tmpl="$TB_DIR/answers/$cloud.yaml.tmpl"
     out="$TB_STATE/answers/$cloud.yaml"
     [[ -f "$tmpl" ]] || die "missing $tmpl"
-    sed -e "s|@CHART@|$(sed_escape "$TB_CHART")|g" -e "s|@CONTEXT@|$(sed_escape "$TB_CONTEXT")|g" \
+    sed -e "s|@CHART@|$(sed_escape "$chart")|g" -e "s|@CONTEXT@|$(sed_escape "$TB_CONTEXT")|g" \
       -e "s|@GCP_ENDPOINT@|$(sed_escape "$gcp")|g" -e "s|@AZURE_VAULT_URL@|$(sed_escape "$az")|g" \
       -e "s|@CA_BUNDLE@|$(sed_escape "$ca")|g" \
       "$tmpl" >"$out.tmp"
@@ -394,6 +395,10 @@ any_running() {
 cmd_up() {
   local t0=$SECONDS
   need curl openssl setsid
+  # A wrong CARACAL_CHART_DIR fails now, not after minutes of building (it is never pulled).
+  if [[ -n "${CARACAL_CHART_DIR:-}${CARACAL_TESTBED_CHART:-}" ]]; then
+    resolve_chart >/dev/null || die "fix the chart first (see above)"
+  fi
   state_dirs
   if [[ -s "$PORTS_FILE" && -s "$ADMIN_KUBECONFIG" ]] && all_running && load_ports && readyz_apiserver >/dev/null 2>&1; then
     log "control plane already up ($APISERVER_URL)"
@@ -495,14 +500,21 @@ cmd_status() {
 }
 
 cmd_env() {
-  local cloud var
+  local cloud var chart
   printf 'export CARACAL_TESTBED_STATE=%q\n' "$TB_STATE"
   printf 'export CARACAL_TESTBED_CACHE=%q\n' "$TB_CACHE"
   printf 'export KUBECONFIG=%q\n' "$ADMIN_KUBECONFIG"
   printf 'export CARACAL_TESTBED_KUBE_CONTEXT=%q\n' "$TB_CONTEXT"
   printf 'export CARACAL_HELM=%q\n' "$(bin_path helm)"
   printf 'export CARACAL_KUBECTL=%q\n' "$(bin_path kubectl)"
-  printf 'export CARACAL_TESTBED_CHART=%q\n' "$TB_CHART"
+  # The tests find the chart through CARACAL_CHART_DIR; smoke.sh reads CARACAL_TESTBED_CHART.
+  # Without a chart the other lines still hold, and whatever needs the chart says why.
+  if chart=$(resolve_chart); then
+    printf 'export CARACAL_CHART_DIR=%q\n' "$chart"
+    printf 'export CARACAL_TESTBED_CHART=%q\n' "$chart"
+  else
+    log "warning: no chart; CARACAL_CHART_DIR is left out of the environment"
+  fi
   # shellcheck disable=SC2031 # the caller's PATH, not start_eso's
   local path=":$PATH:"
   path=${path//":$TB_STATE/bin:"/:}

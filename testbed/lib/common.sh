@@ -7,8 +7,6 @@ TB_CACHE="${CARACAL_TESTBED_CACHE:-${HOME}/.cache/caracal-deploy}"
 TB_BIN="$TB_CACHE/bin"
 TB_STATE="${CARACAL_TESTBED_STATE:-$TB_REPO/.testbed}"
 TB_DIR="$TB_REPO/testbed"
-# The chart the bed's answers files and smoke test use.
-TB_CHART="${CARACAL_TESTBED_CHART:-$(cd "$TB_REPO/.." && pwd)/shared/fixtures/caracal-chart-1.0.0}"
 TB_CONTEXT="caracal-testbed"
 
 log() { printf '%s testbed: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

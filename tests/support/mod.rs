@@ -4,8 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use caracal_deploy::core::answers::Answers;
+use caracal_deploy::core::catalog::SecretCatalog;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -26,36 +28,32 @@ pub fn helm() -> PathBuf {
     }
 }
 
-/// The real Caracal chart 1.0.0: `../shared/fixtures/caracal-chart-1.0.0` beside the project,
-/// `$CARACAL_CHART_DIR`, or else pulled once from its OCI reference.
+/// The real Caracal chart 1.0.0, found by the same resolver as the bed's answers files
+/// (`scripts/testbed chart`, testbed/lib/chart.sh): `$CARACAL_CHART_DIR`, else
+/// `../shared/fixtures/caracal-chart-1.0.0` beside the repository, else pulled once from its
+/// OCI reference into the bed's cache. Without any, the test fails with the resolver's reason
+/// and the three fixes; it never skips.
 pub fn chart_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARACAL_CHART_DIR") {
-        return PathBuf::from(dir);
-    }
-    let fixture = repo().join("../shared/fixtures/caracal-chart-1.0.0");
-    if fixture.join("Chart.yaml").is_file() {
-        return fixture.canonicalize().expect("chart path");
-    }
-    let dest = repo().join("target/chart-1.0.0");
-    if !dest.join("caracal/Chart.yaml").is_file() {
-        let status = Command::new(helm())
-            .args([
-                "pull",
-                "oci://ghcr.io/garudex-labs/charts/caracal",
-                "--version",
-                "1.0.0",
-                "--untar",
-                "-d",
-            ])
-            .arg(&dest)
-            .status()
-            .expect("run helm pull");
-        assert!(
-            status.success(),
-            "could not pull the Caracal chart 1.0.0 from its OCI reference"
-        );
-    }
-    dest.join("caracal")
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = repo().join("scripts/testbed");
+        let out = Command::new(&script)
+            .arg("chart")
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let dir = PathBuf::from(stdout.trim());
+        if out.status.success() && dir.join("Chart.yaml").is_file() {
+            Ok(dir)
+        } else {
+            Err(format!(
+                "this test needs the Caracal chart 1.0.0 and `scripts/testbed chart` found none:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    })
+    .clone()
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// An example answers file with the chart pointed at the real local chart.
@@ -66,18 +64,24 @@ pub fn example_answers(cloud: &str) -> Answers {
 }
 
 pub fn example_text(cloud: &str) -> String {
+    example_text_with_chart(cloud, &chart_dir().display().to_string())
+}
+
+/// An example answers file with `chart.ref` set to `chart` (e.g. a directory that does not exist).
+pub fn example_text_with_chart(cloud: &str, chart: &str) -> String {
     let path = repo().join(format!("examples/answers-{cloud}.yaml"));
     let text = std::fs::read_to_string(&path).expect("read example answers");
-    text.replace(
-        "oci://ghcr.io/garudex-labs/charts/caracal",
-        &chart_dir().display().to_string(),
-    )
+    text.replace("oci://ghcr.io/garudex-labs/charts/caracal", chart)
 }
 
 pub const CLOUDS: [&str; 3] = ["aws", "gcp", "azure"];
 
-/// `helm template` of the chart with a values file; panics with helm's message on failure.
+/// `helm template` of the chart with a values file, for the Kubernetes version `render`
+/// assumes; panics with helm's message on failure.
 pub fn helm_template(answers: &Answers, values: &Path) -> String {
+    let kube_version = SecretCatalog::for_chart(&answers.chart.version)
+        .expect("a known chart version")
+        .render_kube_version();
     let out = Command::new(helm())
         .args(["template", &answers.release])
         .arg(chart_dir())
@@ -85,7 +89,7 @@ pub fn helm_template(answers: &Answers, values: &Path) -> String {
             "--namespace",
             &answers.namespace,
             "--kube-version",
-            "1.34.0",
+            kube_version,
             "--values",
         ])
         .arg(values)
