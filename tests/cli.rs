@@ -135,7 +135,7 @@ fn missing_file_and_missing_local_chart_are_invalid_input() {
         "{}",
         text(&out.stderr)
     );
-    let answers = example_text("aws").replace("caracal-chart-1.0.0", "no-such-chart");
+    let answers = support::example_text_with_chart("aws", "/nonexistent/no-such-chart");
     std::fs::write(dir.path().join("a.yaml"), answers).unwrap();
     let out = caracal(&["render", "-f", "a.yaml", "--out", "bundle"], dir.path());
     assert_eq!(out.status.code(), Some(2));

@@ -9,9 +9,6 @@ use crate::core::mounts::secret_mounts;
 use crate::core::render::{Bundle, VALUES_FILE};
 use crate::core::yaml;
 
-/// The Kubernetes version `render` assumes when it checks the chart offline.
-const RENDER_KUBE_VERSION: &str = "1.34.0";
-
 /// What checking the bundle against the real chart found.
 pub enum ChartCheck {
     /// Every required key is produced.
@@ -47,7 +44,7 @@ pub async fn check_against_chart(answers: &Answers, bundle: &Bundle, helm: &Helm
             &answers.chart.reference,
             &answers.namespace,
             &values_path,
-            RENDER_KUBE_VERSION,
+            crate::core::catalog::SecretCatalog::for_answers(answers).render_kube_version(),
         )
         .await;
     let text = match rendered {

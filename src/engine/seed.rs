@@ -130,8 +130,7 @@ pub fn value_for(
             } else {
                 ("redis.password", &answers.redis.password)
             };
-            // Passwords the wizard creates: 24 random bytes.
-            let password = resolve(field, source, 24, prompt)?;
+            let password = resolve(field, source, secret.generate_bytes(), prompt)?;
             let mut record = Map::new();
             for (k, v) in crate::core::seed::expected_fields(answers, &secret.name) {
                 let value = if k == "port" || (k == "database" && secret.name == "redis") {
@@ -156,7 +155,7 @@ pub fn value_for(
         _ => resolve(
             &format!("secrets.{}", secret.name),
             &answers.secret_source(&secret.name),
-            32,
+            secret.generate_bytes(),
             prompt,
         ),
     }
