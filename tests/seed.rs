@@ -10,7 +10,7 @@ use caracal_deploy::adapters::connect_secret_manager;
 use caracal_deploy::core::answers::Answers;
 use caracal_deploy::core::catalog::SecretCatalog;
 use caracal_deploy::core::secret_manager::{RemoteState, SecretManager};
-use caracal_deploy::engine::seed::SourceError;
+use caracal_deploy::engine::source::SourceError;
 use secrecy::ExposeSecret;
 use support::bed_answers;
 

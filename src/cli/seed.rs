@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::core::answers::Answers;
 use crate::core::seed::SeedPlan;
-use crate::engine::seed::{DEFAULT_CONCURRENCY, Progress, Prompted, SourceError, prompts_needed};
+use crate::engine::seed::{DEFAULT_CONCURRENCY, Progress, Prompted, prompts_needed};
+use crate::engine::source::SourceError;
 use crate::engine::{CloudConnector, Engine, EngineError, Event, Request};
 use crate::exit::Exit;
 

@@ -8,7 +8,6 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-use super::answers::Answers;
 use super::cloud::Cloud;
 
 /// How a secret's value is shaped.
@@ -250,9 +249,10 @@ impl SecretCatalog {
         CATALOGS.iter().find(|c| c.chart_version == version)
     }
 
-    /// The catalog of the chart the answers name (valid answers name a known version).
-    pub fn for_answers(answers: &Answers) -> &'static SecretCatalog {
-        Self::for_chart(&answers.chart.version).expect("validated chart version")
+    /// The catalog of a chart version that valid answers name (validation refuses versions
+    /// without a catalog, so this cannot fail for them).
+    pub fn of_valid(version: &str) -> &'static SecretCatalog {
+        Self::for_chart(version).expect("validated chart version")
     }
 
     pub fn supported_versions() -> Vec<&'static str> {

@@ -45,7 +45,7 @@ fn role_password(login: &str) -> String {
 
 /// The Go template (ESO engine v2) of each key of `caracal-runtime`, in a stable order.
 pub fn runtime_templates(answers: &Answers) -> Vec<(String, String)> {
-    let catalog = SecretCatalog::for_answers(answers);
+    let catalog = SecretCatalog::of_valid(&answers.chart.version);
     let db = &catalog.database;
     let ssl = &answers.postgres.ssl_mode;
     let mut out: Vec<(String, String)> = Vec::new();
@@ -101,7 +101,7 @@ pub fn produced_keys(answers: &Answers) -> Vec<String> {
 
 /// The ExternalSecret manifest.
 pub fn external_secret(answers: &Answers) -> Value {
-    let catalog = SecretCatalog::for_answers(answers);
+    let catalog = SecretCatalog::of_valid(&answers.chart.version);
     let cloud = answers.cloud;
     let prefix = &answers.secret_manager.prefix;
     let mut data = Vec::new();

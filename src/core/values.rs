@@ -49,7 +49,7 @@ fn ingress_values(answers: &Answers) -> Value {
     );
     let exposed = answers.ingress.hosts.exposed();
     let mut out = Map::new();
-    for service in SecretCatalog::for_answers(answers).ingress_services() {
+    for service in SecretCatalog::of_valid(&answers.chart.version).ingress_services() {
         let service = service.name.as_str();
         let entry = match exposed.iter().find(|(n, _)| *n == service) {
             Some((_, host)) => json!({
@@ -69,7 +69,7 @@ fn ingress_values(answers: &Answers) -> Value {
 }
 
 fn network_values(answers: &Answers) -> Value {
-    let catalog = SecretCatalog::for_answers(answers);
+    let catalog = SecretCatalog::of_valid(&answers.chart.version);
     let net = &answers.network;
     let dns_peers: Vec<Value> = net
         .dns_egress
@@ -118,7 +118,7 @@ fn network_values(answers: &Answers) -> Value {
 
 /// The values file, as a value.
 pub fn values(answers: &Answers) -> Value {
-    let catalog = SecretCatalog::for_answers(answers);
+    let catalog = SecretCatalog::of_valid(&answers.chart.version);
     let profile = CloudProfile::get(answers.cloud);
     let pg = &answers.postgres;
     let redis = &answers.redis;

@@ -44,7 +44,8 @@ pub async fn check_against_chart(answers: &Answers, bundle: &Bundle, helm: &Helm
             &answers.chart.reference,
             &answers.namespace,
             &values_path,
-            crate::core::catalog::SecretCatalog::for_answers(answers).render_kube_version(),
+            crate::core::catalog::SecretCatalog::of_valid(&answers.chart.version)
+                .render_kube_version(),
         )
         .await;
     let text = match rendered {

@@ -3,7 +3,7 @@
 
 use crate::core::problem::Problem;
 use crate::core::secret_manager::SecretManagerError;
-use crate::engine::seed::SourceError;
+use crate::engine::source::SourceError;
 use crate::exit::Exit;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -9,6 +9,7 @@ pub mod error;
 pub mod output;
 mod runner;
 pub mod seed;
+pub mod source;
 
 pub use error::EngineError;
 pub use runner::{CloudConnector, Connector, Engine, Event, Request};
