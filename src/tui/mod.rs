@@ -160,7 +160,19 @@ fn initial_state(answers: Option<PathBuf>, out: PathBuf) -> Result<State, String
             e.to_string().lines().next().unwrap_or("")
         )
     })?;
-    Ok(State::resume(&doc, path, out))
+    let mut state = State::resume(&doc, path, out);
+    // The same file-system checks every command runs (chart directory, CA bundle).
+    if let Some(answers) = &state.valid {
+        let problems = crate::engine::answers::check_files(answers);
+        if !problems.is_empty() {
+            state.status = Some(Err(problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")));
+        }
+    }
+    Ok(state)
 }
 
 /// Runs the wizard; returns the exit of the contract.
