@@ -15,19 +15,13 @@ pub const FIELD_MANAGER: &str = "caracal-deploy";
 
 #[derive(Debug, Error)]
 pub enum KubeError {
-    #[error(
-        "kube config: {0}. Fix: check KUBECONFIG and `kubeContext` in the answers (`kubectl config get-contexts`)"
-    )]
+    #[error("kube config: {0}")]
     Config(String),
     #[error("cannot reach the API server of context {context}: {message}")]
     Unreachable { context: String, message: String },
-    #[error(
-        "the API server rejected the credentials of context {context} (401). Fix: refresh them, e.g. `aws eks update-kubeconfig`, `gcloud container clusters get-credentials` or `az aks get-credentials`"
-    )]
+    #[error("the API server rejected the credentials of context {context} (401)")]
     Unauthorized { context: String },
-    #[error(
-        "forbidden: {message}. Fix: grant your user this permission (RBAC), or use a context that has it"
-    )]
+    #[error("forbidden: {message}")]
     Forbidden { message: String },
     #[error("{kind} ({api_version}) is not served by this cluster: install its CRDs ({hint})")]
     CrdMissing {
@@ -41,9 +35,7 @@ pub enum KubeError {
         name: String,
         message: String,
     },
-    #[error(
-        "{kind} {name} has fields owned by another manager: {message}. Fix: resolve the conflict (kubectl apply --server-side --force-conflicts takes them over)"
-    )]
+    #[error("{kind} {name} has fields owned by another manager: {message}")]
     Conflict {
         kind: String,
         name: String,
@@ -51,6 +43,32 @@ pub enum KubeError {
     },
     #[error("{0}")]
     Other(String),
+}
+
+impl KubeError {
+    /// What the operator can do about it, when the error knows.
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            KubeError::Config(_) => Some(
+                "check KUBECONFIG and `kubeContext` in the answers (`kubectl config get-contexts`)"
+                    .into(),
+            ),
+            KubeError::Unreachable { .. } => None,
+            KubeError::Unauthorized { .. } => Some(
+                "refresh them, e.g. `aws eks update-kubeconfig`, `gcloud container clusters get-credentials` or `az aks get-credentials`"
+                    .into(),
+            ),
+            KubeError::Forbidden { .. } => Some(
+                "grant your user this permission (RBAC), or use a context that has it".into(),
+            ),
+            KubeError::CrdMissing { hint, .. } => Some(format!("install {hint} and its CRDs")),
+            KubeError::Invalid { .. } | KubeError::Other(_) => None,
+            KubeError::Conflict { .. } => Some(
+                "resolve the conflict (kubectl apply --server-side --force-conflicts takes them over)"
+                    .into(),
+            ),
+        }
+    }
 }
 
 fn crd_hint(api_version: &str) -> &'static str {
