@@ -431,6 +431,7 @@ fn wizard_rotates_like_the_seed_command(cloud: &str) {
         format!("{cloud}_9_secrets_rotation_plan"),
         draw(&state)
             .replace(&answers.secret_manager.prefix, "PREFIX")
+            .replace(state.seed.target.as_deref().unwrap(), "TARGET")
             .lines()
             .map(mask_digests)
             .collect::<Vec<_>>()

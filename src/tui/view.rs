@@ -253,7 +253,8 @@ fn draw_secrets(frame: &mut Frame, state: &State, area: Rect) {
                     }
                     None => {
                         let mut s = item.action.verb().to_string();
-                        if let Some(d) = &item.digest {
+                        // The digest of what is kept; a rotation replaces it.
+                        if let Some(d) = item.digest.as_ref().filter(|_| !item.action.writes()) {
                             s.push_str(&format!(" ({d})"));
                         }
                         let style =
