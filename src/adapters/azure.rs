@@ -839,11 +839,19 @@ impl SecretManager for AzureKeyVault {
         value: &SecretString,
         labels: &Labels,
     ) -> Result<(), SecretManagerError> {
-        match self.read(name).await? {
-            RemoteState::Missing => {}
-            RemoteState::Present(_) | RemoteState::Empty => {
+        // Only whether the name is taken: a soft-deleted name makes the PUT answer 409, which
+        // maps to the same soft-delete error the plan's read reports.
+        self.check_name(name)?;
+        match self.client.get_secret(name, None).await {
+            Ok(rsp) => {
+                // The body holds the value: wiped, never looked at.
+                wipe(azure_core::Bytes::from(rsp.into_body()));
                 return Err(SecretManagerError::AlreadyExists);
             }
+            Err(e) => match self.map(e, "read", name) {
+                SecretManagerError::NotFound(_) => {}
+                other => return Err(other),
+            },
         }
         let tags: HashMap<String, String> =
             labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();

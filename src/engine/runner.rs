@@ -3,7 +3,7 @@
 //! request runs on its own task under a cancellation token that the front end holds: cancelling
 //! it is how a front end says "stop", and the work sees it wherever it is.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -74,10 +74,16 @@ impl Connector for CloudConnector {
     }
 }
 
+/// A secret manager connected for answers whose secret-manager part had this text.
+type Connected = (String, Arc<dyn SecretManager>);
+
 struct Shared {
     connector: Box<dyn Connector>,
     concurrency: usize,
     events: UnboundedSender<Event>,
+    /// The last connection, reused by the next request for the same secret manager (the plan
+    /// then the writes): one credential exchange, not one per request.
+    connected: Mutex<Option<Connected>>,
 }
 
 /// The engine: cheap to clone, one event channel for all its requests.
@@ -104,6 +110,7 @@ impl Engine {
             connector,
             concurrency: concurrency.max(1),
             events,
+            connected: Mutex::new(None),
         });
         (Engine { runtime, shared }, rx)
     }
@@ -208,10 +215,24 @@ async fn connect(
     answers: &Answers,
     cancel: &CancellationToken,
 ) -> Result<Arc<dyn SecretManager>, EngineError> {
-    tokio::select! {
-        sm = shared.connector.secret_manager(answers) => Ok(sm?),
-        () = cancel.cancelled() => Err(EngineError::Interrupted),
+    let key = format!("{:?}", answers.secret_manager);
+    let cached = match shared.connected.lock() {
+        Ok(c) => c.clone(),
+        Err(p) => p.into_inner().clone(),
+    };
+    if let Some((k, sm)) = cached
+        && k == key
+    {
+        return Ok(sm);
     }
+    let sm = tokio::select! {
+        sm = shared.connector.secret_manager(answers) => sm?,
+        () = cancel.cancelled() => return Err(EngineError::Interrupted),
+    };
+    if let Ok(mut c) = shared.connected.lock() {
+        *c = Some((key, sm.clone()));
+    }
+    Ok(sm)
 }
 
 fn log_progress(p: &Progress) {
