@@ -240,6 +240,20 @@ impl AzureKeyVault {
         let transport = Transport::new(Arc::new(http));
 
         let (credential, identity) = credential(&transport)?;
+        // The first request only learns the token's audience from the vault's 401 challenge;
+        // the credential is warmed meanwhile for the audience the host names (the public
+        // cloud's for hosts outside the Key Vault domains), so the token is usually cached by
+        // the time the challenge asks for it. A failure here is reported by that request.
+        let audience = KEY_VAULT_SUFFIXES
+            .iter()
+            .find(|suffix| host.ends_with(&format!(".{suffix}")))
+            .copied()
+            .unwrap_or("vault.azure.net");
+        let warm = credential.clone();
+        tokio::spawn(async move {
+            let scope = format!("https://{audience}/.default");
+            let _ = warm.get_token(&[scope.as_str()], None).await;
+        });
         let authority = std::env::var("AZURE_AUTHORITY_HOST")
             .unwrap_or_else(|_| "https://login.microsoftonline.com".into());
 
