@@ -750,27 +750,22 @@ fn leaf_schema(f: &FieldDef) -> Value {
             m
         }
     };
-    out.insert("description".into(), json!(description(f)));
-    if let Some(v) = f.default_value() {
-        out.insert("default".into(), v);
-    }
     if !f.required {
         // An empty `key:` reads as absent.
-        let with_null = match out.remove("type") {
-            Some(Value::String(t)) => json!([t, "null"]),
-            Some(other) => other,
-            None => Value::Null,
-        };
-        if with_null.is_null() {
-            // A choice: `enum` states the type.
-            if let Some(Value::Array(values)) = out.get_mut("enum") {
-                values.push(Value::Null);
-            }
-        } else {
-            out.insert("type".into(), with_null);
+        if let Some(Value::String(t)) = out.get("type").cloned() {
+            out.insert("type".into(), json!([t, "null"]));
+        }
+        if let Some(Value::Array(values)) = out.get_mut("enum") {
+            values.push(Value::Null);
         }
     }
-    Value::Object(out)
+    let mut ordered = Map::new();
+    ordered.insert("description".into(), json!(description(f)));
+    ordered.append(&mut out);
+    if let Some(v) = f.default_value() {
+        ordered.insert("default".into(), v);
+    }
+    Value::Object(ordered)
 }
 
 fn description(f: &FieldDef) -> String {
