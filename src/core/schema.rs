@@ -64,9 +64,15 @@ pub enum Syntax {
     Pattern(&'static str),
     /// Matches the first pattern and not the second (a hostname that is not an IPv4 address).
     PatternExcept(&'static str, &'static str),
-    /// Matches the first pattern, or does not match the second (an OCI reference, or anything
-    /// without a URL scheme).
-    PatternOrNot(&'static str, &'static str),
+    /// Matches `pattern`; and when it also matches `when`, matches `then` and not `then_not`
+    /// (a chart reference with a scheme is an OCI reference; a vault URL on a Key Vault
+    /// domain names a valid vault).
+    Conditional {
+        pattern: &'static str,
+        when: &'static str,
+        then: &'static str,
+        then_not: Option<&'static str>,
+    },
 }
 
 /// One field of the answers file.
@@ -189,7 +195,7 @@ const SOURCE_HELP: &str =
 const SOURCE_DOC: &str = "`generate`, `prompt`, `env:VAR` or `file:PATH`; never the value";
 
 use FieldType::{Boolean, Cidrs, Integer, Labels};
-use Syntax::{Pattern, PatternExcept, PatternOrNot};
+use Syntax::{Conditional, Pattern, PatternExcept};
 use validate::{
     AWS_REGION_PATTERN, DNS1035_PATTERN, ENDPOINT_URL_PATTERN, GCP_LOCATION_PATTERN,
     GCP_PROJECT_PATTERN, GCP_SA_PATTERN, GUID_PATTERN, HOSTNAME_PATTERN, IPV4_PATTERN,
@@ -216,7 +222,10 @@ pub const FIELDS: &[FieldDef] = &[
         .default("caracal")
         .doc("DNS-1035 label, 36 characters at most (the chart derives longer names)", "caracal"),
     text("chart.ref", "Chart", "OCI reference or a local chart directory")
-        .rule(validate::chart_ref, PatternOrNot(OCI_REF_PATTERN, "://"))
+        .rule(
+            validate::chart_ref,
+            Conditional { pattern: r"\S", when: "://", then: OCI_REF_PATTERN, then_not: None },
+        )
         .default(DEFAULT_CHART_REF)
         .doc("`oci://REGISTRY/PATH/NAME` without a tag, `repo/name` or a local directory", DEFAULT_CHART_REF),
     FieldDef {
@@ -239,7 +248,15 @@ pub const FIELDS: &[FieldDef] = &[
     text("secretManager.vaultUrl", "Vault URL", "https://NAME.vault.azure.net")
         .cloud(Cloud::Azure)
         .required()
-        .rule(validate::vault_url, Pattern(VAULT_URL_PATTERN))
+        .rule(
+            validate::vault_url,
+            Conditional {
+                pattern: VAULT_URL_PATTERN,
+                when: validate::VAULT_SUFFIX_PATTERN,
+                then: validate::VAULT_NAMED_URL_PATTERN,
+                then_not: Some("--"),
+            },
+        )
         .doc("the vault's root URI, https only", "https://caracal-prod.vault.azure.net"),
     text("secretManager.prefix", "Name prefix", "remote names: PREFIX/postgres on AWS, PREFIX-postgres on GCP and Azure")
         .rule(validate::remote_prefix, Pattern(PREFIX_PATTERN))
@@ -656,12 +673,19 @@ fn text_schema(syntax: Syntax, max_length: Option<u64>) -> Map<String, Value> {
             out.insert("pattern".into(), json!(p));
             out.insert("not".into(), json!({ "pattern": except }));
         }
-        Syntax::PatternOrNot(p, or_not) => {
-            out.insert("pattern".into(), json!(r"\S"));
-            out.insert(
-                "anyOf".into(),
-                json!([{ "pattern": p }, { "not": { "pattern": or_not } }]),
-            );
+        Syntax::Conditional {
+            pattern,
+            when,
+            then,
+            then_not,
+        } => {
+            out.insert("pattern".into(), json!(pattern));
+            out.insert("if".into(), json!({ "pattern": when }));
+            let mut then_schema = json!({ "pattern": then });
+            if let Some(not) = then_not {
+                then_schema["not"] = json!({ "pattern": not });
+            }
+            out.insert("then".into(), then_schema);
         }
     }
     if let Some(n) = max_length {
@@ -902,7 +926,15 @@ mod tests {
                     Syntax::Any => true,
                     Syntax::Pattern(p) => matches(p),
                     Syntax::PatternExcept(p, not) => matches(p) && !matches(not),
-                    Syntax::PatternOrNot(p, not) => matches(p) || !matches(not),
+                    Syntax::Conditional {
+                        pattern,
+                        when,
+                        then,
+                        then_not,
+                    } => {
+                        matches(pattern)
+                            && (!matches(when) || (matches(then) && !then_not.is_some_and(matches)))
+                    }
                 };
                 assert!(ok, "{}: {s} does not match its published syntax", f.path);
                 if let Some(n) = f.max_length {

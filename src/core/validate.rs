@@ -48,6 +48,9 @@ pub const HOSTNAME_PATTERN: &str =
     r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$";
 pub const SERVICE_HOST_PATTERN: &str = r"^([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$";
 pub const VAULT_URL_PATTERN: &str = r"^https://[^/?#@]+/?$";
+/// A vault URL on one of [`VAULT_SUFFIXES`]; then the vault's name must be valid.
+pub const VAULT_SUFFIX_PATTERN: &str = r"\.(vault\.azure\.net|vault\.azure\.cn|vault\.usgovcloudapi\.net|vault\.microsoftazure\.de|privatelink\.vaultcore\.azure\.net)(:[0-9]+)?/?$";
+pub const VAULT_NAMED_URL_PATTERN: &str = r"^https://[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]\.(vault\.azure\.net|vault\.azure\.cn|vault\.usgovcloudapi\.net|vault\.microsoftazure\.de|privatelink\.vaultcore\.azure\.net)(:[0-9]+)?/?$";
 pub const ENDPOINT_URL_PATTERN: &str =
     r"^(https://[^/?#@]+|http://(localhost|127(\.[0-9]{1,3}){3}|\[[0:]*:1\])(:[0-9]+)?)([/?#].*)?$";
 pub const OCI_REF_PATTERN: &str = r"^oci://[^/]+(/[^/]+)*/[^/:]+$";
