@@ -329,11 +329,7 @@ impl Reader<'_> {
         let typed = match schema::get_at(doc, f.path) {
             Some(v) => self.check(f, v),
             None if f.required => {
-                self.push(
-                    f.path,
-                    "is required",
-                    format!("write {}: {} ({})", f.key(), f.example, f.doc),
-                );
+                self.push(f.path, "is required", f.missing_fix);
                 None
             }
             None => f.default_value().and_then(|v| self.check(f, &v)),
@@ -465,11 +461,7 @@ impl Reader<'_> {
         let path = f.path;
         let items = match v {
             Value::Array(items) if items.is_empty() => {
-                self.push(
-                    path,
-                    "is empty",
-                    format!("write {}: {} ({})", f.key(), f.example, f.doc),
-                );
+                self.push(path, "is empty", f.missing_fix);
                 return None;
             }
             Value::Array(items) => items,
@@ -481,7 +473,7 @@ impl Reader<'_> {
                 self.push(
                     path,
                     format!("expected a list of CIDRs, found {}", kind(other)),
-                    format!("write {}: {}", f.key(), f.example),
+                    f.missing_fix,
                 );
                 return None;
             }

@@ -83,6 +83,8 @@ pub struct FieldDef {
     pub ty: FieldType,
     pub rule: Option<Rule>,
     pub required: bool,
+    /// What to write when a required field is missing.
+    pub missing_fix: &'static str,
     pub default: FieldDefault,
     /// The only cloud the field applies to; None: every cloud.
     pub cloud: Option<Cloud>,
@@ -111,6 +113,7 @@ const fn def(
         ty,
         rule: None,
         required: false,
+        missing_fix: "",
         default: FieldDefault::None,
         cloud: None,
         label,
@@ -133,8 +136,10 @@ impl FieldDef {
         self.syntax = syntax;
         self
     }
-    const fn required(mut self) -> Self {
+    /// Required, with the fix shown when it is missing.
+    const fn required(mut self, fix: &'static str) -> Self {
         self.required = true;
+        self.missing_fix = fix;
         self
     }
     const fn default(mut self, value: &'static str) -> Self {
@@ -206,7 +211,9 @@ use validate::{
 /// Every field of the answers file, in the order the writer emits them.
 pub const FIELDS: &[FieldDef] = &[
     def("cloud", FieldType::Choice(CLOUDS), "Cloud", "aws (EKS), gcp (GKE) or azure (AKS): ←/→ to change")
-        .required()
+        .required(
+            "write cloud: aws, cloud: gcp or cloud: azure",
+        )
         .doc("the managed Kubernetes: `aws` (EKS), `gcp` (GKE) or `azure` (AKS)", "aws"),
     text("kubeContext", "Kube context", "context in your kubeconfig; empty: the current context")
         .default_from(FieldDefault::Behaviour("the current context"))
@@ -237,17 +244,23 @@ pub const FIELDS: &[FieldDef] = &[
     },
     text("secretManager.region", "AWS region", "region of Secrets Manager, e.g. us-east-1")
         .cloud(Cloud::Aws)
-        .required()
+        .required(
+            "write the AWS region of Secrets Manager, e.g. region: us-east-1",
+        )
         .rule(validate::aws_region, Pattern(AWS_REGION_PATTERN))
         .doc("AWS region of Secrets Manager", "us-east-1"),
     text("secretManager.project", "GCP project", "project id holding the secrets, e.g. my-project")
         .cloud(Cloud::Gcp)
-        .required()
+        .required(
+            "write the GCP project id holding the secrets, e.g. project: my-project",
+        )
         .rule(validate::gcp_project, Pattern(GCP_PROJECT_PATTERN))
         .doc("GCP project id (not its name or number)", "my-project"),
     text("secretManager.vaultUrl", "Vault URL", "https://NAME.vault.azure.net")
         .cloud(Cloud::Azure)
-        .required()
+        .required(
+            "write the vault URI, e.g. vaultUrl: https://caracal-prod.vault.azure.net",
+        )
         .rule(
             validate::vault_url,
             Conditional {
@@ -271,32 +284,44 @@ pub const FIELDS: &[FieldDef] = &[
         .doc("PEM file of extra CAs to trust (private endpoints, TLS-inspecting proxies)", "/etc/ssl/private-ca.pem"),
     text("identity.roleArn", "IAM role (IRSA)", "arn:aws:iam::ACCOUNT:role/NAME, trusted by the cluster's OIDC provider")
         .cloud(Cloud::Aws)
-        .required()
+        .required(
+            "write the IAM role for IRSA, e.g. roleArn: arn:aws:iam::123456789012:role/caracal",
+        )
         .rule(validate::role_arn, Pattern(ROLE_ARN_PATTERN))
         .doc("IAM role ARN for IRSA (External Secrets' workload identity)", "arn:aws:iam::123456789012:role/caracal"),
     text("identity.serviceAccount", "Service account", "NAME@PROJECT.iam.gserviceaccount.com with Secret Manager access")
         .cloud(Cloud::Gcp)
-        .required()
+        .required(
+            "write the Google service account, e.g. caracal@my-project.iam.gserviceaccount.com",
+        )
         .rule(validate::gcp_service_account, Pattern(GCP_SA_PATTERN))
         .doc("Workload Identity service account", "caracal@my-project.iam.gserviceaccount.com"),
     text("identity.clusterLocation", "Cluster location", "region or zone of the GKE cluster, e.g. us-central1")
         .cloud(Cloud::Gcp)
-        .required()
+        .required(
+            "write the GKE cluster's region or zone, e.g. us-central1",
+        )
         .rule(validate::gcp_location, Pattern(GCP_LOCATION_PATTERN))
         .doc("region or zone of the GKE cluster", "us-central1"),
     text("identity.clusterName", "Cluster name", "name of the GKE cluster")
         .cloud(Cloud::Gcp)
-        .required()
+        .required(
+            "write the GKE cluster name",
+        )
         .rule(validate::gke_cluster_name, Pattern(DNS1035_PATTERN))
         .max(40)
         .doc("GKE cluster name", "caracal-prod"),
     text("identity.clientId", "Client id", "client id (GUID) of the user-assigned managed identity")
         .cloud(Cloud::Azure)
-        .required()
+        .required(
+            "write the managed identity's client id (a GUID)",
+        )
         .rule(validate::guid, Pattern(GUID_PATTERN))
         .doc("managed identity client id (GUID)", "00000000-0000-0000-0000-000000000000"),
     text("postgres.host", "Host", "endpoint of the managed Postgres")
-        .required()
+        .required(
+            "write the managed Postgres endpoint, e.g. host: db.example.internal",
+        )
         .rule(validate::service_host, Pattern(SERVICE_HOST_PATTERN))
         .max(253)
         .doc("DNS name or IP, no scheme or port", "db.example.internal"),
@@ -323,7 +348,9 @@ pub const FIELDS: &[FieldDef] = &[
         .default("require")
         .doc("`require`, `verify-ca` or `verify-full`", "require"),
     text("redis.host", "Host", "endpoint of the managed Redis")
-        .required()
+        .required(
+            "write the managed Redis endpoint, e.g. host: cache.example.internal",
+        )
         .rule(validate::service_host, Pattern(SERVICE_HOST_PATTERN))
         .max(253)
         .doc("DNS name or IP, no scheme or port", "cache.example.internal"),
@@ -345,7 +372,9 @@ pub const FIELDS: &[FieldDef] = &[
         .default_from(FieldDefault::Profile(profile_ingress_class))
         .doc("IngressClass name", "alb"),
     text("ingress.clusterIssuer", "ClusterIssuer", "cert-manager ClusterIssuer for the TLS certificates")
-        .required()
+        .required(
+            "write the cert-manager ClusterIssuer that issues the TLS certificates, e.g. letsencrypt-prod",
+        )
         .rule(validate::dns1123_subdomain, Pattern(SUBDOMAIN_PATTERN))
         .max(253)
         .doc("cert-manager ClusterIssuer that issues the TLS certificates", "letsencrypt-prod"),
@@ -365,18 +394,26 @@ pub const FIELDS: &[FieldDef] = &[
         .default_from(FieldDefault::Behaviour("no Ingress: the service stays private"))
         .doc("public hostname of the control-plane API", "api.example.com"),
     text("ingress.hosts.web", "Console host", "required: the browser origin, e.g. console.example.com")
-        .required()
+        .required(
+            "write the console's public hostname, e.g. web: console.example.com",
+        )
         .rule(validate::hostname, PatternExcept(HOSTNAME_PATTERN, IPV4_PATTERN))
         .max(253)
         .doc("public hostname of the web console; each service its own host", "console.example.com"),
     def("network.dnsEgress", Cidrs, "DNS egress", "CIDRs of the cluster DNS, comma-separated, e.g. 10.0.0.10/32")
-        .required()
+        .required(
+            "list the cluster DNS service address, e.g. dnsEgress: [10.0.0.10/32] (stable mode refuses to render without it)",
+        )
         .doc("canonical CIDRs of the cluster DNS (`10.0.0.1/16` is refused: did you mean `10.0.0.0/16`?)", "[10.0.0.10/32]"),
     def("network.stateEgress", Cidrs, "State egress", "CIDRs of the managed Postgres and Redis, comma-separated")
-        .required()
+        .required(
+            "list the CIDRs of the managed Postgres and Redis, e.g. stateEgress: [10.20.0.0/16]",
+        )
         .doc("canonical CIDRs of the managed Postgres and Redis", "[10.20.0.0/16]"),
     text("network.ingressController.namespace", "Controller namespace", "namespace of the ingress controller pods")
-        .required()
+        .required(
+            "write the ingress controller's namespace, e.g. namespace: ingress-nginx (stable mode admits ingress traffic only from it)",
+        )
         .rule(validate::dns1123_label, Pattern(LABEL_PATTERN))
         .max(63)
         .doc("namespace of the ingress controller: the only source admitted to the exposed services", "ingress-nginx"),
@@ -907,6 +944,7 @@ mod tests {
                 "{} is required and has a default",
                 f.path
             );
+            assert_eq!(f.required, !f.missing_fix.is_empty(), "{}", f.path);
         }
     }
 
