@@ -671,7 +671,7 @@ impl Edit {
 }
 
 fn apply(text: &str, mut edits: Vec<Edit>) -> Result<String, EditError> {
-    edits.sort_by(|a, b| (a.range.start, a.range.end).cmp(&(b.range.start, b.range.end)));
+    edits.sort_by_key(|e| (e.range.start, e.range.end));
     for pair in edits.windows(2) {
         if pair[1].range.start < pair[0].range.end {
             return Err(EditError::Mismatch);

@@ -659,15 +659,11 @@ fn cloud_branch(section: &str, cloud: Cloud) -> Option<Value> {
         let path = child_path(section, key);
         match field(&path) {
             Some(f) => match f.cloud {
-                Some(c) if c == cloud => {
-                    if f.required {
-                        required.push(json!(key));
-                    }
-                }
-                Some(_) => {
+                Some(c) if c == cloud && f.required => required.push(json!(key)),
+                Some(c) if c != cloud => {
                     properties.insert(key.into(), json!(false));
                 }
-                None => {}
+                _ => {}
             },
             None => {
                 if let Some(sub) = cloud_branch(&path, cloud) {
@@ -940,7 +936,7 @@ mod tests {
             );
             assert!(!f.example.is_empty(), "{} has no example", f.path);
             assert!(
-                !(f.required && !matches!(f.default, FieldDefault::None)),
+                !f.required || matches!(f.default, FieldDefault::None),
                 "{} is required and has a default",
                 f.path
             );
