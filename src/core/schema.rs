@@ -211,9 +211,7 @@ use validate::{
 /// Every field of the answers file, in the order the writer emits them.
 pub const FIELDS: &[FieldDef] = &[
     def("cloud", FieldType::Choice(CLOUDS), "Cloud", "aws (EKS), gcp (GKE) or azure (AKS): ←/→ to change")
-        .required(
-            "write cloud: aws, cloud: gcp or cloud: azure",
-        )
+        .required("write cloud: aws, cloud: gcp or cloud: azure")
         .doc("the managed Kubernetes: `aws` (EKS), `gcp` (GKE) or `azure` (AKS)", "aws"),
     text("kubeContext", "Kube context", "context in your kubeconfig; empty: the current context")
         .default_from(FieldDefault::Behaviour("the current context"))
@@ -244,23 +242,17 @@ pub const FIELDS: &[FieldDef] = &[
     },
     text("secretManager.region", "AWS region", "region of Secrets Manager, e.g. us-east-1")
         .cloud(Cloud::Aws)
-        .required(
-            "write the AWS region of Secrets Manager, e.g. region: us-east-1",
-        )
+        .required("write the AWS region of Secrets Manager, e.g. region: us-east-1")
         .rule(validate::aws_region, Pattern(AWS_REGION_PATTERN))
         .doc("AWS region of Secrets Manager", "us-east-1"),
     text("secretManager.project", "GCP project", "project id holding the secrets, e.g. my-project")
         .cloud(Cloud::Gcp)
-        .required(
-            "write the GCP project id holding the secrets, e.g. project: my-project",
-        )
+        .required("write the GCP project id holding the secrets, e.g. project: my-project")
         .rule(validate::gcp_project, Pattern(GCP_PROJECT_PATTERN))
         .doc("GCP project id (not its name or number)", "my-project"),
     text("secretManager.vaultUrl", "Vault URL", "https://NAME.vault.azure.net")
         .cloud(Cloud::Azure)
-        .required(
-            "write the vault URI, e.g. vaultUrl: https://caracal-prod.vault.azure.net",
-        )
+        .required("write the vault URI, e.g. vaultUrl: https://caracal-prod.vault.azure.net")
         .rule(
             validate::vault_url,
             Conditional {
@@ -284,44 +276,32 @@ pub const FIELDS: &[FieldDef] = &[
         .doc("PEM file of extra CAs to trust (private endpoints, TLS-inspecting proxies)", "/etc/ssl/private-ca.pem"),
     text("identity.roleArn", "IAM role (IRSA)", "arn:aws:iam::ACCOUNT:role/NAME, trusted by the cluster's OIDC provider")
         .cloud(Cloud::Aws)
-        .required(
-            "write the IAM role for IRSA, e.g. roleArn: arn:aws:iam::123456789012:role/caracal",
-        )
+        .required("write the IAM role for IRSA, e.g. roleArn: arn:aws:iam::123456789012:role/caracal")
         .rule(validate::role_arn, Pattern(ROLE_ARN_PATTERN))
         .doc("IAM role ARN for IRSA (External Secrets' workload identity)", "arn:aws:iam::123456789012:role/caracal"),
     text("identity.serviceAccount", "Service account", "NAME@PROJECT.iam.gserviceaccount.com with Secret Manager access")
         .cloud(Cloud::Gcp)
-        .required(
-            "write the Google service account, e.g. caracal@my-project.iam.gserviceaccount.com",
-        )
+        .required("write the Google service account, e.g. caracal@my-project.iam.gserviceaccount.com")
         .rule(validate::gcp_service_account, Pattern(GCP_SA_PATTERN))
         .doc("Workload Identity service account", "caracal@my-project.iam.gserviceaccount.com"),
     text("identity.clusterLocation", "Cluster location", "region or zone of the GKE cluster, e.g. us-central1")
         .cloud(Cloud::Gcp)
-        .required(
-            "write the GKE cluster's region or zone, e.g. us-central1",
-        )
+        .required("write the GKE cluster's region or zone, e.g. us-central1")
         .rule(validate::gcp_location, Pattern(GCP_LOCATION_PATTERN))
         .doc("region or zone of the GKE cluster", "us-central1"),
     text("identity.clusterName", "Cluster name", "name of the GKE cluster")
         .cloud(Cloud::Gcp)
-        .required(
-            "write the GKE cluster name",
-        )
+        .required("write the GKE cluster name")
         .rule(validate::gke_cluster_name, Pattern(DNS1035_PATTERN))
         .max(40)
         .doc("GKE cluster name", "caracal-prod"),
     text("identity.clientId", "Client id", "client id (GUID) of the user-assigned managed identity")
         .cloud(Cloud::Azure)
-        .required(
-            "write the managed identity's client id (a GUID)",
-        )
+        .required("write the managed identity's client id (a GUID)")
         .rule(validate::guid, Pattern(GUID_PATTERN))
         .doc("managed identity client id (GUID)", "00000000-0000-0000-0000-000000000000"),
     text("postgres.host", "Host", "endpoint of the managed Postgres")
-        .required(
-            "write the managed Postgres endpoint, e.g. host: db.example.internal",
-        )
+        .required("write the managed Postgres endpoint, e.g. host: db.example.internal")
         .rule(validate::service_host, Pattern(SERVICE_HOST_PATTERN))
         .max(253)
         .doc("DNS name or IP, no scheme or port", "db.example.internal"),
@@ -348,9 +328,7 @@ pub const FIELDS: &[FieldDef] = &[
         .default("require")
         .doc("`require`, `verify-ca` or `verify-full`", "require"),
     text("redis.host", "Host", "endpoint of the managed Redis")
-        .required(
-            "write the managed Redis endpoint, e.g. host: cache.example.internal",
-        )
+        .required("write the managed Redis endpoint, e.g. host: cache.example.internal")
         .rule(validate::service_host, Pattern(SERVICE_HOST_PATTERN))
         .max(253)
         .doc("DNS name or IP, no scheme or port", "cache.example.internal"),
@@ -372,9 +350,7 @@ pub const FIELDS: &[FieldDef] = &[
         .default_from(FieldDefault::Profile(profile_ingress_class))
         .doc("IngressClass name", "alb"),
     text("ingress.clusterIssuer", "ClusterIssuer", "cert-manager ClusterIssuer for the TLS certificates")
-        .required(
-            "write the cert-manager ClusterIssuer that issues the TLS certificates, e.g. letsencrypt-prod",
-        )
+        .required("write the cert-manager ClusterIssuer that issues the TLS certificates, e.g. letsencrypt-prod")
         .rule(validate::dns1123_subdomain, Pattern(SUBDOMAIN_PATTERN))
         .max(253)
         .doc("cert-manager ClusterIssuer that issues the TLS certificates", "letsencrypt-prod"),
@@ -394,26 +370,18 @@ pub const FIELDS: &[FieldDef] = &[
         .default_from(FieldDefault::Behaviour("no Ingress: the service stays private"))
         .doc("public hostname of the control-plane API", "api.example.com"),
     text("ingress.hosts.web", "Console host", "required: the browser origin, e.g. console.example.com")
-        .required(
-            "write the console's public hostname, e.g. web: console.example.com",
-        )
+        .required("write the console's public hostname, e.g. web: console.example.com")
         .rule(validate::hostname, PatternExcept(HOSTNAME_PATTERN, IPV4_PATTERN))
         .max(253)
         .doc("public hostname of the web console; each service its own host", "console.example.com"),
     def("network.dnsEgress", Cidrs, "DNS egress", "CIDRs of the cluster DNS, comma-separated, e.g. 10.0.0.10/32")
-        .required(
-            "list the cluster DNS service address, e.g. dnsEgress: [10.0.0.10/32] (stable mode refuses to render without it)",
-        )
+        .required("list the cluster DNS service address, e.g. dnsEgress: [10.0.0.10/32] (stable mode refuses to render without it)")
         .doc("canonical CIDRs of the cluster DNS (`10.0.0.1/16` is refused: did you mean `10.0.0.0/16`?)", "[10.0.0.10/32]"),
     def("network.stateEgress", Cidrs, "State egress", "CIDRs of the managed Postgres and Redis, comma-separated")
-        .required(
-            "list the CIDRs of the managed Postgres and Redis, e.g. stateEgress: [10.20.0.0/16]",
-        )
+        .required("list the CIDRs of the managed Postgres and Redis, e.g. stateEgress: [10.20.0.0/16]")
         .doc("canonical CIDRs of the managed Postgres and Redis", "[10.20.0.0/16]"),
     text("network.ingressController.namespace", "Controller namespace", "namespace of the ingress controller pods")
-        .required(
-            "write the ingress controller's namespace, e.g. namespace: ingress-nginx (stable mode admits ingress traffic only from it)",
-        )
+        .required("write the ingress controller's namespace, e.g. namespace: ingress-nginx (stable mode admits ingress traffic only from it)")
         .rule(validate::dns1123_label, Pattern(LABEL_PATTERN))
         .max(63)
         .doc("namespace of the ingress controller: the only source admitted to the exposed services", "ingress-nginx"),
@@ -571,7 +539,7 @@ pub fn insert_at(doc: &mut Map<String, Value>, path: &str, value: Value) {
 /// The JSON Schema (draft 2020-12) of the answers file, as published in
 /// `schema/answers.schema.json`.
 pub fn json_schema() -> Value {
-    let mut root = section_schema("", None);
+    let mut root = section_schema("");
     let root_map = root.as_object_mut().expect("a mapping");
     let mut conditions = Vec::new();
     for cloud in Cloud::ALL {
@@ -616,7 +584,7 @@ fn child_path(section: &str, key: &str) -> String {
 }
 
 /// The schema of a mapping: every field of every cloud, the common required ones.
-fn section_schema(section: &str, _cloud: Option<Cloud>) -> Value {
+fn section_schema(section: &str) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
     for key in keys_of(section) {
@@ -627,7 +595,7 @@ fn section_schema(section: &str, _cloud: Option<Cloud>) -> Value {
                 required.push(json!(key));
             }
         } else {
-            let mut sub = section_schema(&path, None);
+            let mut sub = section_schema(&path);
             let any_required = Cloud::ALL
                 .into_iter()
                 .any(|c| section_required(&path, Some(c)))
