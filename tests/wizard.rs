@@ -529,3 +529,98 @@ fn the_wizard_rotates_and_runs_the_kek_flow_like_seed_on_aws() {
 fn the_wizard_rotates_and_runs_the_kek_flow_like_seed_on_azure() {
     wizard_rotates_like_the_seed_command("azure");
 }
+
+fn comment_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.find('#').map(|i| l[i..].trim_end().to_string()))
+        .collect()
+}
+
+fn save_through_the_wizard(state: &mut State) -> Msg {
+    let effects = update(state, Msg::Save);
+    assert_eq!(effects.len(), 1, "{:?}", state.status);
+    let reply = run_effect(&effects[0]).expect("saving answers with a message");
+    update(state, reply.clone());
+    reply
+}
+
+/// The wizard's save edits the operator's file in place: every comment and the field order
+/// stay, only the changed answer changes.
+#[test]
+fn saving_a_commented_answers_file_keeps_every_comment() {
+    let dir = tempfile::tempdir().unwrap();
+    for cloud in support::CLOUDS {
+        let path = dir.path().join(format!("{cloud}.yaml"));
+        let original =
+            std::fs::read_to_string(repo().join(format!("examples/answers-{cloud}.yaml"))).unwrap();
+        assert!(
+            comment_lines(&original).len() >= 3,
+            "the example has comments"
+        );
+        std::fs::write(&path, &original).unwrap();
+        let doc: serde_json::Value = serde_saphyr::from_str(&original).unwrap();
+        let mut state = State::resume(&doc, path.clone(), dir.path().join(format!("b-{cloud}")));
+        update(&mut state, Msg::Set("postgres.port", "5433".into()));
+        let reply = save_through_the_wizard(&mut state);
+        assert!(matches!(reply, Msg::Saved(Ok(_))), "{reply:?}");
+        let saved = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(comment_lines(&saved), comment_lines(&original), "{saved}");
+        // Read back by the YAML parser (the oracle): only postgres.port changed.
+        let mut expected = doc.clone();
+        expected["postgres"]["port"] = 5433.into();
+        let read: serde_json::Value = serde_saphyr::from_str(&saved).unwrap();
+        assert_eq!(read, expected, "{saved}");
+        let changed: Vec<_> = original
+            .lines()
+            .zip(saved.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(changed.len(), 1, "one line changes: {changed:?}");
+    }
+}
+
+/// A file that fails validation is never rewritten silently: the first save refuses and says
+/// why, the second (confirmed) keeps a copy and the comments.
+#[test]
+fn a_file_that_fails_validation_is_never_silently_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("answers.yaml");
+    let original = format!(
+        "{}legacyField: true   # left from an older build\n",
+        std::fs::read_to_string(repo().join("examples/answers-gcp.yaml")).unwrap()
+    );
+    std::fs::write(&path, &original).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&original).unwrap();
+    let mut state = State::resume(&doc, path.clone(), dir.path().join("bundle"));
+    assert!(
+        state.valid.is_some(),
+        "the form's answers are valid: {:?}",
+        state.problems
+    );
+    let reply = save_through_the_wizard(&mut state);
+    assert!(matches!(reply, Msg::SaveRefused(_)), "{reply:?}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        original,
+        "untouched"
+    );
+    assert!(!dir.path().join("bundle").exists(), "nothing written");
+    let status = format!("{:?}", state.status);
+    assert!(
+        status.contains("legacyField") && status.contains("Ctrl-S again"),
+        "{status}"
+    );
+    let reply = save_through_the_wizard(&mut state);
+    assert!(matches!(reply, Msg::Saved(Ok(_))), "{reply:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("answers.yaml.bak")).unwrap(),
+        original
+    );
+    let saved = std::fs::read_to_string(&path).unwrap();
+    caracal_deploy::core::answers::Answers::from_yaml(&saved).expect("a valid file now");
+    let kept: Vec<String> = comment_lines(&original)
+        .into_iter()
+        .filter(|c| !c.contains("older build"))
+        .collect();
+    assert_eq!(comment_lines(&saved), kept, "{saved}");
+}

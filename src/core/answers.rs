@@ -2,6 +2,8 @@
 //!
 //! Reading goes through a generic YAML value first, so that every problem of a file is
 //! reported at once, each with its field path and its fix (serde would stop at the first).
+//! Which fields exist, for which cloud, their types, rules and defaults come from
+//! [`super::schema::FIELDS`]; only rules across fields are code here.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,11 +14,10 @@ use serde_json::{Map, Value, json};
 use super::catalog::SecretCatalog;
 use super::cloud::Cloud;
 use super::problem::{Problem, join};
-use super::validate::{self, FieldVerdict};
+use super::schema::{self, FieldDef, FieldType};
+use super::validate;
 
-/// The chart the wizard installs unless told otherwise.
-pub const DEFAULT_CHART_REF: &str = "oci://ghcr.io/garudex-labs/charts/caracal";
-pub const DEFAULT_CHART_VERSION: &str = "1.0.0";
+pub use super::schema::{DEFAULT_CHART_REF, DEFAULT_CHART_VERSION};
 
 /// Where a secret's value comes from. The value itself never enters the answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -228,151 +229,208 @@ pub struct Answers {
     pub kek_rotation: bool,
 }
 
-/// Field names per section, used to report unknown keys and which cloud uses a field.
-const TOP: &[&str] = &[
-    "cloud",
-    "kubeContext",
-    "namespace",
-    "release",
-    "chart",
-    "secretManager",
-    "identity",
-    "postgres",
-    "redis",
-    "ingress",
-    "network",
-    "storageClass",
-    "secrets",
-    "kekRotation",
-];
-const CHART: &[&str] = &["ref", "version"];
-const SM_COMMON: &[&str] = &["prefix", "endpoint", "caBundle"];
-const POSTGRES: &[&str] = &[
-    "host",
-    "port",
-    "database",
-    "authDatabase",
-    "username",
-    "password",
-    "sslMode",
-];
-const REDIS: &[&str] = &["host", "port", "database", "password", "tls"];
-const INGRESS: &[&str] = &["className", "clusterIssuer", "hosts"];
-const HOSTS: &[&str] = &["sts", "gateway", "api", "web"];
-const NETWORK: &[&str] = &["dnsEgress", "stateEgress", "ingressController"];
-const CONTROLLER: &[&str] = &["namespace", "podLabels"];
-const SSL_MODES: &[&str] = &["require", "verify-ca", "verify-full"];
-
-fn secret_manager_fields(cloud: Cloud) -> &'static [&'static str] {
-    match cloud {
-        Cloud::Aws => &["region"],
-        Cloud::Gcp => &["project"],
-        Cloud::Azure => &["vaultUrl"],
-    }
+/// A field's value once read and checked against its definition.
+#[derive(Clone, Debug)]
+enum Typed {
+    Text(String),
+    Integer(i64),
+    Boolean(bool),
+    List(Vec<String>),
+    Labels(BTreeMap<String, String>),
+    Source(SecretSource),
 }
 
-fn identity_fields(cloud: Cloud) -> &'static [&'static str] {
-    match cloud {
-        Cloud::Aws => &["roleArn"],
-        Cloud::Gcp => &["serviceAccount", "clusterLocation", "clusterName"],
-        Cloud::Azure => &["clientId"],
-    }
-}
-
-/// Collects problems while reading one mapping of the document.
-struct Section<'v, 'p> {
-    map: Option<&'v Map<String, Value>>,
-    path: String,
+/// Reads every field the schema defines, collecting every problem.
+struct Reader<'p> {
     problems: &'p mut Vec<Problem>,
+    values: BTreeMap<&'static str, Typed>,
+    /// Sections that are not mappings: the fields under them are not reported again.
+    broken: Vec<String>,
 }
 
-impl<'v, 'p> Section<'v, 'p> {
-    /// Reads `value` as a mapping at `path`; a missing section reads as empty.
-    fn new(value: Option<&'v Value>, path: &str, problems: &'p mut Vec<Problem>) -> Self {
-        let map = match value {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(m)) => Some(m),
-            Some(other) => {
-                problems.push(Problem::new(
-                    path,
-                    format!("expected a mapping, found {}", kind(other)),
-                    format!("write `{path}:` followed by indented fields"),
-                ));
-                None
-            }
-        };
-        Section {
-            map,
-            path: path.to_string(),
-            problems,
-        }
-    }
+fn under(path: &str, section: &str) -> bool {
+    path.strip_prefix(section)
+        .is_some_and(|rest| rest.starts_with('.'))
+}
 
-    fn path(&self, key: &str) -> String {
-        join(&self.path, key)
+fn or_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
+}
 
-    fn get(&self, key: &str) -> Option<&'v Value> {
-        self.map.and_then(|m| m.get(key)).filter(|v| !v.is_null())
-    }
-
-    fn push(&mut self, key: &str, message: impl Into<String>, fix: impl Into<String>) {
-        let path = self.path(key);
+impl Reader<'_> {
+    fn push(&mut self, path: &str, message: impl Into<String>, fix: impl Into<String>) {
         self.problems.push(Problem::new(path, message, fix));
     }
 
-    /// Reports keys that are not in `allowed`; `elsewhere` explains keys known to belong
-    /// to another cloud.
-    fn reject_unknown(&mut self, allowed: &[&str], elsewhere: &dyn Fn(&str) -> Option<String>) {
-        let Some(map) = self.map else { return };
-        let unknown: Vec<String> = map
-            .keys()
-            .filter(|k| !allowed.contains(&k.as_str()))
-            .cloned()
-            .collect();
-        for key in unknown {
-            match elsewhere(&key) {
-                Some(fix) => self.push(&key, "is not used for this cloud", fix),
-                None => {
-                    let fix = match closest(&key, allowed) {
-                        Some(near) => format!(
-                            "did you mean `{near}`? Known fields: {}",
-                            allowed.join(", ")
+    /// Reports keys the schema does not know at this place, and fields of another cloud.
+    fn check_keys(&mut self, node: &Value, section: &str, cloud: Option<Cloud>) {
+        let Some(map) = node.as_object() else { return };
+        let known = schema::keys_of(section);
+        for (key, value) in map {
+            let path = join(section, key);
+            if let Some(f) = schema::field(&path) {
+                if let (Some(theirs), Some(ours)) = (f.cloud, cloud)
+                    && theirs != ours
+                {
+                    self.push(
+                        &path,
+                        "is not used for this cloud",
+                        format!(
+                            "`{key}` belongs to cloud {theirs}; remove it, or set `cloud: {theirs}`"
                         ),
-                        None => format!("remove it; known fields: {}", allowed.join(", ")),
-                    };
-                    self.push(&key, "unknown field", fix);
+                    );
+                }
+            } else if known.contains(&key.as_str()) {
+                match value {
+                    Value::Object(_) => self.check_keys(value, &path, cloud),
+                    Value::Null => {}
+                    other => {
+                        self.push(
+                            &path,
+                            format!("expected a mapping, found {}", kind(other)),
+                            format!("write `{path}:` followed by indented fields"),
+                        );
+                        self.broken.push(path);
+                    }
+                }
+            } else {
+                let allowed: Vec<&str> = known
+                    .iter()
+                    .copied()
+                    .filter(|k| {
+                        schema::field(&join(section, k))
+                            .is_none_or(|f| cloud.is_none_or(|c| f.applies_to(c)))
+                    })
+                    .collect();
+                let fix = match closest(key, &allowed) {
+                    Some(near) => format!(
+                        "did you mean `{near}`? Known fields: {}",
+                        allowed.join(", ")
+                    ),
+                    None => format!("remove it; known fields: {}", allowed.join(", ")),
+                };
+                self.push(&path, "unknown field", fix);
+            }
+        }
+    }
+
+    /// Reads one field: its value, its default, or a problem.
+    fn read_field(&mut self, f: &'static FieldDef, doc: &Value, cloud: Option<Cloud>) {
+        if f.cloud.is_some() && f.cloud != cloud {
+            return;
+        }
+        if self.broken.iter().any(|b| under(f.path, b)) {
+            return;
+        }
+        let typed = match schema::get_at(doc, f.path) {
+            Some(v) => self.check(f, v),
+            None if f.required => {
+                self.push(f.path, "is required", f.missing_fix);
+                None
+            }
+            None => f.default_value().and_then(|v| self.check(f, &v)),
+        };
+        if let Some(t) = typed {
+            self.values.insert(f.path, t);
+        }
+    }
+
+    fn check(&mut self, f: &FieldDef, v: &Value) -> Option<Typed> {
+        let path = f.path;
+        match f.ty {
+            FieldType::Text | FieldType::Choice(_) => {
+                let s = self.text(f, v)?;
+                let verdict = match (f.rule, f.ty) {
+                    (Some(rule), _) => rule(&s),
+                    (None, FieldType::Choice(choices)) if !choices.contains(&s.as_str()) => Err((
+                        format!("`{s}` is not one of {}", choices.join(", ")),
+                        format!("write {}", or_list(choices)),
+                    )),
+                    _ => Ok(()),
+                };
+                match verdict {
+                    Ok(()) => Some(Typed::Text(s)),
+                    Err((message, fix)) => {
+                        self.push(path, message, fix);
+                        None
+                    }
                 }
             }
-        }
-    }
-
-    fn string(&mut self, key: &str, fix_if_missing: &str) -> Option<String> {
-        match self.get(key) {
-            None => {
-                self.push(key, "is required", fix_if_missing.to_string());
-                None
+            FieldType::Integer { min, max } => {
+                let fix = format!("use a whole number from {min} to {max}, e.g. {}", f.example);
+                let n = match v {
+                    Value::Number(n) => n.as_i64().or_else(|| {
+                        // YAML `5432.0` is a float; a whole one counts, as in JSON Schema.
+                        n.as_f64()
+                            .filter(|x| x.fract() == 0.0 && x.abs() < 1e15)
+                            .map(|x| x as i64)
+                    }),
+                    _ => None,
+                };
+                match n {
+                    Some(n) if (min..=max).contains(&n) => Some(Typed::Integer(n)),
+                    Some(n) => {
+                        self.push(path, format!("{n} is out of range {min}-{max}"), fix);
+                        None
+                    }
+                    None => {
+                        let fix = match v {
+                            Value::String(s) if s.trim().parse::<i64>().is_ok() => {
+                                format!("write it without quotes: {}: {}", f.key(), s.trim())
+                            }
+                            _ => fix,
+                        };
+                        self.push(
+                            path,
+                            format!("expected a whole number, found {}", render(v)),
+                            fix,
+                        );
+                        None
+                    }
+                }
             }
-            Some(v) => self.as_string(key, v),
+            FieldType::Boolean => match v {
+                Value::Bool(b) => Some(Typed::Boolean(*b)),
+                other => {
+                    self.push(
+                        path,
+                        format!("expected true or false, found {}", render(other)),
+                        "write true or false",
+                    );
+                    None
+                }
+            },
+            FieldType::Cidrs => self.cidrs(f, v).map(Typed::List),
+            FieldType::Labels => self.labels(path, v).map(Typed::Labels),
+            FieldType::SecretSource => self.source(path, v).map(Typed::Source),
+            // Keyed by the chart's catalog: read with the chart version, in `read`.
+            FieldType::SecretSources => None,
         }
     }
 
-    fn opt_string(&mut self, key: &str) -> Option<String> {
-        let v = self.get(key)?;
-        self.as_string(key, v)
-    }
-
-    fn as_string(&mut self, key: &str, v: &Value) -> Option<String> {
+    fn text(&mut self, f: &FieldDef, v: &Value) -> Option<String> {
         match v {
             Value::String(s) if s.trim().is_empty() => {
-                self.push(key, "is empty", "give it a value or remove the line");
+                self.push(f.path, "is empty", "give it a value or remove the line");
                 None
             }
-            Value::String(s) => Some(s.trim().to_string()),
-            Value::Number(n) => Some(n.to_string()),
+            Value::String(s) => Some(s.clone()),
+            Value::Number(_) | Value::Bool(_) => {
+                let shown = v.to_string();
+                self.push(
+                    f.path,
+                    format!("expected text, found {} ({shown})", kind(v)),
+                    format!("quote it: {}: \"{shown}\"", f.key()),
+                );
+                None
+            }
             other => {
                 self.push(
-                    key,
+                    f.path,
                     format!("expected text, found {}", kind(other)),
                     "write a single value",
                 );
@@ -381,131 +439,41 @@ impl<'v, 'p> Section<'v, 'p> {
         }
     }
 
-    /// A string that must pass `check`.
-    fn checked(
-        &mut self,
-        key: &str,
-        fix_if_missing: &str,
-        check: fn(&str) -> FieldVerdict,
-    ) -> Option<String> {
-        let s = self.string(key, fix_if_missing)?;
-        self.apply(key, s, check)
-    }
-
-    fn opt_checked(&mut self, key: &str, check: fn(&str) -> FieldVerdict) -> Option<String> {
-        let s = self.opt_string(key)?;
-        self.apply(key, s, check)
-    }
-
-    fn checked_or(
-        &mut self,
-        key: &str,
-        default: &str,
-        check: fn(&str) -> FieldVerdict,
-    ) -> Option<String> {
-        match self.opt_string(key) {
-            Some(s) => self.apply(key, s, check),
-            None if self.get(key).is_some() => None,
-            None => Some(default.to_string()),
-        }
-    }
-
-    fn apply(&mut self, key: &str, s: String, check: fn(&str) -> FieldVerdict) -> Option<String> {
-        match check(&s) {
-            Ok(()) => Some(s),
-            Err((message, fix)) => {
-                self.push(key, message, fix);
-                None
-            }
-        }
-    }
-
-    fn integer(&mut self, key: &str, default: i64, min: i64, max: i64, fix: &str) -> Option<i64> {
-        let Some(v) = self.get(key) else {
-            return Some(default);
-        };
-        let n = match v {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        };
-        match n {
-            Some(n) if (min..=max).contains(&n) => Some(n),
-            Some(n) => {
-                self.push(
-                    key,
-                    format!("{n} is out of range {min}-{max}"),
-                    fix.to_string(),
-                );
-                None
-            }
-            None => {
-                self.push(
-                    key,
-                    format!("expected a whole number, found {}", render(v)),
-                    fix.to_string(),
-                );
-                None
-            }
-        }
-    }
-
-    fn boolean(&mut self, key: &str, default: bool) -> Option<bool> {
-        match self.get(key) {
-            None => Some(default),
-            Some(Value::Bool(b)) => Some(*b),
-            Some(other) => {
-                self.push(
-                    key,
-                    format!("expected true or false, found {}", render(other)),
-                    "write true or false",
-                );
-                None
-            }
-        }
-    }
-
-    fn secret(&mut self, key: &str, default: SecretSource) -> Option<SecretSource> {
-        let Some(v) = self.get(key) else {
-            return Some(default);
-        };
+    fn source(&mut self, path: &str, v: &Value) -> Option<SecretSource> {
         let Value::String(s) = v else {
             self.push(
-                key,
+                path,
                 "secret values never go in the answers file",
                 "write generate, prompt, env:VAR or file:PATH",
             );
             return None;
         };
-        match SecretSource::parse(s.trim()) {
+        match SecretSource::parse(s) {
             Ok(src) => Some(src),
             Err((message, fix)) => {
-                self.push(key, message, fix);
+                self.push(path, message, fix);
                 None
             }
         }
     }
 
-    fn cidrs(&mut self, key: &str, fix_if_missing: &str) -> Option<Vec<String>> {
-        let items = match self.get(key) {
-            None => {
-                self.push(key, "is required", fix_if_missing.to_string());
+    fn cidrs(&mut self, f: &FieldDef, v: &Value) -> Option<Vec<String>> {
+        let path = f.path;
+        let items = match v {
+            Value::Array(items) if items.is_empty() => {
+                self.push(path, "is empty", f.missing_fix);
                 return None;
             }
-            Some(Value::Array(items)) if items.is_empty() => {
-                self.push(key, "is empty", fix_if_missing.to_string());
+            Value::Array(items) => items,
+            Value::String(s) => {
+                self.push(path, "expected a list", format!("write a list: [{s}]"));
                 return None;
             }
-            Some(Value::Array(items)) => items,
-            Some(Value::String(s)) => {
-                self.push(key, "expected a list", format!("write a list: [{s}]"));
-                return None;
-            }
-            Some(other) => {
+            other => {
                 self.push(
-                    key,
+                    path,
                     format!("expected a list of CIDRs, found {}", kind(other)),
-                    fix_if_missing.to_string(),
+                    f.missing_fix,
                 );
                 return None;
             }
@@ -513,24 +481,107 @@ impl<'v, 'p> Section<'v, 'p> {
         let mut out = Vec::new();
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
-            let path = format!("{}[{i}]", self.path(key));
+            let at = format!("{path}[{i}]");
             match item.as_str().map(validate::cidr) {
                 Some(Ok(())) => out.push(item.as_str().unwrap_or_default().to_string()),
                 Some(Err((message, fix))) => {
-                    self.problems.push(Problem::new(path, message, fix));
+                    self.push(&at, message, fix);
                     ok = false;
                 }
                 None => {
-                    self.problems.push(Problem::new(
-                        path,
-                        "expected a CIDR",
-                        "write it as 10.0.0.0/16",
-                    ));
+                    self.push(&at, "expected a CIDR", "write it as 10.0.0.0/16");
                     ok = false;
                 }
             }
         }
         ok.then_some(out)
+    }
+
+    fn labels(&mut self, path: &str, v: &Value) -> Option<BTreeMap<String, String>> {
+        let Value::Object(m) = v else {
+            self.push(
+                path,
+                format!("expected a mapping of labels, found {}", kind(v)),
+                "write podLabels: {app.kubernetes.io/name: ingress-nginx}",
+            );
+            return None;
+        };
+        let mut labels = BTreeMap::new();
+        let mut ok = true;
+        for (k, v) in m {
+            // YAML reads `use: true` and `tier: 1` as a boolean and a number; Kubernetes
+            // wants text, so they are taken as "true" and "1".
+            let value = match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Bool(b) => Some(b.to_string()),
+                Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+                Value::Number(n) => n
+                    .as_f64()
+                    .filter(|x| x.fract() == 0.0 && x.abs() < 1e15)
+                    .map(|x| (x as i64).to_string()),
+                _ => None,
+            };
+            let check = match &value {
+                Some(value) => validate::label_key(k).and_then(|()| validate::label_value(value)),
+                None => Err((
+                    format!("expected a label value, found {}", kind(v)),
+                    "write text, e.g. ingress-nginx".to_string(),
+                )),
+            };
+            match (check, value) {
+                (Ok(()), Some(value)) => {
+                    labels.insert(k.clone(), value);
+                }
+                (Err((message, fix)), _) => {
+                    self.push(&format!("{path}.{k}"), message, fix);
+                    ok = false;
+                }
+                (Ok(()), None) => unreachable!("a missing value fails the check"),
+            }
+        }
+        ok.then_some(labels)
+    }
+
+    fn text_of(&self, path: &str) -> Option<String> {
+        match self.values.get(path) {
+            Some(Typed::Text(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    fn integer_of(&self, path: &str) -> Option<i64> {
+        match self.values.get(path) {
+            Some(Typed::Integer(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    fn boolean_of(&self, path: &str) -> Option<bool> {
+        match self.values.get(path) {
+            Some(Typed::Boolean(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    fn list_of(&self, path: &str) -> Option<Vec<String>> {
+        match self.values.get(path) {
+            Some(Typed::List(l)) => Some(l.clone()),
+            _ => None,
+        }
+    }
+
+    fn labels_of(&self, path: &str) -> Option<BTreeMap<String, String>> {
+        match self.values.get(path) {
+            Some(Typed::Labels(l)) => Some(l.clone()),
+            _ => None,
+        }
+    }
+
+    fn source_of(&self, path: &str) -> Option<SecretSource> {
+        match self.values.get(path) {
+            Some(Typed::Source(s)) => Some(s.clone()),
+            _ => None,
+        }
     }
 }
 
@@ -577,18 +628,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-fn other_cloud_fix(
-    cloud: Cloud,
-    fields: fn(Cloud) -> &'static [&'static str],
-) -> impl Fn(&str) -> Option<String> {
-    move |key: &str| {
-        Cloud::ALL
-            .into_iter()
-            .find(|c| *c != cloud && fields(*c).contains(&key))
-            .map(|c| format!("`{key}` belongs to cloud {c}; remove it, or set `cloud: {c}`"))
-    }
-}
-
 impl Answers {
     /// Parses an answers file. On failure, every problem found, one per field.
     pub fn from_yaml(text: &str) -> Result<Answers, Vec<Problem>> {
@@ -624,111 +663,102 @@ impl Answers {
         }
     }
 
-    /// The answers as the contract's YAML shape (no secret values exist to leak).
-    pub fn to_value(&self) -> Value {
-        let mut sm = Map::new();
-        match &self.secret_manager.target {
-            SecretManagerTarget::Aws { region } => sm.insert("region".into(), json!(region)),
-            SecretManagerTarget::Gcp { project } => sm.insert("project".into(), json!(project)),
-            SecretManagerTarget::Azure { vault_url } => {
-                sm.insert("vaultUrl".into(), json!(vault_url))
+    /// The value of one schema field, None where the file leaves it out.
+    fn value_at(&self, path: &str) -> Option<Value> {
+        let sm = &self.secret_manager;
+        let pg = &self.postgres;
+        let redis = &self.redis;
+        let hosts = &self.ingress.hosts;
+        Some(match (path, &sm.target, &self.identity) {
+            ("cloud", ..) => json!(self.cloud.as_str()),
+            ("kubeContext", ..) => json!(self.kube_context.as_ref()?),
+            ("namespace", ..) => json!(self.namespace),
+            ("release", ..) => json!(self.release),
+            ("chart.ref", ..) => json!(self.chart.reference),
+            ("chart.version", ..) => json!(self.chart.version),
+            ("secretManager.region", SecretManagerTarget::Aws { region }, _) => json!(region),
+            ("secretManager.project", SecretManagerTarget::Gcp { project }, _) => json!(project),
+            ("secretManager.vaultUrl", SecretManagerTarget::Azure { vault_url }, _) => {
+                json!(vault_url)
             }
-        };
-        sm.insert("prefix".into(), json!(self.secret_manager.prefix));
-        if let Some(e) = &self.secret_manager.endpoint {
-            sm.insert("endpoint".into(), json!(e));
-        }
-        if let Some(c) = &self.secret_manager.ca_bundle {
-            sm.insert("caBundle".into(), json!(c.display().to_string()));
-        }
-        let identity = match &self.identity {
-            Identity::Aws { role_arn } => json!({ "roleArn": role_arn }),
-            Identity::Gcp {
-                service_account,
-                cluster_location,
-                cluster_name,
-            } => json!({
-                "serviceAccount": service_account,
-                "clusterLocation": cluster_location,
-                "clusterName": cluster_name,
-            }),
-            Identity::Azure { client_id } => json!({ "clientId": client_id }),
-        };
-        let mut hosts = Map::new();
-        for (name, host) in self.ingress.hosts.exposed() {
-            hosts.insert(name.into(), json!(host));
-        }
-        let mut ingress = Map::new();
-        if let Some(c) = &self.ingress.class_name {
-            ingress.insert("className".into(), json!(c));
-        }
-        ingress.insert("clusterIssuer".into(), json!(self.ingress.cluster_issuer));
-        ingress.insert("hosts".into(), Value::Object(hosts));
-        let mut out = Map::new();
-        out.insert("cloud".into(), json!(self.cloud.as_str()));
-        if let Some(k) = &self.kube_context {
-            out.insert("kubeContext".into(), json!(k));
-        }
-        out.insert("namespace".into(), json!(self.namespace));
-        out.insert("release".into(), json!(self.release));
-        out.insert(
-            "chart".into(),
-            json!({ "ref": self.chart.reference, "version": self.chart.version }),
-        );
-        out.insert("secretManager".into(), Value::Object(sm));
-        out.insert("identity".into(), identity);
-        out.insert(
-            "postgres".into(),
-            json!({
-                "host": self.postgres.host,
-                "port": self.postgres.port,
-                "database": self.postgres.database,
-                "authDatabase": self.postgres.auth_database,
-                "username": self.postgres.username,
-                "password": self.postgres.password.to_string(),
-                "sslMode": self.postgres.ssl_mode,
-            }),
-        );
-        out.insert(
-            "redis".into(),
-            json!({
-                "host": self.redis.host,
-                "port": self.redis.port,
-                "database": self.redis.database,
-                "password": self.redis.password.to_string(),
-                "tls": self.redis.tls,
-            }),
-        );
-        out.insert("ingress".into(), Value::Object(ingress));
-        out.insert(
-            "network".into(),
-            json!({
-                "dnsEgress": self.network.dns_egress,
-                "stateEgress": self.network.state_egress,
-                "ingressController": {
-                    "namespace": self.network.ingress_controller.namespace,
-                    "podLabels": self.network.ingress_controller.pod_labels,
+            ("secretManager.prefix", ..) => json!(sm.prefix),
+            ("secretManager.endpoint", ..) => json!(sm.endpoint.as_ref()?),
+            ("secretManager.caBundle", ..) => json!(sm.ca_bundle.as_ref()?.display().to_string()),
+            ("identity.roleArn", _, Identity::Aws { role_arn }) => json!(role_arn),
+            (
+                "identity.serviceAccount",
+                _,
+                Identity::Gcp {
+                    service_account, ..
                 },
-            }),
-        );
-        if let Some(s) = &self.storage_class {
-            out.insert("storageClass".into(), json!(s));
-        }
-        if !self.secrets.is_empty() {
-            let secrets: Map<String, Value> = self
-                .secrets
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(v.to_string())))
-                .collect();
-            out.insert("secrets".into(), Value::Object(secrets));
-        }
-        if self.kek_rotation {
-            out.insert("kekRotation".into(), json!(true));
+            ) => {
+                json!(service_account)
+            }
+            (
+                "identity.clusterLocation",
+                _,
+                Identity::Gcp {
+                    cluster_location, ..
+                },
+            ) => {
+                json!(cluster_location)
+            }
+            ("identity.clusterName", _, Identity::Gcp { cluster_name, .. }) => json!(cluster_name),
+            ("identity.clientId", _, Identity::Azure { client_id }) => json!(client_id),
+            ("postgres.host", ..) => json!(pg.host),
+            ("postgres.port", ..) => json!(pg.port),
+            ("postgres.database", ..) => json!(pg.database),
+            ("postgres.authDatabase", ..) => json!(pg.auth_database),
+            ("postgres.username", ..) => json!(pg.username),
+            ("postgres.password", ..) => json!(pg.password.to_string()),
+            ("postgres.sslMode", ..) => json!(pg.ssl_mode),
+            ("redis.host", ..) => json!(redis.host),
+            ("redis.port", ..) => json!(redis.port),
+            ("redis.database", ..) => json!(redis.database),
+            ("redis.password", ..) => json!(redis.password.to_string()),
+            ("redis.tls", ..) => json!(redis.tls),
+            ("ingress.className", ..) => json!(self.ingress.class_name.as_ref()?),
+            ("ingress.clusterIssuer", ..) => json!(self.ingress.cluster_issuer),
+            ("ingress.hosts.sts", ..) => json!(hosts.sts.as_ref()?),
+            ("ingress.hosts.gateway", ..) => json!(hosts.gateway.as_ref()?),
+            ("ingress.hosts.api", ..) => json!(hosts.api.as_ref()?),
+            ("ingress.hosts.web", ..) => json!(hosts.web),
+            ("network.dnsEgress", ..) => json!(self.network.dns_egress),
+            ("network.stateEgress", ..) => json!(self.network.state_egress),
+            ("network.ingressController.namespace", ..) => {
+                json!(self.network.ingress_controller.namespace)
+            }
+            ("network.ingressController.podLabels", ..)
+                if !self.network.ingress_controller.pod_labels.is_empty() =>
+            {
+                json!(self.network.ingress_controller.pod_labels)
+            }
+            ("storageClass", ..) => json!(self.storage_class.as_ref()?),
+            ("secrets", ..) if !self.secrets.is_empty() => Value::Object(
+                self.secrets
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(v.to_string())))
+                    .collect(),
+            ),
+            ("kekRotation", ..) if self.kek_rotation => json!(true),
+            _ => return None,
+        })
+    }
+
+    /// The answers as the contract's YAML shape (no secret values exist to leak), fields in
+    /// the schema's order.
+    pub fn to_value(&self) -> Value {
+        let mut out = Map::new();
+        for f in schema::fields_for(self.cloud) {
+            if let Some(v) = self.value_at(f.path) {
+                schema::insert_at(&mut out, f.path, v);
+            }
         }
         Value::Object(out)
     }
 
-    /// The answers file text the wizard saves.
+    /// The text of a new answers file. To save over an existing file, keeping its comments
+    /// and layout, use [`super::answers_text::save_text`].
     pub fn to_yaml(&self) -> String {
         let body = super::yaml::to_string(&self.to_value());
         format!("# caracal-deploy answers: choices only, never secret values.\n{body}")
@@ -756,372 +786,185 @@ fn read(value: &Value, problems: &mut Vec<Problem>) -> Option<Answers> {
         ));
         return None;
     }
-    let mut top = Section::new(Some(value), "", problems);
-    top.reject_unknown(TOP, &|_| None);
-    let cloud = match top.get("cloud") {
-        None => {
-            top.push(
-                "cloud",
-                "is required",
-                "write cloud: aws, cloud: gcp or cloud: azure",
-            );
-            None
+    let mut r = Reader {
+        problems,
+        values: BTreeMap::new(),
+        broken: Vec::new(),
+    };
+    // The cloud decides which fields apply, so it is read first.
+    let cloud_field = schema::find("cloud");
+    r.read_field(cloud_field, value, None);
+    let cloud = r.text_of("cloud").and_then(|c| Cloud::parse(&c));
+    r.check_keys(value, "", cloud);
+    for f in schema::FIELDS {
+        if f.path != cloud_field.path {
+            r.read_field(f, value, cloud);
         }
-        Some(v) => match v.as_str().and_then(Cloud::parse) {
-            Some(c) => Some(c),
-            None => {
-                top.push(
-                    "cloud",
-                    format!("{} is not a supported cloud", render(v)),
-                    "write aws, gcp or azure",
-                );
-                None
-            }
+    }
+
+    if let (Some(d), Some(a)) = (
+        r.text_of("postgres.database"),
+        r.text_of("postgres.authDatabase"),
+    ) && d == a
+    {
+        r.push(
+            "postgres.authDatabase",
+            "must differ from postgres.database",
+            "use a separate database, e.g. caracal_auth",
+        );
+        r.values.remove("postgres.authDatabase");
+    }
+
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for name in ["web", "sts", "gateway", "api"] {
+        let path = format!("ingress.hosts.{name}");
+        if let Some(host) = r.text_of(&path)
+            && let Some(first) = seen.insert(host.clone(), name)
+        {
+            r.push(
+                &path,
+                format!("`{host}` is already the host of {first}"),
+                "give each service its own hostname",
+            );
+            r.values.remove(path.as_str());
+        }
+    }
+
+    let secrets = read_secrets(&mut r, value);
+    let v = &r;
+    let cloud = cloud?;
+    let secret_manager = SecretManagerAnswers {
+        target: match cloud {
+            Cloud::Aws => SecretManagerTarget::Aws {
+                region: v.text_of("secretManager.region")?,
+            },
+            Cloud::Gcp => SecretManagerTarget::Gcp {
+                project: v.text_of("secretManager.project")?,
+            },
+            Cloud::Azure => SecretManagerTarget::Azure {
+                vault_url: v
+                    .text_of("secretManager.vaultUrl")?
+                    .trim_end_matches('/')
+                    .to_string(),
+            },
+        },
+        prefix: v.text_of("secretManager.prefix")?,
+        endpoint: v.text_of("secretManager.endpoint"),
+        ca_bundle: v.text_of("secretManager.caBundle").map(PathBuf::from),
+    };
+    let identity = match cloud {
+        Cloud::Aws => Identity::Aws {
+            role_arn: v.text_of("identity.roleArn")?,
+        },
+        Cloud::Gcp => Identity::Gcp {
+            service_account: v.text_of("identity.serviceAccount")?,
+            cluster_location: v.text_of("identity.clusterLocation")?,
+            cluster_name: v.text_of("identity.clusterName")?,
+        },
+        Cloud::Azure => Identity::Azure {
+            client_id: v.text_of("identity.clientId")?,
         },
     };
-    let kube_context = top.opt_string("kubeContext");
-    let namespace = top.checked_or("namespace", "caracal", validate::dns1123_label);
-    let release = top.checked_or("release", "caracal", validate::release_name);
-    let storage_class = top.opt_checked("storageClass", validate::dns1123_subdomain);
-    let kek_rotation = top.boolean("kekRotation", false);
-    let (v_chart, v_sm, v_id, v_pg, v_redis, v_ing, v_net, v_secrets) = (
-        top.get("chart"),
-        top.get("secretManager"),
-        top.get("identity"),
-        top.get("postgres"),
-        top.get("redis"),
-        top.get("ingress"),
-        top.get("network"),
-        top.get("secrets"),
-    );
-
-    let chart = {
-        let mut s = Section::new(v_chart, "chart", problems);
-        s.reject_unknown(CHART, &|_| None);
-        let reference = s.checked_or("ref", DEFAULT_CHART_REF, validate::chart_ref);
-        let version = s.checked_or("version", DEFAULT_CHART_VERSION, validate::chart_version);
-        if let Some(v) = &version
-            && SecretCatalog::for_chart(v).is_none()
-        {
-            s.push(
-                "version",
-                format!("chart {v} is not supported by this caracal-deploy"),
-                format!(
-                    "use one of: {}",
-                    SecretCatalog::supported_versions().join(", ")
-                ),
-            );
-        }
-        match (reference, version) {
-            (Some(reference), Some(version)) => Some(ChartRef { reference, version }),
-            _ => None,
-        }
-    };
-
-    let secret_manager = cloud.and_then(|cloud| {
-        let mut s = Section::new(v_sm, "secretManager", problems);
-        let mut allowed = SM_COMMON.to_vec();
-        allowed.extend_from_slice(secret_manager_fields(cloud));
-        s.reject_unknown(&allowed, &other_cloud_fix(cloud, secret_manager_fields));
-        let target = match cloud {
-            Cloud::Aws => s
-                .checked(
-                    "region",
-                    "write the AWS region of Secrets Manager, e.g. region: us-east-1",
-                    validate::aws_region,
-                )
-                .map(|region| SecretManagerTarget::Aws { region }),
-            Cloud::Gcp => s
-                .checked(
-                    "project",
-                    "write the GCP project id holding the secrets, e.g. project: my-project",
-                    validate::gcp_project,
-                )
-                .map(|project| SecretManagerTarget::Gcp { project }),
-            Cloud::Azure => s
-                .checked(
-                    "vaultUrl",
-                    "write the vault URI, e.g. vaultUrl: https://caracal-prod.vault.azure.net",
-                    validate::vault_url,
-                )
-                .map(|v| SecretManagerTarget::Azure {
-                    vault_url: v.trim_end_matches('/').to_string(),
-                }),
-        };
-        let prefix = s.checked_or("prefix", "caracal", validate::remote_prefix);
-        let endpoint = s.opt_checked("endpoint", validate::endpoint_url);
-        let ca_bundle = s.opt_string("caBundle").map(PathBuf::from);
-        Some(SecretManagerAnswers {
-            target: target?,
-            prefix: prefix?,
-            endpoint,
-            ca_bundle,
-        })
-    });
-
-    let identity = cloud.and_then(|cloud| {
-        let mut s = Section::new(v_id, "identity", problems);
-        s.reject_unknown(identity_fields(cloud), &other_cloud_fix(cloud, identity_fields));
-        match cloud {
-            Cloud::Aws => s
-                .checked("roleArn", "write the IAM role for IRSA, e.g. roleArn: arn:aws:iam::123456789012:role/caracal", validate::role_arn)
-                .map(|role_arn| Identity::Aws { role_arn }),
-            Cloud::Gcp => {
-                let sa = s.checked(
-                    "serviceAccount",
-                    "write the Google service account, e.g. caracal@my-project.iam.gserviceaccount.com",
-                    validate::gcp_service_account,
-                );
-                let loc = s.checked("clusterLocation", "write the GKE cluster's region or zone, e.g. us-central1", validate::gcp_location);
-                let name = s.checked("clusterName", "write the GKE cluster name", validate::gke_cluster_name);
-                Some(Identity::Gcp {
-                    service_account: sa?,
-                    cluster_location: loc?,
-                    cluster_name: name?,
-                })
-            }
-            Cloud::Azure => s
-                .checked("clientId", "write the managed identity's client id (a GUID)", validate::guid)
-                .map(|client_id| Identity::Azure { client_id }),
-        }
-    });
-
-    let postgres = (|| {
-        let mut s = Section::new(v_pg, "postgres", problems);
-        s.reject_unknown(POSTGRES, &|_| None);
-        let host = s.checked(
-            "host",
-            "write the managed Postgres endpoint, e.g. host: db.example.internal",
-            validate::service_host,
-        );
-        let port = s.integer(
-            "port",
-            5432,
-            1,
-            65535,
-            "use a TCP port from 1 to 65535, usually 5432",
-        );
-        let database = s.checked_or("database", "caracal", validate::pg_identifier);
-        let auth_database = s.checked_or("authDatabase", "caracal_auth", validate::pg_identifier);
-        let username = s.checked_or("username", "caracal", validate::pg_identifier);
-        let password = s.secret("password", SecretSource::Prompt);
-        let ssl_mode = s.checked_or("sslMode", "require", |m| {
-            if SSL_MODES.contains(&m) {
-                Ok(())
-            } else {
-                Err((
-                    format!("`{m}` does not encrypt the connection"),
-                    "use require, verify-ca or verify-full".to_string(),
-                ))
-            }
-        });
-        if let (Some(d), Some(a)) = (&database, &auth_database)
-            && d == a
-        {
-            s.push(
-                "authDatabase",
-                "must differ from postgres.database",
-                "use a separate database, e.g. caracal_auth",
-            );
-        }
-        Some(Postgres {
-            host: host?,
-            port: u16::try_from(port?).ok()?,
-            database: database?,
-            auth_database: auth_database?,
-            username: username?,
-            password: password?,
-            ssl_mode: ssl_mode?,
-        })
-    })();
-
-    let redis = (|| {
-        let mut s = Section::new(v_redis, "redis", problems);
-        s.reject_unknown(REDIS, &|_| None);
-        let host = s.checked(
-            "host",
-            "write the managed Redis endpoint, e.g. host: cache.example.internal",
-            validate::service_host,
-        );
-        let port = s.integer(
-            "port",
-            6379,
-            1,
-            65535,
-            "use a TCP port from 1 to 65535, usually 6379 (6380 on Azure Cache)",
-        );
-        let database = s.integer(
-            "database",
-            0,
-            0,
-            15,
-            "use a Redis database number from 0 to 15, usually 0",
-        );
-        let password = s.secret("password", SecretSource::Prompt);
-        let tls = s.boolean("tls", true);
-        Some(Redis {
-            host: host?,
-            port: u16::try_from(port?).ok()?,
-            database: u8::try_from(database?).ok()?,
-            password: password?,
-            tls: tls?,
-        })
-    })();
-
-    let ingress = (|| {
-        let mut s = Section::new(v_ing, "ingress", problems);
-        s.reject_unknown(INGRESS, &|_| None);
-        let class_name = s.opt_checked("className", validate::dns1123_subdomain);
-        let cluster_issuer = s.checked(
-            "clusterIssuer",
-            "write the cert-manager ClusterIssuer that issues the TLS certificates, e.g. letsencrypt-prod",
-            validate::dns1123_subdomain,
-        );
-        let v_hosts = s.get("hosts");
-        let mut h = Section::new(v_hosts, "ingress.hosts", problems);
-        h.reject_unknown(HOSTS, &|_| None);
-        let web = h.checked(
-            "web",
-            "write the console's public hostname, e.g. web: console.example.com",
-            validate::hostname,
-        );
-        let sts = h.opt_checked("sts", validate::hostname);
-        let gateway = h.opt_checked("gateway", validate::hostname);
-        let api = h.opt_checked("api", validate::hostname);
-        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-        for (name, host) in [
-            ("web", &web),
-            ("sts", &sts),
-            ("gateway", &gateway),
-            ("api", &api),
-        ] {
-            if let Some(host) = host
-                && let Some(first) = seen.insert(host.as_str(), name)
-            {
-                h.push(
-                    name,
-                    format!("`{host}` is already the host of {first}"),
-                    "give each service its own hostname",
-                );
-            }
-        }
-        Some(Ingress {
-            class_name,
-            cluster_issuer: cluster_issuer?,
-            hosts: Hosts {
-                sts,
-                gateway,
-                api,
-                web: web?,
-            },
-        })
-    })();
-
-    let network = (|| {
-        let mut s = Section::new(v_net, "network", problems);
-        s.reject_unknown(NETWORK, &|_| None);
-        let dns = s.cidrs("dnsEgress", "list the cluster DNS service address, e.g. dnsEgress: [10.0.0.10/32] (stable mode refuses to render without it)");
-        let state = s.cidrs(
-            "stateEgress",
-            "list the CIDRs of the managed Postgres and Redis, e.g. stateEgress: [10.20.0.0/16]",
-        );
-        let v_ctl = s.get("ingressController");
-        let mut c = Section::new(v_ctl, "network.ingressController", problems);
-        c.reject_unknown(CONTROLLER, &|_| None);
-        let namespace = c.checked(
-            "namespace",
-            "write the ingress controller's namespace, e.g. namespace: ingress-nginx (stable mode admits ingress traffic only from it)",
-            validate::dns1123_label,
-        );
-        let mut labels = BTreeMap::new();
-        let mut labels_ok = true;
-        match c.get("podLabels") {
-            None => {}
-            Some(Value::Object(m)) => {
-                for (k, v) in m {
-                    let path = format!("network.ingressController.podLabels.{k}");
-                    let value = match v {
-                        Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
-                        Value::Bool(b) => b.to_string(),
-                        _ => String::from("\u{0}"),
-                    };
-                    let check = validate::label_key(k).and_then(|()| validate::label_value(&value));
-                    if let Err((message, fix)) = check {
-                        c.problems.push(Problem::new(path, message, fix));
-                        labels_ok = false;
-                    } else {
-                        labels.insert(k.clone(), value);
-                    }
-                }
-            }
-            Some(other) => {
-                c.push(
-                    "podLabels",
-                    format!("expected a mapping of labels, found {}", kind(other)),
-                    "write podLabels: {app.kubernetes.io/name: ingress-nginx}",
-                );
-                labels_ok = false;
-            }
-        }
-        Some(Network {
-            dns_egress: dns?,
-            state_egress: state?,
-            ingress_controller: IngressController {
-                namespace: namespace?,
-                pod_labels: labels_ok.then_some(labels)?,
-            },
-        })
-    })();
-
-    let secrets = {
-        let mut s = Section::new(v_secrets, "secrets", problems);
-        let mut out = BTreeMap::new();
-        let catalog = chart
-            .as_ref()
-            .and_then(|c| SecretCatalog::for_chart(&c.version));
-        if let (Some(map), Some(catalog)) = (s.map, catalog) {
-            for key in map.keys() {
-                match catalog.get(key) {
-                    Some(entry) if entry.is_generated() => {
-                        if let Some(src) = s.secret(key, SecretSource::Generate) {
-                            out.insert(key.clone(), src);
-                        }
-                    }
-                    Some(_) => s.push(
-                        key,
-                        "is set through its own section",
-                        format!("set the password in `{key}.password` instead"),
-                    ),
-                    None => {
-                        let names: Vec<&str> =
-                            catalog.generated().map(|e| e.name.as_str()).collect();
-                        let fix = match closest(key, &names) {
-                            Some(near) => format!("did you mean `{near}`?"),
-                            None => format!("use one of: {}", names.join(", ")),
-                        };
-                        s.push(key, "is not a secret of this chart", fix);
-                    }
-                }
-            }
-        }
-        Some(out)
-    };
-
     Some(Answers {
-        cloud: cloud?,
-        kube_context,
-        namespace: namespace?,
-        release: release?,
-        chart: chart?,
-        secret_manager: secret_manager?,
-        identity: identity?,
-        postgres: postgres?,
-        redis: redis?,
-        ingress: ingress?,
-        network: network?,
-        storage_class,
+        cloud,
+        kube_context: v.text_of("kubeContext"),
+        namespace: v.text_of("namespace")?,
+        release: v.text_of("release")?,
+        chart: ChartRef {
+            reference: v.text_of("chart.ref")?,
+            version: v.text_of("chart.version")?,
+        },
+        secret_manager,
+        identity,
+        postgres: Postgres {
+            host: v.text_of("postgres.host")?,
+            port: u16::try_from(v.integer_of("postgres.port")?).ok()?,
+            database: v.text_of("postgres.database")?,
+            auth_database: v.text_of("postgres.authDatabase")?,
+            username: v.text_of("postgres.username")?,
+            password: v.source_of("postgres.password")?,
+            ssl_mode: v.text_of("postgres.sslMode")?,
+        },
+        redis: Redis {
+            host: v.text_of("redis.host")?,
+            port: u16::try_from(v.integer_of("redis.port")?).ok()?,
+            database: u8::try_from(v.integer_of("redis.database")?).ok()?,
+            password: v.source_of("redis.password")?,
+            tls: v.boolean_of("redis.tls")?,
+        },
+        ingress: Ingress {
+            class_name: v.text_of("ingress.className"),
+            cluster_issuer: v.text_of("ingress.clusterIssuer")?,
+            hosts: Hosts {
+                sts: v.text_of("ingress.hosts.sts"),
+                gateway: v.text_of("ingress.hosts.gateway"),
+                api: v.text_of("ingress.hosts.api"),
+                web: v.text_of("ingress.hosts.web")?,
+            },
+        },
+        network: Network {
+            dns_egress: v.list_of("network.dnsEgress")?,
+            state_egress: v.list_of("network.stateEgress")?,
+            ingress_controller: IngressController {
+                namespace: v.text_of("network.ingressController.namespace")?,
+                pod_labels: v
+                    .labels_of("network.ingressController.podLabels")
+                    .unwrap_or_default(),
+            },
+        },
+        storage_class: v.text_of("storageClass"),
         secrets: secrets?,
-        kek_rotation: kek_rotation?,
+        kek_rotation: v.boolean_of("kekRotation")?,
     })
+}
+
+/// `secrets:` is keyed by the chart's catalog, so it is read once the chart version is known.
+fn read_secrets(r: &mut Reader<'_>, doc: &Value) -> Option<BTreeMap<String, SecretSource>> {
+    const PATH: &str = "secrets";
+    let mut out = BTreeMap::new();
+    let map = match schema::get_at(doc, PATH) {
+        None => return Some(out),
+        Some(Value::Object(m)) => m,
+        Some(other) => {
+            r.push(
+                PATH,
+                format!("expected a mapping, found {}", kind(other)),
+                "write `secrets:` followed by indented `name: source` lines",
+            );
+            return None;
+        }
+    };
+    let catalog = r
+        .text_of("chart.version")
+        .and_then(|v| SecretCatalog::for_chart(&v));
+    let Some(catalog) = catalog else {
+        return Some(out);
+    };
+    for (key, value) in map {
+        let path = join(PATH, key);
+        match catalog.get(key) {
+            Some(entry) if entry.is_generated() => {
+                if value.is_null() {
+                    continue;
+                }
+                if let Some(src) = r.source(&path, value) {
+                    out.insert(key.clone(), src);
+                }
+            }
+            Some(_) => r.push(
+                &path,
+                "is set through its own section",
+                format!("set the password in `{key}.password` instead"),
+            ),
+            None => {
+                let names: Vec<&str> = catalog.generated().map(|e| e.name.as_str()).collect();
+                let fix = match closest(key, &names) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("use one of: {}", names.join(", ")),
+                };
+                r.push(&path, "is not a secret of this chart", fix);
+            }
+        }
+    }
+    Some(out)
 }

@@ -1,6 +1,7 @@
 //! The pure core: answers, validation, catalog, profiles, rendering. No I/O here.
 
 pub mod answers;
+pub mod answers_text;
 pub mod catalog;
 pub mod cloud;
 pub mod external_secret;
@@ -10,6 +11,7 @@ pub mod mounts;
 pub mod problem;
 pub mod profiles;
 pub mod render;
+pub mod schema;
 pub mod secret_manager;
 pub mod seed;
 pub mod validate;

@@ -19,37 +19,62 @@ fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("static pattern")
 }
 
-static LABEL: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"));
-static DNS1035: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z]([-a-z0-9]*[a-z0-9])?$"));
-static AWS_REGION: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"^[a-z]{2}(-gov|-iso[a-z]?)?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-[1-9]$",
-    )
-});
-static ROLE_ARN: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:role/([\x21-\x7e]*/)?[\w+=,.@-]{1,64}$")
-});
-static GCP_PROJECT: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"));
-static GCP_SA: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$")
-});
-static GCP_LOCATION: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z]+-[a-z]+[0-9]{1,2}(-[a-z])?$"));
-static GUID: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-});
-static SEMVER: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$",
-    )
-});
-static PG_IDENT: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"));
-static ENV_VAR: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z_][A-Za-z0-9_]*$"));
-static LABEL_NAME: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"));
-static LABEL_VALUE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"));
-static PREFIX: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?$"));
+// The patterns are public so that the JSON Schema of the answers file states the same syntax
+// as the reader (src/core/schema.rs); they use only syntax ECMA-262 and the regex crate share.
+pub const LABEL_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+pub const DNS1035_PATTERN: &str = r"^[a-z]([-a-z0-9]*[a-z0-9])?$";
+pub const AWS_REGION_PATTERN: &str = r"^[a-z]{2}(-gov|-iso[a-z]?)?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-[1-9]$";
+pub const ROLE_ARN_PATTERN: &str = r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:role/([\x21-\x7e]*/)?[A-Za-z0-9_+=,.@-]{1,64}$";
+pub const GCP_PROJECT_PATTERN: &str = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$";
+pub const GCP_SA_PATTERN: &str =
+    r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$";
+pub const GCP_LOCATION_PATTERN: &str = r"^[a-z]+-[a-z]+[0-9]{1,2}(-[a-z])?$";
+pub const GUID_PATTERN: &str =
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+pub const SEMVER_PATTERN: &str =
+    r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$";
+pub const PG_IDENT_PATTERN: &str = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$";
+pub const ENV_VAR_PATTERN: &str = r"^[A-Za-z_][A-Za-z0-9_]*$";
+pub const LABEL_NAME_PATTERN: &str = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+pub const LABEL_VALUE_PATTERN: &str = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$";
+pub const PREFIX_PATTERN: &str = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?$";
+
+/// A CIDR's syntax (IPv4 exact, IPv6 approximate); whether host bits are set is checked in code.
+pub const CIDR_PATTERN: &str = r"^(((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/([0-9]|[12][0-9]|3[0-2])|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8]))$";
+pub const IPV4_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$";
+pub const SUBDOMAIN_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+pub const HOSTNAME_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$";
+pub const SERVICE_HOST_PATTERN: &str = r"^([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$";
+pub const VAULT_URL_PATTERN: &str = r"^https://[^/?#@]+/?$";
+/// A vault URL on one of [`VAULT_SUFFIXES`]; then the vault's name must be valid.
+pub const VAULT_SUFFIX_PATTERN: &str = r"\.(vault\.azure\.net|vault\.azure\.cn|vault\.usgovcloudapi\.net|vault\.microsoftazure\.de|privatelink\.vaultcore\.azure\.net)(:[0-9]+)?/?$";
+pub const VAULT_NAMED_URL_PATTERN: &str = r"^https://[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]\.(vault\.azure\.net|vault\.azure\.cn|vault\.usgovcloudapi\.net|vault\.microsoftazure\.de|privatelink\.vaultcore\.azure\.net)(:[0-9]+)?/?$";
+pub const ENDPOINT_URL_PATTERN: &str =
+    r"^(https://[^/?#@]+|http://(localhost|127(\.[0-9]{1,3}){3}|\[[0:]*:1\])(:[0-9]+)?)([/?#].*)?$";
+pub const OCI_REF_PATTERN: &str = r"^oci://[^/]+(/[^/]+)*/[^/:]+$";
+pub const LABEL_KEY_PATTERN: &str = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+pub const SECRET_SOURCE_PATTERN: &str =
+    r"^(generate|prompt|env:[A-Za-z_][A-Za-z0-9_]*|file:[\s\S]+)$";
+
+/// The TLS modes of libpq that encrypt and are offered for the managed Postgres.
+pub const SSL_MODES: &[&str] = &["require", "verify-ca", "verify-full"];
+
+static LABEL: LazyLock<Regex> = LazyLock::new(|| re(LABEL_PATTERN));
+static DNS1035: LazyLock<Regex> = LazyLock::new(|| re(DNS1035_PATTERN));
+static AWS_REGION: LazyLock<Regex> = LazyLock::new(|| re(AWS_REGION_PATTERN));
+static ROLE_ARN: LazyLock<Regex> = LazyLock::new(|| re(ROLE_ARN_PATTERN));
+static GCP_PROJECT: LazyLock<Regex> = LazyLock::new(|| re(GCP_PROJECT_PATTERN));
+static GCP_SA: LazyLock<Regex> = LazyLock::new(|| re(GCP_SA_PATTERN));
+static GCP_LOCATION: LazyLock<Regex> = LazyLock::new(|| re(GCP_LOCATION_PATTERN));
+static GUID: LazyLock<Regex> = LazyLock::new(|| re(GUID_PATTERN));
+static SEMVER: LazyLock<Regex> = LazyLock::new(|| re(SEMVER_PATTERN));
+static PG_IDENT: LazyLock<Regex> = LazyLock::new(|| re(PG_IDENT_PATTERN));
+static ENV_VAR: LazyLock<Regex> = LazyLock::new(|| re(ENV_VAR_PATTERN));
+static LABEL_NAME: LazyLock<Regex> = LazyLock::new(|| re(LABEL_NAME_PATTERN));
+static LABEL_VALUE: LazyLock<Regex> = LazyLock::new(|| re(LABEL_VALUE_PATTERN));
+static PREFIX: LazyLock<Regex> = LazyLock::new(|| re(PREFIX_PATTERN));
 static VAULT_NAME: LazyLock<Regex> =
     LazyLock::new(|| re(r"^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$"));
 
@@ -204,8 +229,12 @@ pub fn cidr(value: &str) -> FieldVerdict {
         );
     };
     let max = if addr.is_ipv4() { 32 } else { 128 };
+    // Digits only: `parse` would also take `+16` and `016`, which no CIDR notation uses.
+    let digits = !prefix.is_empty()
+        && prefix.bytes().all(|b| b.is_ascii_digit())
+        && (prefix == "0" || !prefix.starts_with('0'));
     let prefix: u32 = match prefix.parse() {
-        Ok(p) if p <= max => p,
+        Ok(p) if digits && p <= max => p,
         _ => {
             return fail(
                 format!("`{value}` has an invalid prefix length"),
@@ -501,6 +530,16 @@ pub fn label_value(value: &str) -> FieldVerdict {
     Ok(())
 }
 
+pub fn ssl_mode(value: &str) -> FieldVerdict {
+    if !SSL_MODES.contains(&value) {
+        return fail(
+            format!("`{value}` does not encrypt the connection"),
+            "use require, verify-ca or verify-full",
+        );
+    }
+    Ok(())
+}
+
 /// The prefix of remote secret names. `/` is not allowed: GCP ids and Key Vault names reject
 /// it, and on AWS the wizard adds it itself.
 pub fn remote_prefix(value: &str) -> FieldVerdict {
@@ -599,6 +638,8 @@ mod tests {
                 "10.0.0.0/33",
                 "x/8",
                 "10.0.0.0/x",
+                "10.0.0.0/+8",
+                "10.0.0.0/08",
             ],
         );
         assert_eq!(

@@ -184,6 +184,9 @@ pub enum Msg {
     CancelQuit,
     /// The result of `Effect::Save`.
     Saved(Result<String, String>),
+    /// The answers file on disk cannot keep its text (it fails validation, or cannot be edited
+    /// in place): nothing was written, and the next save may rewrite it, keeping a backup.
+    SaveRefused(String),
     /// What the engine reported.
     Engine(Event),
 }
@@ -196,6 +199,9 @@ pub enum Effect {
         answers_path: PathBuf,
         bundle: Box<Bundle>,
         out_dir: PathBuf,
+        /// The operator confirmed rewriting a file that cannot keep its text (a `.bak` copy
+        /// of it is kept).
+        rewrite: bool,
     },
     /// A request for the engine (network: runs on a task, answers with `Msg::Engine`).
     Engine(Request),
@@ -221,6 +227,9 @@ pub struct State {
     pub confirm_quit: bool,
     /// Saved since the last edit.
     pub saved: bool,
+    /// The last save was refused because the file on disk cannot keep its text; the next
+    /// save rewrites it (with a backup).
+    pub rewrite_armed: bool,
     pub seed: SeedView,
 }
 
@@ -244,6 +253,7 @@ impl State {
             status: None,
             confirm_quit: false,
             saved: false,
+            rewrite_armed: false,
             seed: SeedView::default(),
         };
         state.revalidate();
@@ -550,6 +560,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                         answers_path: state.answers_path.clone(),
                         bundle: Box::new(bundle.clone()),
                         out_dir: state.out_dir.clone(),
+                        rewrite: state.rewrite_armed,
                     }];
                 }
                 _ => {
@@ -562,7 +573,16 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Saved(result) => {
             state.saved = result.is_ok();
+            state.rewrite_armed = false;
             state.status = Some(result);
+        }
+        Msg::SaveRefused(why) => {
+            state.rewrite_armed = true;
+            state.status = Some(Err(format!(
+                "{why}; nothing was written. Ctrl-S again rewrites it (the original is kept as {}.bak), \
+                 or quit and resume with another -f",
+                state.answers_path.display()
+            )));
         }
         Msg::RequestQuit => {
             if state.saved && !matches!(state.seed.phase, SeedPhase::Writing | SeedPhase::Reading) {

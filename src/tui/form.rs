@@ -1,12 +1,13 @@
-//! The wizard's questions as data: which fields each screen asks, for which cloud, and how a
+//! The wizard's questions: which fields each screen asks, in which order. What a field is
+//! (label, help, kind, cloud, default) comes from the answers schema (`core::schema`), and a
 //! field's text becomes part of the answers document that `Answers::from_value` validates.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::core::answers::{DEFAULT_CHART_REF, DEFAULT_CHART_VERSION};
 use crate::core::cloud::Cloud;
+use crate::core::schema::{self, FieldDefault, FieldType};
 
 /// How a field's text is turned into a YAML value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +23,19 @@ pub enum FieldKind {
     Labels,
 }
 
+impl FieldKind {
+    const fn of(ty: FieldType) -> FieldKind {
+        match ty {
+            FieldType::Text | FieldType::SecretSource | FieldType::SecretSources => FieldKind::Text,
+            FieldType::Integer { .. } => FieldKind::Number,
+            FieldType::Boolean => FieldKind::Choice(&["true", "false"]),
+            FieldType::Choice(choices) => FieldKind::Choice(choices),
+            FieldType::Cidrs => FieldKind::List,
+            FieldType::Labels => FieldKind::Labels,
+        }
+    }
+}
+
 /// One question.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Field {
@@ -34,38 +48,17 @@ pub struct Field {
     pub cloud: Option<Cloud>,
 }
 
-const fn field(
-    path: &'static str,
-    label: &'static str,
-    help: &'static str,
-    kind: FieldKind,
-) -> Field {
+/// The question for a schema field; a path the schema lacks fails the build.
+const fn ask(path: &'static str) -> Field {
+    let def = schema::find(path);
     Field {
-        path,
-        label,
-        help,
-        kind,
-        cloud: None,
+        path: def.path,
+        label: def.label,
+        help: def.help,
+        kind: FieldKind::of(def.ty),
+        cloud: def.cloud,
     }
 }
-
-const fn cloud_field(
-    cloud: Cloud,
-    path: &'static str,
-    label: &'static str,
-    help: &'static str,
-) -> Field {
-    Field {
-        path,
-        label,
-        help,
-        kind: FieldKind::Text,
-        cloud: Some(cloud),
-    }
-}
-
-const SOURCE_HELP: &str =
-    "prompt (asked when seeding), generate, env:VAR or file:PATH; never the value itself";
 
 /// A screen of questions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,279 +73,85 @@ pub const SCREENS: &[Screen] = &[
         title: "Cloud",
         intro: "Which managed Kubernetes, and where Caracal goes in it.",
         fields: &[
-            field(
-                "cloud",
-                "Cloud",
-                "aws (EKS), gcp (GKE) or azure (AKS): ←/→ to change",
-                FieldKind::Choice(&["aws", "gcp", "azure"]),
-            ),
-            field(
-                "kubeContext",
-                "Kube context",
-                "context in your kubeconfig; empty: the current context",
-                FieldKind::Text,
-            ),
-            field(
-                "namespace",
-                "Namespace",
-                "namespace of the release and its runtime Secret",
-                FieldKind::Text,
-            ),
-            field(
-                "release",
-                "Release",
-                "helm release name (36 characters at most)",
-                FieldKind::Text,
-            ),
+            ask("cloud"),
+            ask("kubeContext"),
+            ask("namespace"),
+            ask("release"),
         ],
     },
     Screen {
         title: "Secret manager",
         intro: "Where the secrets are seeded; External Secrets reads them from there.",
         fields: &[
-            cloud_field(
-                Cloud::Aws,
-                "secretManager.region",
-                "AWS region",
-                "region of Secrets Manager, e.g. us-east-1",
-            ),
-            cloud_field(
-                Cloud::Gcp,
-                "secretManager.project",
-                "GCP project",
-                "project id holding the secrets, e.g. my-project",
-            ),
-            cloud_field(
-                Cloud::Azure,
-                "secretManager.vaultUrl",
-                "Vault URL",
-                "https://NAME.vault.azure.net",
-            ),
-            field(
-                "secretManager.prefix",
-                "Name prefix",
-                "remote names: PREFIX/postgres on AWS, PREFIX-postgres on GCP and Azure",
-                FieldKind::Text,
-            ),
-            field(
-                "secretManager.endpoint",
-                "Endpoint override",
-                "a private endpoint's URL; empty: the service's public API",
-                FieldKind::Text,
-            ),
-            field(
-                "secretManager.caBundle",
-                "CA bundle",
-                "PEM file of extra CAs to trust (private CA, TLS-inspecting proxy); empty: system roots",
-                FieldKind::Text,
-            ),
+            ask("secretManager.region"),
+            ask("secretManager.project"),
+            ask("secretManager.vaultUrl"),
+            ask("secretManager.prefix"),
+            ask("secretManager.endpoint"),
+            ask("secretManager.caBundle"),
         ],
     },
     Screen {
         title: "Identity",
         intro: "The workload identity External Secrets and the Caracal pods run as. No static keys.",
         fields: &[
-            cloud_field(
-                Cloud::Aws,
-                "identity.roleArn",
-                "IAM role (IRSA)",
-                "arn:aws:iam::ACCOUNT:role/NAME, trusted by the cluster's OIDC provider",
-            ),
-            cloud_field(
-                Cloud::Gcp,
-                "identity.serviceAccount",
-                "Service account",
-                "NAME@PROJECT.iam.gserviceaccount.com with Secret Manager access",
-            ),
-            cloud_field(
-                Cloud::Gcp,
-                "identity.clusterLocation",
-                "Cluster location",
-                "region or zone of the GKE cluster, e.g. us-central1",
-            ),
-            cloud_field(
-                Cloud::Gcp,
-                "identity.clusterName",
-                "Cluster name",
-                "name of the GKE cluster",
-            ),
-            cloud_field(
-                Cloud::Azure,
-                "identity.clientId",
-                "Client id",
-                "client id (GUID) of the user-assigned managed identity",
-            ),
+            ask("identity.roleArn"),
+            ask("identity.serviceAccount"),
+            ask("identity.clusterLocation"),
+            ask("identity.clusterName"),
+            ask("identity.clientId"),
         ],
     },
     Screen {
         title: "Postgres",
         intro: "The managed Postgres (RDS, Cloud SQL, Azure Database). TLS is required.",
         fields: &[
-            field(
-                "postgres.host",
-                "Host",
-                "endpoint of the managed Postgres",
-                FieldKind::Text,
-            ),
-            field("postgres.port", "Port", "usually 5432", FieldKind::Number),
-            field(
-                "postgres.database",
-                "Database",
-                "Caracal's database",
-                FieldKind::Text,
-            ),
-            field(
-                "postgres.authDatabase",
-                "Auth database",
-                "the web tier's session database (must differ)",
-                FieldKind::Text,
-            ),
-            field(
-                "postgres.username",
-                "Admin user",
-                "login the migration Job uses to create the service roles",
-                FieldKind::Text,
-            ),
-            field(
-                "postgres.password",
-                "Password source",
-                SOURCE_HELP,
-                FieldKind::Text,
-            ),
-            field(
-                "postgres.sslMode",
-                "TLS mode",
-                "require, verify-ca or verify-full: ←/→",
-                FieldKind::Choice(&["require", "verify-ca", "verify-full"]),
-            ),
+            ask("postgres.host"),
+            ask("postgres.port"),
+            ask("postgres.database"),
+            ask("postgres.authDatabase"),
+            ask("postgres.username"),
+            ask("postgres.password"),
+            ask("postgres.sslMode"),
         ],
     },
     Screen {
         title: "Redis",
         intro: "The managed Redis with Streams (ElastiCache, Memorystore, Azure Cache).",
         fields: &[
-            field(
-                "redis.host",
-                "Host",
-                "endpoint of the managed Redis",
-                FieldKind::Text,
-            ),
-            field(
-                "redis.port",
-                "Port",
-                "6379; Azure Cache for Redis serves TLS on 6380",
-                FieldKind::Number,
-            ),
-            field("redis.database", "Database", "0 to 15", FieldKind::Number),
-            field(
-                "redis.password",
-                "Password source",
-                SOURCE_HELP,
-                FieldKind::Text,
-            ),
-            field(
-                "redis.tls",
-                "TLS",
-                "true: rediss:// (in-transit encryption); ←/→",
-                FieldKind::Choice(&["true", "false"]),
-            ),
+            ask("redis.host"),
+            ask("redis.port"),
+            ask("redis.database"),
+            ask("redis.password"),
+            ask("redis.tls"),
         ],
     },
     Screen {
         title: "Ingress and hosts",
         intro: "Public HTTPS endpoints. Leave STS, Gateway or API empty to keep it private.",
         fields: &[
-            field(
-                "ingress.className",
-                "Ingress class",
-                "empty: the cloud's default (alb, gce, webapprouting.kubernetes.azure.com)",
-                FieldKind::Text,
-            ),
-            field(
-                "ingress.clusterIssuer",
-                "ClusterIssuer",
-                "cert-manager ClusterIssuer for the TLS certificates",
-                FieldKind::Text,
-            ),
-            field(
-                "ingress.hosts.web",
-                "Console host",
-                "required: the browser origin, e.g. console.example.com",
-                FieldKind::Text,
-            ),
-            field(
-                "ingress.hosts.sts",
-                "STS host",
-                "token service; also the issuer URL",
-                FieldKind::Text,
-            ),
-            field(
-                "ingress.hosts.gateway",
-                "Gateway host",
-                "the protected-request gateway",
-                FieldKind::Text,
-            ),
-            field(
-                "ingress.hosts.api",
-                "API host",
-                "the control-plane API",
-                FieldKind::Text,
-            ),
+            ask("ingress.className"),
+            ask("ingress.clusterIssuer"),
+            ask("ingress.hosts.web"),
+            ask("ingress.hosts.sts"),
+            ask("ingress.hosts.gateway"),
+            ask("ingress.hosts.api"),
         ],
     },
     Screen {
         title: "Network",
         intro: "NetworkPolicy: stable mode denies by default and needs these paths.",
         fields: &[
-            field(
-                "network.dnsEgress",
-                "DNS egress",
-                "CIDRs of the cluster DNS, comma-separated, e.g. 10.0.0.10/32",
-                FieldKind::List,
-            ),
-            field(
-                "network.stateEgress",
-                "State egress",
-                "CIDRs of the managed Postgres and Redis, comma-separated",
-                FieldKind::List,
-            ),
-            field(
-                "network.ingressController.namespace",
-                "Controller namespace",
-                "namespace of the ingress controller pods",
-                FieldKind::Text,
-            ),
-            field(
-                "network.ingressController.podLabels",
-                "Controller labels",
-                "key=value, comma-separated, e.g. app.kubernetes.io/name=ingress-nginx",
-                FieldKind::Labels,
-            ),
+            ask("network.dnsEgress"),
+            ask("network.stateEgress"),
+            ask("network.ingressController.namespace"),
+            ask("network.ingressController.podLabels"),
         ],
     },
     Screen {
         title: "Storage and chart",
         intro: "Replay persistence of the STS and Gateway, and the chart to install.",
-        fields: &[
-            field(
-                "storageClass",
-                "Storage class",
-                "empty: the cloud's default (gp3, premium-rwo, managed-csi)",
-                FieldKind::Text,
-            ),
-            field(
-                "chart.ref",
-                "Chart",
-                "OCI reference or a local chart directory",
-                FieldKind::Text,
-            ),
-            field(
-                "chart.version",
-                "Chart version",
-                "exact version, e.g. 1.0.0",
-                FieldKind::Text,
-            ),
-        ],
+        fields: &[ask("storageClass"), ask("chart.ref"), ask("chart.version")],
     },
 ];
 
@@ -365,29 +164,20 @@ pub fn fields_for(screen: &Screen, cloud: Cloud) -> Vec<&'static Field> {
         .collect()
 }
 
-/// The text of every field, before anything is typed.
+/// The text of every field, before anything is typed: the file format's fixed defaults. A
+/// choice always shows one of its options, so a required choice without a default (the
+/// cloud) starts on its first; any other field without a default starts empty, and a field
+/// whose default is the cloud profile's stays empty ("the cloud's default").
 pub fn defaults() -> BTreeMap<&'static str, String> {
     let mut out = BTreeMap::new();
-    for (path, value) in [
-        ("cloud", "aws"),
-        ("namespace", "caracal"),
-        ("release", "caracal"),
-        ("secretManager.prefix", "caracal"),
-        ("postgres.port", "5432"),
-        ("postgres.database", "caracal"),
-        ("postgres.authDatabase", "caracal_auth"),
-        ("postgres.username", "caracal"),
-        ("postgres.password", "prompt"),
-        ("postgres.sslMode", "require"),
-        ("redis.port", "6379"),
-        ("redis.database", "0"),
-        ("redis.password", "prompt"),
-        ("redis.tls", "true"),
-        ("ingress.clusterIssuer", "letsencrypt-prod"),
-        ("chart.ref", DEFAULT_CHART_REF),
-        ("chart.version", DEFAULT_CHART_VERSION),
-    ] {
-        out.insert(path, value.to_string());
+    for f in all_fields() {
+        let def = schema::find(f.path);
+        let text = match (def.default, def.choices()) {
+            (FieldDefault::Value(v), _) => v,
+            (FieldDefault::None, Some(choices)) if def.required => choices[0],
+            _ => continue,
+        };
+        out.insert(f.path, text.to_string());
     }
     out
 }
@@ -400,20 +190,9 @@ fn all_fields() -> impl Iterator<Item = &'static Field> {
 pub fn texts_from_value(doc: &Value) -> BTreeMap<&'static str, String> {
     let mut out = defaults();
     for f in all_fields() {
-        let mut node = doc;
-        let mut found = true;
-        for part in f.path.split('.') {
-            match node.get(part) {
-                Some(n) => node = n,
-                None => {
-                    found = false;
-                    break;
-                }
-            }
-        }
-        if !found || node.is_null() {
+        let Some(node) = schema::get_at(doc, f.path) else {
             continue;
-        }
+        };
         let text = match (f.kind, node) {
             (FieldKind::List, Value::Array(items)) => items
                 .iter()
@@ -444,24 +223,6 @@ pub fn texts_from_value(doc: &Value) -> BTreeMap<&'static str, String> {
     out
 }
 
-fn insert_path(doc: &mut Map<String, Value>, path: &str, value: Value) {
-    let mut parts = path.split('.').peekable();
-    let mut node = doc;
-    while let Some(part) = parts.next() {
-        if parts.peek().is_none() {
-            node.insert(part.to_string(), value);
-            return;
-        }
-        let entry = node
-            .entry(part.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !entry.is_object() {
-            *entry = Value::Object(Map::new());
-        }
-        node = entry.as_object_mut().expect("just made an object");
-    }
-}
-
 fn field_value(kind: FieldKind, text: &str) -> Value {
     match kind {
         FieldKind::Number => text
@@ -488,7 +249,8 @@ fn field_value(kind: FieldKind, text: &str) -> Value {
     }
 }
 
-/// Top-level answers the wizard does not ask but keeps as they were (resume, then save).
+/// Top-level answers the wizard does not ask but keeps as they were (resume, then save). Every
+/// other schema field is asked on a screen (a test holds both lists to the schema).
 pub const PASSTHROUGH: &[&str] = &["secrets", "kekRotation"];
 
 /// The part of an answers document the form does not ask, kept unchanged.
@@ -523,7 +285,7 @@ pub fn document(texts: &BTreeMap<&'static str, String>) -> Value {
         if text.is_empty() {
             continue;
         }
-        insert_path(&mut doc, f.path, field_value(f.kind, text));
+        schema::insert_at(&mut doc, f.path, field_value(f.kind, text));
     }
     Value::Object(doc)
 }
@@ -578,34 +340,56 @@ mod tests {
     }
 
     #[test]
-    fn every_answers_field_is_asked() {
-        let paths: Vec<&str> = all_fields().map(|f| f.path).collect();
-        for p in [
-            "cloud",
-            "namespace",
-            "release",
-            "kubeContext",
-            "storageClass",
-            "chart.ref",
-            "chart.version",
-            "secretManager.region",
-            "secretManager.project",
-            "secretManager.vaultUrl",
-            "secretManager.prefix",
-            "identity.roleArn",
-            "identity.serviceAccount",
-            "identity.clusterLocation",
-            "identity.clusterName",
-            "identity.clientId",
-            "postgres.host",
-            "postgres.password",
-            "redis.host",
-            "redis.tls",
-            "ingress.hosts.web",
-            "network.dnsEgress",
-            "network.ingressController.podLabels",
-        ] {
-            assert!(paths.contains(&p), "{p} is never asked");
+    fn every_schema_field_is_asked_or_carried_over_and_nothing_else() {
+        let asked: Vec<&str> = all_fields().map(|f| f.path).collect();
+        for f in schema::FIELDS {
+            let on_screens = asked.iter().filter(|p| **p == f.path).count();
+            let carried = PASSTHROUGH.contains(&f.path);
+            assert!(
+                on_screens + usize::from(carried) == 1,
+                "{} must be asked on exactly one screen or be in PASSTHROUGH",
+                f.path
+            );
+        }
+        for p in asked.iter().chain(PASSTHROUGH) {
+            let def = schema::field(p).unwrap_or_else(|| panic!("{p} is not in the schema"));
+            if let Some(f) = all_fields().find(|f| f.path == *p) {
+                assert_eq!(
+                    (f.label, f.help, f.cloud),
+                    (def.label, def.help, def.cloud),
+                    "{p}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_form_starts_from_the_file_formats_defaults_and_invents_nothing() {
+        let texts = defaults();
+        for f in all_fields() {
+            let def = schema::find(f.path);
+            match (def.default, texts.get(f.path)) {
+                (FieldDefault::Value(v), Some(t)) => assert_eq!(v, t, "{}", f.path),
+                (FieldDefault::Value(_), None) => panic!("{} lost its default", f.path),
+                // A choice shows one of its options; that is not an invented value.
+                (FieldDefault::None, Some(t)) => assert!(
+                    def.required && def.choices().is_some_and(|c| c.contains(&t.as_str())),
+                    "{} starts as {t:?}, which the file format does not give it",
+                    f.path
+                ),
+                (_, Some(t)) => panic!("{} starts as {t:?}: its default is not a value", f.path),
+                (_, None) => {}
+            }
+        }
+        assert!(!texts.contains_key("ingress.clusterIssuer"));
+        // What the form starts from reads back as the same defaults the reader applies.
+        let doc = document(&texts);
+        for f in schema::FIELDS {
+            if let Some(v) = schema::get_at(&doc, f.path)
+                && f.path != "cloud"
+            {
+                assert_eq!(Some(v.clone()), f.default_value(), "{}", f.path);
+            }
         }
     }
 

@@ -9,13 +9,16 @@ pub mod view;
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
+use crate::core::answers::Answers;
+use crate::core::answers_text::{edit_answers_text, save_text};
+use crate::core::render::Bundle;
 use crate::engine::output::{write_atomic, write_bundle};
 use crate::engine::{Engine, Event as EngineEvent};
 use crate::exit::Exit;
@@ -124,21 +127,49 @@ pub fn run_effect(effect: &Effect) -> Option<Msg> {
             answers_path,
             bundle,
             out_dir,
-        } => {
-            let result = write_bundle(bundle, out_dir)
-                .and_then(|()| write_atomic(answers_path, &answers.to_yaml()))
-                .map(|()| {
-                    format!(
-                        "saved answers to {} and the bundle to {}/ (resume with caracal-deploy -f {})",
-                        answers_path.display(),
-                        out_dir.display(),
-                        answers_path.display()
-                    )
-                })
-                .map_err(|e| format!("nothing saved: {e}"));
-            Some(Msg::Saved(result))
-        }
+            rewrite,
+        } => Some(save(answers, answers_path, bundle, out_dir, *rewrite)),
     }
+}
+
+/// Writes the answers (keeping the file's comments and order) and the bundle. A file on disk
+/// that fails validation or cannot be edited in place is never rewritten unless the operator
+/// confirmed it, and then a copy is kept beside it.
+fn save(answers: &Answers, path: &Path, bundle: &Bundle, out_dir: &Path, rewrite: bool) -> Msg {
+    let original = match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Msg::Saved(Err(format!(
+                "nothing saved: cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let text = match (save_text(original.as_deref(), answers), &original) {
+        (Ok(text), _) => text,
+        (Err(why), Some(original)) if rewrite => {
+            let backup = PathBuf::from(format!("{}.bak", path.display()));
+            if let Err(e) = write_atomic(&backup, original) {
+                return Msg::Saved(Err(format!("nothing saved: cannot keep a copy: {e}")));
+            }
+            tracing::info!(reason = %why, backup = %backup.display(), "answers file rewritten on request");
+            edit_answers_text(original, &answers.to_value()).unwrap_or_else(|_| answers.to_yaml())
+        }
+        (Err(why), _) => return Msg::SaveRefused(format!("{}: {why}", path.display())),
+    };
+    let result = write_bundle(bundle, out_dir)
+        .and_then(|()| write_atomic(path, &text))
+        .map(|()| {
+            format!(
+                "saved answers to {} and the bundle to {}/ (resume with caracal-deploy -f {})",
+                path.display(),
+                out_dir.display(),
+                path.display()
+            )
+        })
+        .map_err(|e| format!("nothing saved: {e}"));
+    Msg::Saved(result)
 }
 
 /// The starting state: defaults, or the answers file to resume from.
