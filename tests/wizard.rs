@@ -502,6 +502,18 @@ fn wizard_rotates_like_the_seed_command(cloud: &str) {
         cli.iter().any(|l| l.contains("Set `kekRotation: true`")),
         "{cli:?}"
     );
+    // Saved from the wizard, the answers open the rotation window; the file keeps its comments.
+    let before = std::fs::read_to_string(&path).unwrap();
+    let reply = save_through_the_wizard(&mut state);
+    assert!(matches!(reply, Msg::Saved(Ok(_))), "{reply:?}");
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        caracal_deploy::core::answers::Answers::from_yaml(&after)
+            .unwrap()
+            .kek_rotation,
+        "{after}"
+    );
+    assert_eq!(comment_lines(&after), comment_lines(&before));
     // A second run of the command now keeps everything.
     let again = seed(&[]);
     let again = String::from_utf8_lossy(&again.stdout);
