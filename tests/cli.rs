@@ -198,3 +198,45 @@ fn render_without_helm_still_works_offline_and_says_so() {
     );
     assert!(dir.path().join("b/values.yaml").is_file());
 }
+
+/// The commands of the contract that are not built yet refuse in one line naming the
+/// capability, exit 1 (not a usage error), with whatever flags the contract gives them.
+#[test]
+fn commands_not_built_yet_say_so_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, capability) in [
+        (
+            &["apply", "-f", "a.yaml", "--dry-run", "--yes"][..],
+            "the secret store",
+        ),
+        (
+            &["install", "-f", "a.yaml", "--yes", "-o", "json"][..],
+            "the helm install",
+        ),
+        (
+            &["verify", "-f", "a.yaml", "--wait", "10m"][..],
+            "live verification",
+        ),
+        (&["dashboard", "-f", "a.yaml"][..], "dashboard"),
+        (
+            &["upgrade", "-f", "a.yaml", "--to", "1.0.1"][..],
+            "upgrades",
+        ),
+        (&["explain", "store.synced"][..], "troubleshooting"),
+    ] {
+        let out = caracal(args, dir.path());
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!("caracal-deploy {}", args[0])) && stderr.contains(capability),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}

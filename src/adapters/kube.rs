@@ -83,6 +83,8 @@ fn crd_hint(api_version: &str) -> &'static str {
 /// A connection to one cluster, as a kube context names it.
 #[derive(Clone)]
 pub struct Cluster {
+    /// The API server's URL, as the kubeconfig names it.
+    server: String,
     client: Client,
     context: String,
 }
@@ -145,8 +147,10 @@ impl Cluster {
         let config = Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
             .map_err(|e| KubeError::Config(e.to_string()))?;
+        let server = config.cluster_url.to_string();
         let client = Client::try_from(config).map_err(|e| KubeError::Config(e.to_string()))?;
         Ok(Cluster {
+            server,
             client,
             context: name,
         })
@@ -158,6 +162,53 @@ impl Cluster {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The API server's URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Whether the current user may `verb` the resource (a SelfSubjectAccessReview).
+    pub async fn can_i(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        namespace: Option<&str>,
+    ) -> Result<bool, KubeError> {
+        use k8s_openapi::api::authorization::v1::{
+            ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+        };
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(verb.into()),
+                    group: Some(group.into()),
+                    resource: Some(resource.into()),
+                    namespace: namespace.map(str::to_string),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
+        let answer = api
+            .create(&kube::api::PostParams::default(), &review)
+            .await
+            .map_err(|e| self.map_error(e, "SelfSubjectAccessReview", resource, "create"))?;
+        Ok(answer.status.is_some_and(|s| s.allowed))
+    }
+
+    /// Whether the cluster serves a kind (its CRD is installed and established).
+    pub async fn serves(&self, api_version: &str, kind: &str) -> Result<bool, KubeError> {
+        let probe = serde_json::json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": "probe" } });
+        match self.api_for(&probe).await {
+            Ok(_) => Ok(true),
+            Err(KubeError::CrdMissing { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The server's version, e.g. `v1.34.12`.

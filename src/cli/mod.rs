@@ -2,6 +2,7 @@
 //! command is a file of this folder and drives the engine, never an adapter. Nothing here is
 //! used by the wizard.
 
+pub mod preflight;
 mod render;
 pub mod seed;
 
@@ -48,8 +49,8 @@ enum Command {
     },
     /// Step 1: seed the secrets into the cloud's secret manager.
     Seed(seed::SeedArgs),
-    /// The checks that must pass before any change to the cluster.
-    Preflight(LiveArgs),
+    /// The checks that must pass before any change to the cluster (reads only).
+    Preflight(preflight::PreflightArgs),
     /// Step 2: namespace, External Secrets service account, store and ExternalSecret.
     Apply(LiveArgs),
     /// Step 3: helm upgrade --install of the chart.
@@ -80,7 +81,7 @@ pub fn main() -> ExitCode {
     let exit = match cli.command {
         Some(Command::Render { answers, out }) => render::run(&answers, &out),
         Some(Command::Seed(args)) => seed::run(&args),
-        Some(Command::Preflight(_)) => not_built("preflight", "the preflight checks"),
+        Some(Command::Preflight(args)) => preflight::run(&args),
         Some(Command::Apply(_)) => not_built("apply", "step 2, the secret store"),
         Some(Command::Install(_)) => not_built("install", "step 3, the helm install"),
         Some(Command::Verify(_)) => not_built("verify", "step 4, live verification"),

@@ -103,6 +103,8 @@ pub fn event_lines(event: &Event, answers_path: &Path) -> Vec<Line> {
             }
             lines
         }
+        // Not an event of seeding.
+        Event::PreflightDone(_) => vec![],
         Event::Failed(EngineError::Interrupted) => {
             vec![Line::Out(
                 "Interrupted before any write: nothing was changed.".into(),

@@ -3,6 +3,7 @@
 pub mod answers;
 pub mod answers_text;
 pub mod catalog;
+pub mod checks;
 pub mod cloud;
 pub mod external_secret;
 pub mod helm_command;

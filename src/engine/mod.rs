@@ -7,6 +7,7 @@ pub mod answers;
 pub mod chart_check;
 pub mod error;
 pub mod output;
+pub mod preflight;
 mod runner;
 pub mod seed;
 pub mod source;

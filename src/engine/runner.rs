@@ -9,7 +9,10 @@ use futures::FutureExt;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_util::sync::CancellationToken;
 
+use crate::adapters::helm::Helm;
+use crate::adapters::kube::{Cluster, KubeError};
 use crate::core::answers::Answers;
+use crate::core::checks::Report;
 use crate::core::secret_manager::{SecretManager, SecretManagerError};
 use crate::core::seed::SeedPlan;
 use crate::engine::error::EngineError;
@@ -32,6 +35,8 @@ pub enum Request {
         plan: Box<SeedPlan>,
         prompted: Prompted,
     },
+    /// The checks that must pass before anything is changed (reads only).
+    Preflight { answers: Box<Answers> },
 }
 
 /// What the engine reports, in the order it happens.
@@ -45,6 +50,8 @@ pub enum Event {
     SeedProgress(Progress),
     /// The writes ended (completely, with failures, or interrupted).
     SeedFinished(SeedOutcome),
+    /// The preflight checks, all run.
+    PreflightDone(Report),
     /// The request ended without doing its work.
     Failed(EngineError),
 }
@@ -57,6 +64,11 @@ pub trait Connector: Send + Sync {
         &self,
         answers: &Answers,
     ) -> Result<Arc<dyn SecretManager>, SecretManagerError>;
+
+    /// The cluster of the answers' context (the current one when none is named).
+    async fn cluster(&self, answers: &Answers) -> Result<Cluster, KubeError> {
+        Cluster::connect(answers.kube_context.as_deref()).await
+    }
 }
 
 /// The adapters: AWS Secrets Manager, GCP Secret Manager, Azure Key Vault.
@@ -195,6 +207,30 @@ async fn run(
             .await?;
             drop(prompted);
             Ok(Event::SeedFinished(outcome))
+        }
+        Request::Preflight { answers } => {
+            check(&answers)?;
+            let cluster = tokio::select! {
+                c = shared.connector.cluster(&answers) => c,
+                () = cancel.cancelled() => return Err(EngineError::Interrupted),
+            };
+            let plan = match connect(shared, &answers, cancel).await {
+                Ok(sm) => {
+                    crate::engine::preflight::seed_plan(sm.as_ref(), &answers, shared.concurrency)
+                        .await
+                }
+                Err(EngineError::Interrupted) => return Err(EngineError::Interrupted),
+                Err(e) => Err(match e.fix() {
+                    Some(fix) => format!("{e} (fix: {fix})"),
+                    None => e.to_string(),
+                }),
+            };
+            let helm = Helm::from_env();
+            let report = tokio::select! {
+                r = crate::engine::preflight::run(&answers, cluster.as_ref(), plan.as_ref().map_err(String::clone), &helm) => r,
+                () = cancel.cancelled() => return Err(EngineError::Interrupted),
+            };
+            Ok(Event::PreflightDone(report))
         }
     }
 }

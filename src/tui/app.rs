@@ -443,6 +443,8 @@ impl State {
                 self.seed.phase = SeedPhase::Done;
                 self.seed.result = Some(SeedResult::Finished(outcome));
             }
+            // The wizard's preflight screen is still to come (the cluster steps).
+            Event::PreflightDone(_) => {}
             Event::Failed(error) => {
                 self.seed.phase = SeedPhase::Done;
                 self.seed.result = Some(SeedResult::Failed(error));

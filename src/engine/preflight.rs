@@ -1,0 +1,430 @@
+//! The checks that must pass before anything is changed: the cluster, its operators, the
+//! operator's permissions, the resources the answers name, the seeded secrets and helm. They
+//! only read; nothing is written anywhere.
+
+use crate::adapters::helm::Helm;
+use crate::adapters::kube::{Cluster, KubeError};
+use crate::core::answers::Answers;
+use crate::core::checks::{Check, Outcome, Report, kube_minor};
+use crate::core::external_secret::RUNTIME_SECRET;
+use crate::core::profiles::CloudProfile;
+use crate::core::secret_manager::SecretManager;
+use crate::core::seed::{Action, SeedPlan};
+
+/// The oldest Kubernetes the chart and the wizard support.
+pub const MIN_KUBE: (u32, u32) = (1, 30);
+/// The oldest helm 3 that installs the chart as the wizard does.
+pub const MIN_HELM3: (u32, u32) = (3, 14);
+
+const KUBERNETES: &str = "kubernetes";
+const OPERATORS: &str = "operators";
+const PERMISSIONS: &str = "permissions";
+const RESOURCES: &str = "cluster resources";
+const SECRETS: &str = "secrets";
+const TOOLS: &str = "tools";
+
+/// The operators whose CRDs the bundle and the chart use: (check id, description, group
+/// version, kinds, what to install).
+const OPERATOR_KINDS: &[(&str, &str, &str, &[&str], &str)] = &[
+    (
+        "crd-external-secrets",
+        "External Secrets Operator CRDs served (external-secrets.io/v1)",
+        "external-secrets.io/v1",
+        &["ClusterSecretStore", "ExternalSecret"],
+        "install External Secrets Operator 0.16.2 or newer (it serves external-secrets.io/v1)",
+    ),
+    (
+        "crd-cert-manager",
+        "cert-manager CRDs served (cert-manager.io/v1)",
+        "cert-manager.io/v1",
+        &["Certificate", "ClusterIssuer"],
+        "install cert-manager (the ingress TLS certificates are issued by it)",
+    ),
+    (
+        "crd-prometheus-operator",
+        "Prometheus Operator CRDs served (monitoring.coreos.com/v1)",
+        "monitoring.coreos.com/v1",
+        &["ServiceMonitor", "PrometheusRule"],
+        "install the Prometheus Operator CRDs (kube-prometheus-stack), the chart renders ServiceMonitors and a PrometheusRule",
+    ),
+];
+
+/// Every (verb, group, resource, namespaced) the apply and install steps use.
+fn needed_permissions() -> Vec<(&'static str, &'static str, &'static str, bool)> {
+    let mut out = vec![
+        ("get", "", "namespaces", false),
+        ("create", "", "namespaces", false),
+        ("patch", "", "namespaces", false),
+        ("get", "external-secrets.io", "clustersecretstores", false),
+        ("patch", "external-secrets.io", "clustersecretstores", false),
+    ];
+    for (group, resource) in [
+        ("", "serviceaccounts"),
+        ("external-secrets.io", "externalsecrets"),
+        ("", "configmaps"),
+        ("", "services"),
+        ("apps", "deployments"),
+        ("apps", "statefulsets"),
+        ("batch", "jobs"),
+        ("networking.k8s.io", "ingresses"),
+        ("networking.k8s.io", "networkpolicies"),
+        ("policy", "poddisruptionbudgets"),
+        ("monitoring.coreos.com", "servicemonitors"),
+        ("monitoring.coreos.com", "prometheusrules"),
+    ] {
+        for verb in ["get", "create", "patch"] {
+            out.push((verb, group, resource, true));
+        }
+    }
+    // helm keeps its releases in Secrets of the namespace; the runtime Secret is read.
+    for verb in ["get", "list", "create", "patch"] {
+        out.push((verb, "", "secrets", true));
+    }
+    out
+}
+
+/// Which managed Kubernetes a context looks like, from its name and API server URL.
+pub fn cloud_of(context: &str, server: &str) -> &'static str {
+    if server.contains(".eks.amazonaws.com") || context.starts_with("arn:aws:eks:") {
+        "Amazon EKS"
+    } else if context.starts_with("gke_") || server.contains("container.googleapis.com") {
+        "Google GKE"
+    } else if server.contains(".azmk8s.io") {
+        "Azure AKS"
+    } else {
+        "not a managed cloud cluster (by its name and URL)"
+    }
+}
+
+fn kube_hint(e: &KubeError) -> String {
+    e.fix().unwrap_or_else(|| {
+        "check the network path to the API server (VPN, private endpoint, authorized networks)"
+            .into()
+    })
+}
+
+/// Runs every check. `cluster` is None when connecting failed (its error is the first check);
+/// `sm` None when the secret manager could not be reached (`sm_error` says why).
+pub async fn run(
+    answers: &Answers,
+    cluster: Result<&Cluster, &KubeError>,
+    plan: Result<&SeedPlan, String>,
+    helm: &Helm,
+) -> Report {
+    let mut report = Report::default();
+    let cluster = match cluster {
+        Ok(c) => {
+            report.push(
+                KUBERNETES,
+                Check::new("kube-context", "kubeconfig and context found").success(format!(
+                    "context {}, API server {}, {}",
+                    c.context(),
+                    c.server(),
+                    cloud_of(c.context(), c.server())
+                )),
+            );
+            Some(c)
+        }
+        Err(e) => {
+            report.push(
+                KUBERNETES,
+                Check::new("kube-context", "kubeconfig and context found")
+                    .error(e.to_string(), kube_hint(e)),
+            );
+            None
+        }
+    };
+    let reachable = match cluster {
+        None => {
+            report.push(
+                KUBERNETES,
+                Check::new("kube-api", "API server reachable").skipped("no context"),
+            );
+            None
+        }
+        Some(c) => match c.server_version().await {
+            Ok(version) => {
+                report.push(
+                    KUBERNETES,
+                    Check::new("kube-api", "API server reachable").success(version.clone()),
+                );
+                let check = Check::new(
+                    "kube-version",
+                    &format!("Kubernetes {}.{} or newer", MIN_KUBE.0, MIN_KUBE.1),
+                );
+                report.push(
+                    KUBERNETES,
+                    match kube_minor(&version) {
+                        Some(v) if v >= MIN_KUBE => check.success(version),
+                        Some(_) => check.error(
+                            format!("the server runs {version}"),
+                            "upgrade the cluster: the chart needs Kubernetes 1.30 or newer",
+                        ),
+                        None => check.warning(
+                            format!("cannot read the version `{version}`"),
+                            "check the server version with `kubectl version`",
+                        ),
+                    },
+                );
+                Some(c)
+            }
+            Err(e) => {
+                report.push(
+                    KUBERNETES,
+                    Check::new("kube-api", "API server reachable")
+                        .error(e.to_string(), kube_hint(&e)),
+                );
+                None
+            }
+        },
+    };
+    for (id, description, api_version, kinds, install) in OPERATOR_KINDS {
+        let check = Check::new(id, description);
+        let Some(c) = reachable else {
+            report.push(OPERATORS, check.skipped("the API server is not reachable"));
+            continue;
+        };
+        let mut missing = Vec::new();
+        let mut failure = None;
+        for kind in *kinds {
+            match c.serves(api_version, kind).await {
+                Ok(true) => {}
+                Ok(false) => missing.push(*kind),
+                Err(e) => failure = Some(e),
+            }
+        }
+        report.push(
+            OPERATORS,
+            match (failure, missing.is_empty()) {
+                (Some(e), _) => check.error(e.to_string(), kube_hint(&e)),
+                (None, true) => check.success(kinds.join(", ")),
+                (None, false) => check.error(
+                    format!("not served: {}", missing.join(", ")),
+                    install.to_string(),
+                ),
+            },
+        );
+    }
+    let check = Check::new(
+        "permissions",
+        "your user may do everything apply and install do",
+    );
+    match reachable {
+        None => report.push(
+            PERMISSIONS,
+            check.skipped("the API server is not reachable"),
+        ),
+        Some(c) => {
+            let mut missing = Vec::new();
+            let mut failure = None;
+            let needed = needed_permissions();
+            for (verb, group, resource, namespaced) in &needed {
+                let ns = namespaced.then_some(answers.namespace.as_str());
+                match c.can_i(verb, group, resource, ns).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let res = if group.is_empty() {
+                            resource.to_string()
+                        } else {
+                            format!("{resource}.{group}")
+                        };
+                        missing.push(match ns {
+                            Some(ns) => format!("{verb} {res} in {ns}"),
+                            None => format!("{verb} {res}"),
+                        });
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            report.push(
+                PERMISSIONS,
+                match failure {
+                    Some(e) => check.error(e.to_string(), kube_hint(&e)),
+                    None if missing.is_empty() => {
+                        check.success(format!("all {} allowed", needed.len()))
+                    }
+                    None => check.error(
+                        format!("not allowed: {}", missing.join(", ")),
+                        "grant these verbs to your user (a Role in the namespace and a ClusterRole for namespaces and ClusterSecretStores), or use a context that has them",
+                    ),
+                },
+            );
+        }
+    }
+    let profile = CloudProfile::get(answers.cloud);
+    let storage = answers
+        .storage_class
+        .clone()
+        .unwrap_or_else(|| profile.storage_class.clone());
+    let ingress = answers
+        .ingress
+        .class_name
+        .clone()
+        .unwrap_or_else(|| profile.ingress_class_name.clone());
+    for (id, description, api_version, kind, name, hint) in [
+        (
+            "storage-class",
+            format!("storage class {storage} exists"),
+            "storage.k8s.io/v1",
+            "StorageClass",
+            storage.clone(),
+            format!("create it, or set `storageClass` in the answers to one of `kubectl get storageclass` (the STS and Gateway claims use it)"),
+        ),
+        (
+            "ingress-class",
+            format!("ingress class {ingress} exists"),
+            "networking.k8s.io/v1",
+            "IngressClass",
+            ingress.clone(),
+            "install the ingress controller of that class, or set `ingress.className` to one of `kubectl get ingressclass`".to_string(),
+        ),
+    ] {
+        let check = Check::new(id, &description);
+        report.push(
+            RESOURCES,
+            match reachable {
+                None => check.skipped("the API server is not reachable"),
+                Some(c) => match c.get(api_version, kind, None, &name).await {
+                    Ok(Some(_)) => check.success(String::new()),
+                    Ok(None) => check.error(format!("no {kind} named {name}"), hint),
+                    Err(e) => check.error(e.to_string(), kube_hint(&e)),
+                },
+            },
+        );
+    }
+    let issuer = &answers.ingress.cluster_issuer;
+    let check = Check::new(
+        "cluster-issuer",
+        &format!("ClusterIssuer {issuer} exists and is Ready"),
+    );
+    report.push(
+        RESOURCES,
+        match reachable {
+            None => check.skipped("the API server is not reachable"),
+            Some(c) => match c.get("cert-manager.io/v1", "ClusterIssuer", None, issuer).await {
+                Ok(Some(obj)) => {
+                    let ready = obj["status"]["conditions"]
+                        .as_array()
+                        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"));
+                    match ready {
+                        Some(r) if r["status"] == "True" => check.success(String::new()),
+                        Some(r) => check.error(
+                            format!(
+                                "not Ready: {}",
+                                r["message"].as_str().unwrap_or("no message")
+                            ),
+                            format!("see `kubectl describe clusterissuer {issuer}`"),
+                        ),
+                        None => check.warning(
+                            "no Ready condition yet",
+                            "is cert-manager running? `kubectl -n cert-manager get pods`",
+                        ),
+                    }
+                }
+                Ok(None) => check.error(
+                    format!("no ClusterIssuer named {issuer}"),
+                    "create it (an ACME or private-CA issuer), or set `ingress.clusterIssuer` to one of `kubectl get clusterissuer`",
+                ),
+                Err(e) => check.error(e.to_string(), kube_hint(&e)),
+            },
+        },
+    );
+    let check = Check::new(
+        "secrets-seeded",
+        &format!("the secrets {RUNTIME_SECRET} is made from exist with the right shape"),
+    );
+    report.push(
+        SECRETS,
+        match plan {
+            Err(why) => check.error(why, "see the error above; `caracal-deploy seed --dry-run` shows the same"),
+            Ok(plan) => {
+                let missing: Vec<&str> = plan
+                    .items
+                    .iter()
+                    .filter(|i| matches!(i.action, Action::Create | Action::Fill))
+                    .map(|i| i.remote_name.as_str())
+                    .collect();
+                let wrong: Vec<&str> = plan
+                    .errors()
+                    .iter()
+                    .map(|i| i.remote_name.as_str())
+                    .collect();
+                if !wrong.is_empty() {
+                    check.error(
+                        format!("wrong shape: {}", wrong.join(", ")),
+                        "`caracal-deploy seed --dry-run` says why; `--rotate NAME` replaces a value",
+                    )
+                } else if !missing.is_empty() {
+                    check.error(
+                        format!("missing: {}", missing.join(", ")),
+                        "run `caracal-deploy seed` (step 1) first",
+                    )
+                } else if !plan.warnings().is_empty() {
+                    check.warning(
+                        format!(
+                            "connection records differ from the answers: {}",
+                            plan.warnings()
+                                .iter()
+                                .map(|i| i.remote_name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        "`caracal-deploy seed --rotate postgres` (or redis) writes the answers",
+                    )
+                } else {
+                    check.success(format!("all {} present", plan.items.len()))
+                }
+            }
+        },
+    );
+    let check = Check::new("helm", "helm found, 3.14 or newer");
+    report.push(
+        TOOLS,
+        match helm.version().await {
+            Ok(version) => match kube_minor(&version) {
+                Some(v) if v.0 >= 4 || v >= MIN_HELM3 => check.success(version),
+                Some(_) => check.error(
+                    format!("helm {version}"),
+                    "install helm 3.14 or newer (or helm 4)",
+                ),
+                None => check.warning(
+                    format!("cannot read the version `{version}`"),
+                    "check `helm version`",
+                ),
+            },
+            Err(e) => check.error(
+                e.to_string(),
+                "install helm (https://helm.sh/docs/intro/install/) or set CARACAL_HELM to its path",
+            ),
+        },
+    );
+    debug_assert!(
+        report
+            .checks()
+            .all(|c| c.result != Outcome::Skipped || !c.detail.is_empty())
+    );
+    report
+}
+
+/// Reads the secret manager for the plan the `secrets-seeded` check judges.
+pub async fn seed_plan(
+    sm: &dyn SecretManager,
+    answers: &Answers,
+    concurrency: usize,
+) -> Result<SeedPlan, String> {
+    crate::engine::seed::plan_seed(
+        sm,
+        answers,
+        &[],
+        concurrency,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .map_err(|e| match e.fix() {
+        Some(fix) => format!("{e} (fix: {fix})"),
+        None => e.to_string(),
+    })
+}
