@@ -271,7 +271,7 @@ pub async fn run(
             "storage.k8s.io/v1",
             "StorageClass",
             storage.clone(),
-            format!("create it, or set `storageClass` in the answers to one of `kubectl get storageclass` (the STS and Gateway claims use it)"),
+            "create it, or set `storageClass` in the answers to one of `kubectl get storageclass` (the STS and Gateway claims use it)".to_string(),
         ),
         (
             "ingress-class",
