@@ -201,6 +201,44 @@ impl Cluster {
         Ok(answer.status.is_some_and(|s| s.allowed))
     }
 
+    /// Watches one object: every version the server reports, from now on, as JSON (a watch,
+    /// never a polling loop). The stream ends on a watch error.
+    pub async fn watch_one(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<futures::stream::BoxStream<'static, Result<Value, KubeError>>, KubeError> {
+        use futures::StreamExt;
+        use kube::runtime::watcher::{self, Event};
+        let mut probe = serde_json::json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": name } });
+        if let Some(ns) = namespace {
+            probe["metadata"]["namespace"] = ns.into();
+        }
+        let (api, _, _) = self.api_for(&probe).await?;
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let context = self.context.clone();
+        let stream = watcher::watcher(api, config)
+            .filter_map(move |event| {
+                let context = context.clone();
+                async move {
+                    match event {
+                        Ok(Event::Apply(o) | Event::InitApply(o)) => Some(
+                            serde_json::to_value(o).map_err(|e| KubeError::Other(e.to_string())),
+                        ),
+                        Ok(_) => None,
+                        Err(e) => Some(Err(KubeError::Unreachable {
+                            context,
+                            message: format!("watch: {e}"),
+                        })),
+                    }
+                }
+            })
+            .boxed();
+        Ok(stream)
+    }
+
     /// Whether the cluster serves a kind (its CRD is installed and established).
     pub async fn serves(&self, api_version: &str, kind: &str) -> Result<bool, KubeError> {
         let probe = serde_json::json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": "probe" } });

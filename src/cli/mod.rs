@@ -2,6 +2,7 @@
 //! command is a file of this folder and drives the engine, never an adapter. Nothing here is
 //! used by the wizard.
 
+pub mod apply;
 pub mod preflight;
 mod render;
 pub mod seed;
@@ -52,7 +53,7 @@ enum Command {
     /// The checks that must pass before any change to the cluster (reads only).
     Preflight(preflight::PreflightArgs),
     /// Step 2: namespace, External Secrets service account, store and ExternalSecret.
-    Apply(LiveArgs),
+    Apply(apply::ApplyArgs),
     /// Step 3: helm upgrade --install of the chart.
     Install(LiveArgs),
     /// Step 4: verify the install.
@@ -82,7 +83,7 @@ pub fn main() -> ExitCode {
         Some(Command::Render { answers, out }) => render::run(&answers, &out),
         Some(Command::Seed(args)) => seed::run(&args),
         Some(Command::Preflight(args)) => preflight::run(&args),
-        Some(Command::Apply(_)) => not_built("apply", "step 2, the secret store"),
+        Some(Command::Apply(args)) => apply::run(&args),
         Some(Command::Install(_)) => not_built("install", "step 3, the helm install"),
         Some(Command::Verify(_)) => not_built("verify", "step 4, live verification"),
         Some(Command::Dashboard(_)) => not_built("dashboard", "the live rollout dashboard"),

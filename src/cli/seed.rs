@@ -103,8 +103,11 @@ pub fn event_lines(event: &Event, answers_path: &Path) -> Vec<Line> {
             }
             lines
         }
-        // Not an event of seeding.
-        Event::PreflightDone(_) => vec![],
+        // Not events of seeding.
+        Event::PreflightDone(_)
+        | Event::Applied(_)
+        | Event::StoreCondition(_)
+        | Event::ApplyDone(_) => vec![],
         Event::Failed(EngineError::Interrupted) => {
             vec![Line::Out(
                 "Interrupted before any write: nothing was changed.".into(),

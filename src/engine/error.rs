@@ -17,6 +17,12 @@ pub enum EngineError {
     /// A value the operator provides (env:, file:, prompt) could not be read.
     #[error("{0}")]
     Source(SourceError),
+    /// The cluster refused or failed (the Kubernetes adapter's message and fix).
+    #[error("{message}")]
+    Cluster {
+        message: String,
+        fix: Option<String>,
+    },
     /// Stopped by the operator before anything was changed.
     #[error("interrupted before any change: nothing was changed")]
     Interrupted,
@@ -45,6 +51,7 @@ impl EngineError {
                     .join("; "),
             ),
             EngineError::SecretManager(e) => e.fix().map(str::to_string),
+            EngineError::Cluster { fix, .. } => fix.clone(),
             EngineError::Source(e) => e.fix(),
             EngineError::Interrupted => Some("run the same command again".into()),
             EngineError::Internal(_) => Some(
@@ -58,7 +65,7 @@ impl EngineError {
         match self {
             EngineError::Invalid(_) | EngineError::Source(_) => Exit::InvalidInput,
             EngineError::SecretManager(SecretManagerError::Invalid(_)) => Exit::InvalidInput,
-            EngineError::SecretManager(_) => Exit::CheckFailed,
+            EngineError::SecretManager(_) | EngineError::Cluster { .. } => Exit::CheckFailed,
             EngineError::Interrupted | EngineError::Internal(_) => Exit::Other,
         }
     }

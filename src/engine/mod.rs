@@ -4,6 +4,7 @@
 //! file either the previous one or the new one.
 
 pub mod answers;
+pub mod apply;
 pub mod chart_check;
 pub mod error;
 pub mod output;

@@ -15,6 +15,7 @@ use crate::core::answers::Answers;
 use crate::core::checks::Report;
 use crate::core::secret_manager::{SecretManager, SecretManagerError};
 use crate::core::seed::SeedPlan;
+use crate::engine::apply::{Applied, ApplyOutcome, Condition, apply_objects, wait_synced};
 use crate::engine::error::EngineError;
 use crate::engine::seed::{
     DEFAULT_CONCURRENCY, Progress, Prompted, SeedOutcome, plan_seed, write_seed,
@@ -37,6 +38,13 @@ pub enum Request {
     },
     /// The checks that must pass before anything is changed (reads only).
     Preflight { answers: Box<Answers> },
+    /// Step 2: apply the store's objects in order and wait for the sync (`timeout`); with
+    /// `dry_run`, only say what would change.
+    Apply {
+        answers: Box<Answers>,
+        dry_run: bool,
+        timeout: std::time::Duration,
+    },
 }
 
 /// What the engine reports, in the order it happens.
@@ -52,6 +60,12 @@ pub enum Event {
     SeedFinished(SeedOutcome),
     /// The preflight checks, all run.
     PreflightDone(Report),
+    /// One object of step 2, applied (or what a dry run would do to it).
+    Applied(Applied),
+    /// The Ready condition of the store or the ExternalSecret changed.
+    StoreCondition(Condition),
+    /// Step 2 ended.
+    ApplyDone(ApplyOutcome),
     /// The request ended without doing its work.
     Failed(EngineError),
 }
@@ -207,6 +221,45 @@ async fn run(
             .await?;
             drop(prompted);
             Ok(Event::SeedFinished(outcome))
+        }
+        Request::Apply {
+            answers,
+            dry_run,
+            timeout,
+        } => {
+            check(&answers)?;
+            let cluster = tokio::select! {
+                c = shared.connector.cluster(&answers) => c.map_err(|e| EngineError::Cluster { fix: e.fix(), message: e.to_string() })?,
+                () = cancel.cancelled() => return Err(EngineError::Interrupted),
+            };
+            let report = |a: Applied| {
+                let _ = events.send(Event::Applied(a));
+            };
+            let (objects, interrupted) =
+                apply_objects(&cluster, &answers, dry_run, cancel, &report).await?;
+            if dry_run || interrupted {
+                return Ok(Event::ApplyDone(ApplyOutcome {
+                    dry_run,
+                    objects,
+                    synced: false,
+                    interrupted,
+                }));
+            }
+            let conditions = |c: Condition| {
+                let _ = events.send(Event::StoreCondition(c));
+            };
+            let interrupted =
+                match wait_synced(&cluster, &answers, timeout, cancel, &conditions).await {
+                    Ok(()) => false,
+                    Err(EngineError::Interrupted) => true,
+                    Err(e) => return Err(e),
+                };
+            Ok(Event::ApplyDone(ApplyOutcome {
+                dry_run,
+                objects,
+                synced: !interrupted,
+                interrupted,
+            }))
         }
         Request::Preflight { answers } => {
             check(&answers)?;

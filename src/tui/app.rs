@@ -443,8 +443,11 @@ impl State {
                 self.seed.phase = SeedPhase::Done;
                 self.seed.result = Some(SeedResult::Finished(outcome));
             }
-            // The wizard's preflight screen is still to come (the cluster steps).
-            Event::PreflightDone(_) => {}
+            // The wizard's screens for the cluster steps are still to come.
+            Event::PreflightDone(_)
+            | Event::Applied(_)
+            | Event::StoreCondition(_)
+            | Event::ApplyDone(_) => {}
             Event::Failed(error) => {
                 self.seed.phase = SeedPhase::Done;
                 self.seed.result = Some(SeedResult::Failed(error));

@@ -1,0 +1,192 @@
+//! `caracal-deploy apply`: step 2, headless. Progress on stderr; the result (text, or `-o
+//! json`) on stdout. Changes a cluster only with `--yes`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::apply::{ApplyAction, ApplyOutcome};
+use crate::engine::{Engine, EngineError, Event, Request};
+use crate::exit::Exit;
+
+use super::preflight::Format;
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    #[arg(short = 'f', long = "answers")]
+    answers: PathBuf,
+    /// Show what would change, field by field; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Confirm changing the cluster of the answers' context (headless commands never ask).
+    #[arg(long)]
+    yes: bool,
+    /// Output format of the result.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+    output: Format,
+    /// How long to wait for the store to be Ready and the ExternalSecret synced.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Log file (never holds secret values).
+    #[arg(long, env = "CARACAL_DEPLOY_LOG")]
+    log_file: Option<PathBuf>,
+}
+
+/// `90s`, `5m`, `1h`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|i| text.split_at(i))
+        .unwrap_or((text, "s"));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: write e.g. 90s, 5m or 1h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{text}`: the unit is s, m or h")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn json_of(outcome: &ApplyOutcome) -> serde_json::Value {
+    json!({
+        "dryRun": outcome.dry_run,
+        "synced": outcome.synced,
+        "interrupted": outcome.interrupted,
+        "objects": outcome.objects.iter().map(|o| json!({
+            "kind": o.kind,
+            "name": o.name,
+            "action": o.action.verb(),
+            "fields": o.action.fields(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn run(args: &ApplyArgs) -> Exit {
+    let answers = match super::load(&args.answers) {
+        Ok(a) => a,
+        Err(exit) => return exit,
+    };
+    let context = answers
+        .kube_context
+        .clone()
+        .unwrap_or_else(|| "the current context".into());
+    if !args.dry_run && !args.yes {
+        eprintln!(
+            "error: apply changes the cluster of {context} (namespace {}); nothing was changed.",
+            answers.namespace
+        );
+        eprintln!("  fix: pass --yes to confirm, or --dry-run to see what would change");
+        return Exit::InvalidInput;
+    }
+    crate::logging::init(args.log_file.as_deref());
+    let runtime = match crate::engine::start_runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Other;
+        }
+    };
+    let (engine, mut events) = Engine::new(runtime.handle().clone());
+    runtime.block_on(async move {
+        let stop = CancellationToken::new();
+        let watcher = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!(
+                        "\ninterrupted: the object being applied completes, no other starts…"
+                    );
+                    stop.cancel();
+                }
+            })
+        };
+        eprintln!(
+            "{} the secret store in {context}, namespace {}…",
+            if args.dry_run {
+                "Comparing"
+            } else {
+                "Applying"
+            },
+            answers.namespace
+        );
+        engine.submit_with(
+            Request::Apply {
+                answers: Box::new(answers),
+                dry_run: args.dry_run,
+                timeout: args.timeout,
+            },
+            stop.child_token(),
+        );
+        let exit = loop {
+            match events.recv().await {
+                Some(Event::Applied(a)) => {
+                    eprintln!("  {} {}: {}", a.kind, a.name, a.action.verb());
+                    for f in a.action.fields() {
+                        eprintln!("      {f}");
+                    }
+                }
+                Some(Event::StoreCondition(c)) => eprintln!(
+                    "  {} {} {}: {}{}",
+                    if c.ready { "✓" } else { "…" },
+                    c.kind,
+                    c.name,
+                    c.reason,
+                    if c.message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", c.message)
+                    }
+                ),
+                Some(Event::ApplyDone(outcome)) => {
+                    match args.output {
+                        Format::Json => println!(
+                            "{}",
+                            serde_json::to_string_pretty(&json_of(&outcome)).unwrap_or_default()
+                        ),
+                        Format::Text => println!("{}", summary(&outcome)),
+                    }
+                    break if outcome.interrupted {
+                        Exit::Other
+                    } else {
+                        Exit::Success
+                    };
+                }
+                Some(Event::Failed(EngineError::Interrupted)) => {
+                    println!("Interrupted before any change: nothing was changed.");
+                    break Exit::Other;
+                }
+                Some(Event::Failed(e)) => {
+                    super::print_error(&e);
+                    break e.exit();
+                }
+                Some(_) => {}
+                None => break Exit::Other,
+            }
+        };
+        watcher.abort();
+        exit
+    })
+}
+
+fn summary(o: &ApplyOutcome) -> String {
+    let count = |f: fn(&ApplyAction) -> bool| o.objects.iter().filter(|a| f(&a.action)).count();
+    let changed = count(|a| matches!(a, ApplyAction::Created | ApplyAction::Configured(_)));
+    let would = count(|a| matches!(a, ApplyAction::WouldCreate | ApplyAction::WouldChange(_)));
+    let unchanged = count(|a| *a == ApplyAction::Unchanged);
+    if o.dry_run {
+        format!("Dry run: {would} would change, {unchanged} unchanged; nothing was changed.")
+    } else if o.interrupted {
+        format!(
+            "Interrupted: {changed} applied, {unchanged} unchanged, the rest not applied. Run the same command again to finish."
+        )
+    } else {
+        format!(
+            "{changed} applied, {unchanged} unchanged; the store is Ready and the ExternalSecret synced."
+        )
+    }
+}

@@ -1,0 +1,237 @@
+//! `caracal-deploy apply` as an operator runs it, against the bed: server-side apply to the
+//! real API server, the real External Secrets controller syncing from moto through IRSA, and
+//! the API server's resourceVersions as the oracle that a re-run writes nothing.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use caracal_deploy::adapters::kube::Cluster;
+use caracal_deploy::core::answers::Answers;
+use caracal_deploy::core::render::render;
+use serde_json::Value;
+use support::bed_answers;
+
+/// The tests of this file take turns: they share the bed's store and namespaces.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn caracal(args: &[&str], answers: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_caracal-deploy"))
+        .args(args)
+        .arg("-f")
+        .arg(answers)
+        .arg("--log-file")
+        .arg(answers.with_extension("log"))
+        .output()
+        .expect("run caracal-deploy")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn fresh(cloud: &str, dir: &Path) -> (Answers, std::path::PathBuf) {
+    let mut answers = bed_answers(cloud);
+    answers.secret_manager.prefix = support::unique("ap");
+    let path = dir.join("answers.yaml");
+    std::fs::write(&path, answers.to_yaml()).unwrap();
+    (answers, path)
+}
+
+/// The resourceVersion of every object of the bundle, as the API server has it.
+async fn versions(cluster: &Cluster, answers: &Answers) -> Vec<String> {
+    let mut out = Vec::new();
+    for obj in render(answers).objects {
+        let got = cluster
+            .get(
+                obj["apiVersion"].as_str().unwrap(),
+                obj["kind"].as_str().unwrap(),
+                obj["metadata"]["namespace"].as_str(),
+                obj["metadata"]["name"].as_str().unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{} was not applied", obj["kind"]));
+        out.push(
+            got["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    out
+}
+
+fn objects(json: &Value) -> Vec<(String, String, Vec<String>)> {
+    json["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap().to_string(),
+                o["action"].as_str().unwrap().to_string(),
+                o["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn apply_waits_for_the_real_sync_and_a_rerun_writes_nothing() {
+    let _turn = TURN.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (answers, path) = fresh("aws", dir.path());
+    let out = caracal(&["seed"], &path);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let out = caracal(
+        &["apply", "--yes", "-o", "json", "--timeout", "120s"],
+        &path,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["synced"], true, "{json}");
+    let kinds: Vec<String> = objects(&json).into_iter().map(|o| o.0).collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "ServiceAccount",
+            "ClusterSecretStore",
+            "ExternalSecret"
+        ],
+        "applied in the guide's order"
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("SecretSynced"),
+        "the sync is shown: {stderr}"
+    );
+
+    // The oracle: the runtime Secret the real controller wrote holds the value moto has.
+    let cluster = Cluster::connect(answers.kube_context.as_deref())
+        .await
+        .unwrap();
+    let secret = cluster
+        .get("v1", "Secret", Some(&answers.namespace), "caracal-runtime")
+        .await
+        .unwrap()
+        .expect("caracal-runtime exists");
+    assert_eq!(
+        secret["metadata"]["ownerReferences"][0]["kind"],
+        "ExternalSecret"
+    );
+    let sm = caracal_deploy::adapters::connect_secret_manager(&answers)
+        .await
+        .unwrap();
+    let remote = caracal_deploy::core::catalog::remote_name(
+        answers.cloud,
+        &answers.secret_manager.prefix,
+        "admin-token",
+    );
+    let caracal_deploy::core::secret_manager::RemoteState::Present(token) =
+        sm.read(&remote).await.unwrap()
+    else {
+        panic!("admin-token was seeded")
+    };
+    use base64::Engine as _;
+    let synced = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["caracalAdminToken"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        synced,
+        secrecy::ExposeSecret::expose_secret(&token).as_bytes(),
+        "the ExternalSecret synced this run's values"
+    );
+
+    // A re-run with nothing changed writes nothing: every resourceVersion stays.
+    let before = versions(&cluster, &answers).await;
+    let out = caracal(&["apply", "--yes", "-o", "json", "--timeout", "60s"], &path);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(objects(&json).iter().all(|o| o.1 == "unchanged"), "{json}");
+    assert_eq!(
+        versions(&cluster, &answers).await,
+        before,
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_shows_the_fields_that_would_change_and_changes_nothing() {
+    let _turn = TURN.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut answers, path) = fresh("aws", dir.path());
+    let out = caracal(&["apply", "--yes", "--timeout", "1s"], &path);
+    // Not seeded: the objects are applied, the sync cannot complete in a second.
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let cluster = Cluster::connect(answers.kube_context.as_deref())
+        .await
+        .unwrap();
+    let before = versions(&cluster, &answers).await;
+    answers.identity = caracal_deploy::core::answers::Identity::Aws {
+        role_arn: "arn:aws:iam::123456789012:role/caracal-other".into(),
+    };
+    std::fs::write(&path, answers.to_yaml()).unwrap();
+    let out = caracal(&["apply", "--dry-run", "-o", "json"], &path);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let objs = objects(&json);
+    let sa = objs.iter().find(|o| o.0 == "ServiceAccount").unwrap();
+    assert_eq!(sa.1, "would change", "{json}");
+    assert_eq!(
+        sa.2,
+        ["metadata.annotations.eks.amazonaws.com/role-arn"],
+        "field by field: {json}"
+    );
+    assert_eq!(
+        objs.iter().find(|o| o.0 == "Namespace").unwrap().1,
+        "unchanged"
+    );
+    assert!(text(&out.stdout).contains("\"dryRun\": true"));
+    assert_eq!(
+        versions(&cluster, &answers).await,
+        before,
+        "a dry run writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn apply_without_yes_changes_nothing_and_says_how() {
+    let dir = tempfile::tempdir().unwrap();
+    let (answers, path) = fresh("aws", dir.path());
+    let out = caracal(&["apply"], &path);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(answers.kube_context.as_deref().unwrap())
+            && stderr.contains("--yes")
+            && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_sync_ends_with_the_controllers_reason() {
+    let _turn = TURN.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The bed's External Secrets cannot reach Google for this store: it must say so, and
+    // apply must end with that reason, exit 3.
+    let (_answers, path) = fresh("gcp", dir.path());
+    let out = caracal(&["apply", "--yes", "--timeout", "40s"], &path);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("not synced after 40s"), "{stderr}");
+    assert!(stderr.contains("fix: "), "{stderr}");
+    assert!(
+        stderr.contains("ClusterSecretStore caracal-gcp"),
+        "{stderr}"
+    );
+}
