@@ -141,28 +141,6 @@ pub fn changed_fields(desired: &Value, current: &Value, dry_run: &Value) -> Vec<
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::changed_fields;
-    use serde_json::json;
-
-    #[test]
-    fn keys_with_dots_and_list_items_are_compared_field_by_field() {
-        let desired = json!({ "metadata": { "annotations": { "eks.amazonaws.com/role-arn": "b" } },
-                              "spec": { "data": [ { "key": "x" }, { "key": "y" } ] } });
-        let current = json!({ "metadata": { "annotations": { "eks.amazonaws.com/role-arn": "a" } },
-                              "spec": { "data": [ { "key": "x" }, { "key": "old" } ] } });
-        assert_eq!(
-            changed_fields(&desired, &current, &desired),
-            [
-                "metadata.annotations.eks.amazonaws.com/role-arn",
-                "spec.data[1].key"
-            ]
-        );
-        assert!(changed_fields(&desired, &desired, &desired).is_empty());
-    }
-}
-
 fn cluster_error(e: KubeError) -> EngineError {
     EngineError::Cluster {
         fix: e.fix(),
@@ -311,5 +289,27 @@ pub async fn wait_synced(
             }
             () = cancel.cancelled() => return Err(EngineError::Interrupted),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changed_fields;
+    use serde_json::json;
+
+    #[test]
+    fn keys_with_dots_and_list_items_are_compared_field_by_field() {
+        let desired = json!({ "metadata": { "annotations": { "eks.amazonaws.com/role-arn": "b" } },
+                              "spec": { "data": [ { "key": "x" }, { "key": "y" } ] } });
+        let current = json!({ "metadata": { "annotations": { "eks.amazonaws.com/role-arn": "a" } },
+                              "spec": { "data": [ { "key": "x" }, { "key": "old" } ] } });
+        assert_eq!(
+            changed_fields(&desired, &current, &desired),
+            [
+                "metadata.annotations.eks.amazonaws.com/role-arn",
+                "spec.data[1].key"
+            ]
+        );
+        assert!(changed_fields(&desired, &desired, &desired).is_empty());
     }
 }
