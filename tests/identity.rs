@@ -76,7 +76,9 @@ fn chart(answers: &Answers) -> Vec<Value> {
 
 fn pod_templates(docs: &[Value]) -> Vec<&Value> {
     docs.iter()
-        .filter(|d| ["Deployment", "StatefulSet", "Job"].contains(&d["kind"].as_str().unwrap_or("")))
+        .filter(|d| {
+            ["Deployment", "StatefulSet", "Job"].contains(&d["kind"].as_str().unwrap_or(""))
+        })
         .map(|d| &d["spec"]["template"])
         .collect()
 }
@@ -166,7 +168,11 @@ fn a_runtime_identity_is_separate_and_gets_named_https_egress() {
     for cloud in CLOUDS {
         let (path, id) = runtime_path(cloud);
         let d = with(without_runtime_identity(cloud), path, Some(id));
-        let d = with(d, "runtimeIdentity.egress", Some("[10.0.64.0/24, 10.0.65.0/24]"));
+        let d = with(
+            d,
+            "runtimeIdentity.egress",
+            Some("[10.0.64.0/24, 10.0.65.0/24]"),
+        );
         let answers = read(&d);
         let docs = chart(&answers);
         let sa = docs
@@ -179,7 +185,10 @@ fn a_runtime_identity_is_separate_and_gets_named_https_egress() {
             "{cloud}: {annotations}"
         );
         let text = serde_json::to_string(&docs).unwrap();
-        assert!(!text.contains(&format!("\"{}\"", eso_identity(cloud))), "{cloud}");
+        assert!(
+            !text.contains(&format!("\"{}\"", eso_identity(cloud))),
+            "{cloud}"
+        );
         if cloud == "azure" {
             for pod in pod_templates(&docs) {
                 let sa_name = pod["spec"]["serviceAccountName"].as_str().unwrap();
@@ -191,7 +200,11 @@ fn a_runtime_identity_is_separate_and_gets_named_https_egress() {
         let egress = network_policy(&docs)["spec"]["egress"].as_array().unwrap();
         let https: Vec<&Value> = egress
             .iter()
-            .filter(|r| r["ports"].as_array().is_some_and(|p| p.iter().any(|p| p["port"] == 443)))
+            .filter(|r| {
+                r["ports"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|p| p["port"] == 443))
+            })
             .collect();
         assert_eq!(https.len(), 1, "{cloud}: {egress:#?}");
         assert_eq!(
@@ -202,19 +215,26 @@ fn a_runtime_identity_is_separate_and_gets_named_https_egress() {
             ]),
             "{cloud}: HTTPS only to the named CIDRs, never open"
         );
-        assert_eq!(render(&answers).values["networkPolicy"]["allowOpenHttps"], false);
+        assert_eq!(
+            render(&answers).values["networkPolicy"]["allowOpenHttps"],
+            false
+        );
 
         // Without its egress, refused with the fix; so is External Secrets' identity reused.
         let problems = refused(&with(d.clone(), "runtimeIdentity.egress", None));
         assert!(
-            problems.iter().any(|(p, _, fix)| p == "runtimeIdentity.egress"
-                && fix.contains("CIDRs")
-                && fix.contains("never")),
+            problems
+                .iter()
+                .any(|(p, _, fix)| p == "runtimeIdentity.egress"
+                    && fix.contains("CIDRs")
+                    && fix.contains("never")),
             "{cloud}: {problems:?}"
         );
         let problems = refused(&with(d, path, Some(eso_identity(cloud))));
         assert!(
-            problems.iter().any(|(p, m, _)| p == path && m.contains("External Secrets")),
+            problems
+                .iter()
+                .any(|(p, m, _)| p == path && m.contains("External Secrets")),
             "{cloud}: {problems:?}"
         );
     }
@@ -223,9 +243,7 @@ fn a_runtime_identity_is_separate_and_gets_named_https_egress() {
 #[test]
 fn the_network_policy_admits_exactly_the_ingress_classs_source() {
     let ip = |c: &str| json!({ "ipBlock": { "cidr": c } });
-    let namespace = |n: &str| {
-        json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": n } } })
-    };
+    let namespace = |n: &str| json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": n } } });
     let cases: Vec<(&str, Value, Vec<Value>)> = vec![
         // EKS, ALB with IP targets: the VPC range (the chart's EKS example).
         (
@@ -303,9 +321,11 @@ fn an_ingress_class_with_the_wrong_source_is_refused_with_the_fix() {
     let alb = with(alb, "ingress.className", Some("alb"));
     let problems = refused(&alb);
     assert!(
-        problems.iter().any(|(p, m, fix)| p == "network.ingressController"
-            && m.contains("alb")
-            && fix.contains("network.loadBalancerCidrs")),
+        problems
+            .iter()
+            .any(|(p, m, fix)| p == "network.ingressController"
+                && m.contains("alb")
+                && fix.contains("network.loadBalancerCidrs")),
         "{problems:?}"
     );
     // `alb` with no source at all.
@@ -324,19 +344,26 @@ fn an_ingress_class_with_the_wrong_source_is_refused_with_the_fix() {
     );
     let problems = refused(&gce);
     assert!(
-        problems.iter().any(|(p, _, _)| p == "network.ingressController"),
+        problems
+            .iter()
+            .any(|(p, _, _)| p == "network.ingressController"),
         "{problems:?}"
     );
     // AKS application routing with CIDRs: its traffic comes from the controller pods.
-    let aks = with(doc("azure"), "network.loadBalancerCidrs", Some("[10.0.0.0/16]"));
+    let aks = with(
+        doc("azure"),
+        "network.loadBalancerCidrs",
+        Some("[10.0.0.0/16]"),
+    );
     let problems = refused(&with(
         aks,
         "ingress.className",
         Some("webapprouting.kubernetes.azure.com"),
     ));
     assert!(
-        problems.iter().any(|(p, m, _)| p == "network.loadBalancerCidrs"
-            && m.contains("app-routing-system")),
+        problems
+            .iter()
+            .any(|(p, m, _)| p == "network.loadBalancerCidrs" && m.contains("app-routing-system")),
         "{problems:?}"
     );
 }

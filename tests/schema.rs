@@ -402,12 +402,18 @@ fn other_value(path: &str) -> Option<&'static str> {
 /// a load balancer source of another kind than the class's with a class that takes either.
 fn consistent(mut doc: Value, cloud: &str, path: &str) -> Value {
     let runtime = match cloud {
-        "aws" => ("runtimeIdentity.roleArn", "arn:aws:iam::123456789012:role/caracal-runtime"),
+        "aws" => (
+            "runtimeIdentity.roleArn",
+            "arn:aws:iam::123456789012:role/caracal-runtime",
+        ),
         "gcp" => (
             "runtimeIdentity.serviceAccount",
             "caracal-runtime@my-project.iam.gserviceaccount.com",
         ),
-        _ => ("runtimeIdentity.clientId", "44444444-4444-4444-8444-444444444444"),
+        _ => (
+            "runtimeIdentity.clientId",
+            "44444444-4444-4444-8444-444444444444",
+        ),
     };
     if path.starts_with("runtimeIdentity.") {
         if schema::get_at(&doc, "runtimeIdentity.egress").is_none() {
@@ -423,7 +429,11 @@ fn consistent(mut doc: Value, cloud: &str, path: &str) -> Value {
     if path == "network.ingressController.podLabels"
         && schema::get_at(&doc, "network.ingressController.namespace").is_none()
     {
-        doc = with(&doc, "network.ingressController.namespace", Some("ingress-nginx"));
+        doc = with(
+            &doc,
+            "network.ingressController.namespace",
+            Some("ingress-nginx"),
+        );
     }
     doc
 }

@@ -730,7 +730,13 @@ impl Answers {
                 json!(cluster_location)
             }
             ("identity.clusterName", _, Identity::Gcp { cluster_name, .. }) => json!(cluster_name),
-            ("identity.clusterProject", _, Identity::Gcp { cluster_project, .. }) => {
+            (
+                "identity.clusterProject",
+                _,
+                Identity::Gcp {
+                    cluster_project, ..
+                },
+            ) => {
                 json!(cluster_project.as_ref()?)
             }
             ("identity.clientId", _, Identity::Azure { client_id, .. }) => json!(client_id),
@@ -1037,6 +1043,12 @@ fn check_runtime_identity(r: &mut Reader<'_>, doc: &Value, cloud: Cloud) -> Opti
 /// answers must name that source (`profiles/ingress-classes.yaml`).
 fn check_ingress_source(r: &mut Reader<'_>, doc: &Value, cloud: Cloud) {
     use super::profiles::{CloudProfile, IngressClassProfile, IngressSourceKind};
+    if schema::get_at(doc, "ingress.className").is_some()
+        && r.text_of("ingress.className").is_none()
+    {
+        // The class itself is refused; its source is judged once it is fixed.
+        return;
+    }
     let class = r
         .text_of("ingress.className")
         .unwrap_or_else(|| CloudProfile::get(cloud).ingress_class_name.clone());
@@ -1044,7 +1056,10 @@ fn check_ingress_source(r: &mut Reader<'_>, doc: &Value, cloud: Cloud) {
     let controller_written = schema::get_at(doc, "network.ingressController").is_some();
     match IngressClassProfile::get(&class) {
         Some(p) if p.source == IngressSourceKind::Cidrs => {
-            let what = p.cidrs_help.as_deref().unwrap_or("the load balancer's CIDRs");
+            let what = p
+                .cidrs_help
+                .as_deref()
+                .unwrap_or("the load balancer's CIDRs");
             let example = format!("[{}]", p.example_cidrs.join(", "));
             if controller_written {
                 r.push(
