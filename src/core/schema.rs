@@ -995,6 +995,36 @@ mod tests {
     }
 
     #[test]
+    fn ingress_source_defaults_name_the_ingress_class_profiles() {
+        use crate::core::profiles::{IngressClassProfile, IngressSourceKind};
+        let said = |path: &str| match find(path).default {
+            FieldDefault::Behaviour(what) => what,
+            other => panic!("{path}: {other:?}"),
+        };
+        let cidrs = said("network.loadBalancerCidrs");
+        let namespace = said("network.ingressController.namespace");
+        for c in IngressClassProfile::all() {
+            let class = format!("`{}`", c.class_name);
+            match c.source {
+                IngressSourceKind::Cidrs => {
+                    assert!(cidrs.contains(&class), "{class}");
+                    assert!(namespace.contains(&class), "{class}");
+                    for d in &c.default_cidrs {
+                        assert!(cidrs.contains(&format!("`{d}`")), "{d}");
+                    }
+                }
+                IngressSourceKind::Pods => {
+                    let ns = c.namespace.as_deref().unwrap();
+                    assert!(
+                        namespace.contains(&format!("`{ns}` for {class}")),
+                        "{class}: {ns}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn const_lookup_finds_every_field() {
         for f in FIELDS {
             assert_eq!(find(f.path).path, f.path);
