@@ -219,6 +219,12 @@ fn a_runtime_identity_is_separate_and_gets_named_https_egress() {
             render(&answers).values["networkPolicy"]["allowOpenHttps"],
             false
         );
+        // GKE serves workload identity tokens from its metadata server.
+        let metadata = egress.iter().any(|r| {
+            r["to"] == json!([{ "ipBlock": { "cidr": "169.254.169.252/32" } }])
+                && r["ports"] == json!([{ "protocol": "TCP", "port": 988 }])
+        });
+        assert_eq!(metadata, cloud == "gcp", "{cloud}: {egress:#?}");
 
         // Without its egress, refused with the fix; so is External Secrets' identity reused.
         let problems = refused(&with(d.clone(), "runtimeIdentity.egress", None));

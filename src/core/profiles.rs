@@ -22,6 +22,18 @@ pub struct CloudProfile {
     pub identity_annotation: String,
     /// Labels every Caracal pod needs for the identity to be projected.
     pub pod_labels: BTreeMap<String, String>,
+    /// Fixed in-cluster endpoints a runtime identity reaches besides the operator's HTTPS
+    /// CIDRs (GKE's metadata server serves the workload identity's tokens).
+    #[serde(default)]
+    pub runtime_identity_egress: Vec<EgressPeer>,
+}
+
+/// A CIDR and the TCP ports a NetworkPolicy admits to it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressPeer {
+    pub cidr: String,
+    pub ports: Vec<u16>,
 }
 
 static PROFILES: LazyLock<[CloudProfile; 3]> = LazyLock::new(|| {

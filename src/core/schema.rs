@@ -328,7 +328,7 @@ pub const FIELDS: &[FieldDef] = &[
         .doc("client id (GUID) of the managed identity of Caracal's own pods, for its secret backend and audit export; never the one that reads the seeded secrets", "11111111-1111-1111-1111-111111111111"),
     def("runtimeIdentity.egress", Cidrs, "Runtime egress", "CIDRs of the identity provider and provider APIs (private or VPC endpoints), comma-separated; port 443")
         .default_from(FieldDefault::Behaviour("none; required with a runtime identity"))
-        .doc("canonical CIDRs of the identity provider and the provider APIs the runtime identity calls (HTTPS); required with a runtime identity, never open HTTPS", "[10.0.64.0/24]"),
+        .doc("canonical CIDRs of the identity provider and the provider APIs the runtime identity calls (HTTPS); required with a runtime identity, never open HTTPS; on GKE the metadata server (`169.254.169.252/32` port 988, `169.254.169.254/32` port 80) is admitted too", "[10.0.64.0/24]"),
     text("postgres.host", "Host", "endpoint of the managed Postgres")
         .required("write the managed Postgres endpoint, e.g. host: db.example.internal")
         .rule(validate::service_host, Pattern(SERVICE_HOST_PATTERN))

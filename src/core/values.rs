@@ -162,6 +162,17 @@ fn network_values(answers: &Answers) -> Value {
             "to": peers,
             "ports": [ { "protocol": "TCP", "port": 443 } ],
         }));
+        for peer in &CloudProfile::get(answers.cloud).runtime_identity_egress {
+            let ports: Vec<Value> = peer
+                .ports
+                .iter()
+                .map(|p| json!({ "protocol": "TCP", "port": p }))
+                .collect();
+            extra_egress.push(json!({
+                "to": [ { "ipBlock": { "cidr": peer.cidr } } ],
+                "ports": ports,
+            }));
+        }
     }
     json!({
         "enabled": true,
