@@ -16,7 +16,7 @@ identity: { roleArn: "arn:aws:iam::123456789012:role/caracal" }
 postgres: { host: db.example.internal, port: 5432, database: caracal, authDatabase: caracal_auth, username: caracal, password: prompt }
 redis: { host: cache.example.internal, port: 6379, database: 0, password: prompt }
 ingress:
-  className: alb
+  className: nginx
   clusterIssuer: letsencrypt-prod
   hosts: { sts: sts.example.com, gateway: gateway.example.com, api: api.example.com, web: console.example.com }
 network:
@@ -267,7 +267,10 @@ fn azure() -> serde_json::Value {
     doc["cloud"] = "azure".into();
     doc["secretManager"] =
         serde_json::json!({ "vaultUrl": "https://caracal-prod.vault.azure.net" });
-    doc["identity"] = serde_json::json!({ "clientId": "00000000-0000-0000-0000-000000000000" });
+    doc["identity"] = serde_json::json!({
+        "clientId": "00000000-0000-0000-0000-000000000000",
+        "tenantId": "00000000-0000-4000-8000-00000000ca1a",
+    });
     doc
 }
 
@@ -359,6 +362,103 @@ fn azure_fields() {
         &["6f1c3a2b-9d4e-4f5a-8b7c-0123456789ab"],
         &["client", "6f1c3a2b9d4e4f5a8b7c0123456789ab"],
     );
+    // The store needs the tenant: External Secrets v0.16.2 fails without it.
+    check_in(
+        &doc,
+        "identity",
+        "tenantId",
+        &["6f1c3a2b-9d4e-4f5a-8b7c-0123456789ab"],
+        &["contoso.onmicrosoft.com", "tenant"],
+    );
+    let mut d = doc.clone();
+    d["identity"].as_object_mut().unwrap().remove("tenantId");
+    let p = problems(&d);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].path, "identity.tenantId");
+    assert!(p[0].message.contains("required") && p[0].fix.contains("GUID"));
+    assert!(
+        !schema_accepts(&d),
+        "the JSON Schema must require tenantId on azure"
+    );
+}
+
+#[test]
+fn gcp_cluster_project() {
+    let doc = gcp();
+    check_in(
+        &doc,
+        "identity",
+        "clusterProject",
+        &["shared-clusters", "caracal-prod-42"],
+        &["Shared", "123456789012"],
+    );
+    let mut d = base();
+    d["identity"]["clusterProject"] = "shared-clusters".into();
+    let p = problems(&d);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].fix.contains("cloud gcp"));
+}
+
+#[test]
+fn runtime_identity_fields() {
+    let with_runtime = |doc: &serde_json::Value, key: &str, id: &str| {
+        let mut d = doc.clone();
+        d["runtimeIdentity"] = serde_json::json!({ key: id, "egress": ["10.0.64.0/24"] });
+        d
+    };
+    let aws = with_runtime(
+        &base(),
+        "roleArn",
+        "arn:aws:iam::123456789012:role/caracal-runtime",
+    );
+    check_in(
+        &aws,
+        "runtimeIdentity",
+        "roleArn",
+        &["arn:aws:iam::123456789012:role/caracal-runtime"],
+        &["caracal-runtime"],
+    );
+    let mut d = aws.clone();
+    d["runtimeIdentity"]["egress"] = serde_json::json!(["10.0.64.1/24"]);
+    assert_eq!(problems(&d)[0].path, "runtimeIdentity.egress[0]");
+    let gcp = with_runtime(
+        &gcp(),
+        "serviceAccount",
+        "caracal-runtime@my-project.iam.gserviceaccount.com",
+    );
+    check_in(
+        &gcp,
+        "runtimeIdentity",
+        "serviceAccount",
+        &["caracal-runtime@my-project.iam.gserviceaccount.com"],
+        &["caracal-runtime"],
+    );
+    let azure = with_runtime(&azure(), "clientId", "11111111-1111-4111-8111-111111111111");
+    check_in(
+        &azure,
+        "runtimeIdentity",
+        "clientId",
+        &["11111111-1111-4111-8111-111111111111"],
+        &["runtime"],
+    );
+    // Another cloud's runtime field is refused by both.
+    let mut d = aws.clone();
+    d["runtimeIdentity"]["clientId"] = "11111111-1111-4111-8111-111111111111".into();
+    assert_eq!(problems(&d).len(), 1);
+    assert!(!schema_accepts(&d));
+    // The identity without egress, and egress without the identity: refused by the reader.
+    for key in ["egress", "roleArn"] {
+        let mut d = aws.clone();
+        d["runtimeIdentity"].as_object_mut().unwrap().remove(key);
+        let p = problems(&d);
+        assert_eq!(p.len(), 1, "{key}: {p:?}");
+        assert_eq!(p[0].path, "runtimeIdentity.egress");
+    }
+    // Without one, nothing: Caracal's pods carry no cloud identity.
+    let a = Answers::from_value(&base()).unwrap();
+    assert!(a.runtime_identity.is_none());
+    let a = Answers::from_value(&aws).unwrap();
+    assert_eq!(a.runtime_identity.unwrap().egress, ["10.0.64.0/24"]);
 }
 
 #[test]
@@ -468,6 +568,53 @@ fn network_fields() {
 }
 
 #[test]
+fn the_load_balancer_source_follows_the_ingress_class() {
+    let mut alb = base();
+    alb["ingress"]["className"] = "alb".into();
+    // A pod selector for an ALB: its traffic does not come from a pod.
+    let p = problems(&alb);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].path, "network.ingressController");
+    assert!(p[0].fix.contains("network.loadBalancerCidrs"), "{p:?}");
+    alb["network"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ingressController");
+    let p = problems(&alb);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].path, "network.loadBalancerCidrs");
+    alb["network"]["loadBalancerCidrs"] = serde_json::json!(["10.60.0.0/16"]);
+    assert!(problems(&alb).is_empty(), "{:?}", problems(&alb));
+    assert!(schema_accepts(&alb));
+    alb["network"]["loadBalancerCidrs"] = serde_json::json!(["10.60.0.1/16"]);
+    assert_eq!(problems(&alb)[0].path, "network.loadBalancerCidrs[0]");
+    // gce: Google's ranges by default; nginx with CIDRs is refused.
+    let mut gce = base();
+    gce["ingress"]["className"] = "gce".into();
+    gce["network"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ingressController");
+    assert!(problems(&gce).is_empty(), "{:?}", problems(&gce));
+    let mut nginx = base();
+    nginx["network"]["loadBalancerCidrs"] = serde_json::json!(["10.60.0.0/16"]);
+    let p = problems(&nginx);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].path, "network.loadBalancerCidrs");
+    // A class this build does not know: one source or the other must be named.
+    let mut other = base();
+    other["ingress"]["className"] = "haproxy".into();
+    assert!(problems(&other).is_empty());
+    other["network"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ingressController");
+    let p = problems(&other);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].fix.contains("loadBalancerCidrs"));
+}
+
+#[test]
 fn secret_sources_of_catalog_keys() {
     accepts(
         "secrets.admin-token",
@@ -531,11 +678,11 @@ fn defaults_fill_what_is_left_out() {
     let text = r#"
 cloud: azure
 secretManager: { vaultUrl: "https://caracal-prod.vault.azure.net" }
-identity: { clientId: 00000000-0000-0000-0000-000000000000 }
+identity: { clientId: 00000000-0000-0000-0000-000000000000, tenantId: 00000000-0000-4000-8000-00000000ca1a }
 postgres: { host: db.example.internal }
 redis: { host: cache.example.internal }
 ingress: { clusterIssuer: letsencrypt-prod, hosts: { web: console.example.com } }
-network: { dnsEgress: [10.0.0.10/32], stateEgress: [10.20.0.0/16], ingressController: { namespace: app-routing-system } }
+network: { dnsEgress: [10.0.0.10/32], stateEgress: [10.20.0.0/16] }
 "#;
     let a = Answers::from_yaml(text).unwrap();
     assert_eq!(
@@ -554,6 +701,16 @@ network: { dnsEgress: [10.0.0.10/32], stateEgress: [10.20.0.0/16], ingressContro
     assert_eq!(a.postgres.password, SecretSource::Prompt);
     assert!(a.redis.tls);
     assert!(a.storage_class.is_none() && a.ingress.class_name.is_none());
+    // No runtime identity; the class's controller (AKS application routing) is the source.
+    assert!(a.runtime_identity.is_none());
+    assert!(a.network.ingress_controller.is_none() && a.network.load_balancer_cidrs.is_empty());
+    assert_eq!(
+        caracal_deploy::core::values::ingress_source(&a),
+        caracal_deploy::core::values::IngressSource::Pods {
+            namespace: "app-routing-system".into(),
+            pod_labels: Default::default(),
+        }
+    );
 }
 
 #[test]

@@ -425,7 +425,7 @@ fn saving_changes_only_the_answers_that_changed() {
 
 #[test]
 fn saving_adds_no_default_the_file_left_out_and_keeps_how_a_value_was_written() {
-    let text = "# minimal\ncloud: azure\nsecretManager: { vaultUrl: \"https://caracal-prod.vault.azure.net/\" }\nidentity: { clientId: 00000000-0000-0000-0000-000000000000 }\npostgres: { host: db.example.internal }\nredis: { host: cache.example.internal }\ningress: { clusterIssuer: letsencrypt-prod, hosts: { web: console.example.com } }\nnetwork: { dnsEgress: [10.0.0.10/32], stateEgress: [10.20.0.0/16], ingressController: { namespace: app-routing-system } }\n";
+    let text = "# minimal\ncloud: azure\nsecretManager: { vaultUrl: \"https://caracal-prod.vault.azure.net/\" }\nidentity: { clientId: 00000000-0000-0000-0000-000000000000, tenantId: 00000000-0000-4000-8000-00000000ca1a }\npostgres: { host: db.example.internal }\nredis: { host: cache.example.internal }\ningress: { clusterIssuer: letsencrypt-prod, hosts: { web: console.example.com } }\nnetwork: { dnsEgress: [10.0.0.10/32], stateEgress: [10.20.0.0/16], ingressController: { namespace: app-routing-system } }\n";
     let mut answers = answers_of(text);
     answers.redis.port = 6380;
     let out = save_text(Some(text), &answers).unwrap();
@@ -446,6 +446,7 @@ fn switching_the_cloud_rewrites_only_the_cloud_sections() {
     after.cloud = gcp.cloud;
     after.secret_manager.target = gcp.secret_manager.target.clone();
     after.identity = gcp.identity.clone();
+    after.runtime_identity = gcp.runtime_identity.clone();
     let out = save_text(Some(&text), &after).unwrap();
     assert_eq!(answers_of(&out), after);
     assert_in_order(&full_line_comments(&text), &out, "aws to gcp");

@@ -168,7 +168,12 @@ fn per_cloud_parameters_reach_the_manifests() {
             .iter()
             .find(|d| d["kind"] == "ServiceAccount" && d["metadata"]["name"] == "caracal-caracal")
             .unwrap();
-        assert_eq!(
+        // The chart's pods carry the runtime identity, if any; never External Secrets'.
+        match &answers.runtime_identity {
+            Some(runtime) => assert_eq!(sa["metadata"]["annotations"][annotation], runtime.id),
+            None => assert!(sa["metadata"]["annotations"].get(annotation).is_none()),
+        }
+        assert_ne!(
             sa["metadata"]["annotations"][annotation],
             answers.identity.annotation_value()
         );

@@ -128,8 +128,20 @@ fn stores_use_each_clouds_workload_identity() {
         "WorkloadIdentity"
     );
     assert_eq!(
-        azure.values["global"]["podLabels"]["azure.workload.identity/use"],
-        "true"
+        azure.objects[2]["spec"]["provider"]["azurekv"]["tenantId"],
+        "00000000-0000-0000-0000-00000000aaaa"
+    );
+    assert_eq!(wi["clusterProjectID"], "my-project");
+    // External Secrets' identity is never the pods': the Azure example names no runtime
+    // identity, so the chart's service account and pods get none; the AWS one names its own.
+    assert_eq!(azure.values["global"]["podLabels"], serde_json::json!({}));
+    assert_eq!(
+        azure.values["serviceAccount"]["annotations"],
+        serde_json::json!({})
+    );
+    assert_eq!(
+        aws.values["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::123456789012:role/caracal-runtime"
     );
     for b in [&aws, &gcp, &azure] {
         assert_eq!(

@@ -287,11 +287,16 @@ fn what_the_reader_accepts_the_schema_accepts() {
         ),
         ("aws", "kekRotation", Some("true")),
         (
-            "aws",
+            "azure",
             "network.ingressController.podLabels",
             Some("{azure.workload.identity/use: true, tier: 1}"),
         ),
-        ("aws", "network.ingressController.podLabels", None),
+        ("azure", "network.ingressController.podLabels", None),
+        // The class's own source by default: app-routing-system, Google's ranges.
+        ("azure", "network.ingressController", None),
+        ("gcp", "network.loadBalancerCidrs", None),
+        ("aws", "runtimeIdentity", None),
+        ("gcp", "identity.clusterProject", None),
         ("aws", "ingress.hosts.api", None),
         ("aws", "ingress.className", None),
         (
@@ -355,7 +360,13 @@ fn other_value(path: &str) -> Option<&'static str> {
         "identity.serviceAccount" => "caracal-two@my-project.iam.gserviceaccount.com",
         "identity.clusterLocation" => "europe-west4-a",
         "identity.clusterName" => "other-cluster",
+        "identity.clusterProject" => "other-cluster-project",
         "identity.clientId" => "11111111-2222-3333-4444-555555555555",
+        "identity.tenantId" => "22222222-2222-4222-8222-222222222222",
+        "runtimeIdentity.roleArn" => "arn:aws:iam::210987654321:role/other-runtime",
+        "runtimeIdentity.serviceAccount" => "runtime-two@my-project.iam.gserviceaccount.com",
+        "runtimeIdentity.clientId" => "33333333-3333-4333-8333-333333333333",
+        "runtimeIdentity.egress" => "[10.9.0.0/24]",
         "postgres.host" => "pg.example.internal",
         "postgres.port" => "6543",
         "postgres.database" => "db2",
@@ -368,7 +379,8 @@ fn other_value(path: &str) -> Option<&'static str> {
         "redis.database" => "3",
         "redis.password" => "generate",
         "redis.tls" => "false",
-        "ingress.className" => "nginx",
+        // A class this build does not know: either source is accepted.
+        "ingress.className" => "haproxy",
         "ingress.clusterIssuer" => "other-issuer",
         "ingress.hosts.sts" => "sts2.example.com",
         "ingress.hosts.gateway" => "gw2.example.com",
@@ -376,6 +388,7 @@ fn other_value(path: &str) -> Option<&'static str> {
         "ingress.hosts.web" => "web2.example.com",
         "network.dnsEgress" => "[10.1.0.10/32, 10.1.0.11/32]",
         "network.stateEgress" => "[10.30.0.0/16]",
+        "network.loadBalancerCidrs" => "[10.61.0.0/16]",
         "network.ingressController.namespace" => "other-ns",
         "network.ingressController.podLabels" => "{tier: edge}",
         "storageClass" => "fast",
@@ -383,6 +396,46 @@ fn other_value(path: &str) -> Option<&'static str> {
         "kekRotation" => "true",
         other => panic!("give {other} a value in other_value()"),
     })
+}
+
+/// The fields a changed field needs beside it: a runtime identity comes with its egress, and
+/// a load balancer source of another kind than the class's with a class that takes either.
+fn consistent(mut doc: Value, cloud: &str, path: &str) -> Value {
+    let runtime = match cloud {
+        "aws" => (
+            "runtimeIdentity.roleArn",
+            "arn:aws:iam::123456789012:role/caracal-runtime",
+        ),
+        "gcp" => (
+            "runtimeIdentity.serviceAccount",
+            "caracal-runtime@my-project.iam.gserviceaccount.com",
+        ),
+        _ => (
+            "runtimeIdentity.clientId",
+            "44444444-4444-4444-8444-444444444444",
+        ),
+    };
+    if path.starts_with("runtimeIdentity.") {
+        if schema::get_at(&doc, "runtimeIdentity.egress").is_none() {
+            doc = with(&doc, "runtimeIdentity.egress", Some("[10.0.64.0/24]"));
+        }
+        if schema::get_at(&doc, runtime.0).is_none() {
+            doc = with(&doc, runtime.0, Some(runtime.1));
+        }
+    }
+    if path.starts_with("network.ingressController") || path == "network.loadBalancerCidrs" {
+        doc = with(&doc, "ingress.className", Some("haproxy"));
+    }
+    if path == "network.ingressController.podLabels"
+        && schema::get_at(&doc, "network.ingressController.namespace").is_none()
+    {
+        doc = with(
+            &doc,
+            "network.ingressController.namespace",
+            Some("ingress-nginx"),
+        );
+    }
+    doc
 }
 
 #[test]
@@ -395,7 +448,7 @@ fn every_field_of_the_table_round_trips_through_the_reader_and_the_writer() {
             let Some(value) = other_value(f.path) else {
                 continue;
             };
-            let doc = with(&base, f.path, Some(value));
+            let doc = consistent(with(&base, f.path, Some(value)), cloud, f.path);
             let want = yaml(&format!("v: {value}\n"))["v"].clone();
             assert_ne!(schema::get_at(&base, f.path), Some(&want), "{}", f.path);
             let read = Answers::from_value(&doc)

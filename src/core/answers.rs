@@ -108,7 +108,8 @@ pub struct SecretManagerAnswers {
     pub ca_bundle: Option<PathBuf>,
 }
 
-/// The workload identity External Secrets and the Caracal pods run as.
+/// The workload identity External Secrets alone runs as: it reads the seeded secrets.
+/// Caracal's own pods never carry it (see [`RuntimeIdentity`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Identity {
     Aws {
@@ -118,10 +119,25 @@ pub enum Identity {
         service_account: String,
         cluster_location: String,
         cluster_name: String,
+        /// The cluster's project when it differs from the secrets' project.
+        cluster_project: Option<String>,
     },
     Azure {
         client_id: String,
+        /// Entra ID tenant of the managed identity; the store needs it.
+        tenant_id: String,
     },
+}
+
+/// An optional, separate cloud identity for Caracal's own workloads (its secret backend and
+/// audit export). Without one, the chart's service account carries no cloud identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeIdentity {
+    /// The value of the cloud's service-account annotation: role ARN, Google service
+    /// account or managed identity client id.
+    pub id: String,
+    /// CIDRs of the identity provider and provider APIs it calls (port 443).
+    pub egress: Vec<String>,
 }
 
 impl Identity {
@@ -132,7 +148,7 @@ impl Identity {
             Identity::Gcp {
                 service_account, ..
             } => service_account,
-            Identity::Azure { client_id } => client_id,
+            Identity::Azure { client_id, .. } => client_id,
         }
     }
 }
@@ -204,7 +220,11 @@ pub struct IngressController {
 pub struct Network {
     pub dns_egress: Vec<String>,
     pub state_egress: Vec<String>,
-    pub ingress_controller: IngressController,
+    /// As written; empty: the ingress class's default ranges, if any (see
+    /// `values::ingress_source`).
+    pub load_balancer_cidrs: Vec<String>,
+    /// As written; None: the ingress class's controller, if it is an in-cluster one.
+    pub ingress_controller: Option<IngressController>,
 }
 
 /// Everything the wizard needs to know, as the answers file states it.
@@ -217,6 +237,7 @@ pub struct Answers {
     pub chart: ChartRef,
     pub secret_manager: SecretManagerAnswers,
     pub identity: Identity,
+    pub runtime_identity: Option<RuntimeIdentity>,
     pub postgres: Postgres,
     pub redis: Redis,
     pub ingress: Ingress,
@@ -461,7 +482,12 @@ impl Reader<'_> {
         let path = f.path;
         let items = match v {
             Value::Array(items) if items.is_empty() => {
-                self.push(path, "is empty", f.missing_fix);
+                let fix = if f.missing_fix.is_empty() {
+                    "list at least one CIDR, or remove the line"
+                } else {
+                    f.missing_fix
+                };
+                self.push(path, "is empty", fix);
                 return None;
             }
             Value::Array(items) => items,
@@ -704,7 +730,24 @@ impl Answers {
                 json!(cluster_location)
             }
             ("identity.clusterName", _, Identity::Gcp { cluster_name, .. }) => json!(cluster_name),
-            ("identity.clientId", _, Identity::Azure { client_id }) => json!(client_id),
+            (
+                "identity.clusterProject",
+                _,
+                Identity::Gcp {
+                    cluster_project, ..
+                },
+            ) => {
+                json!(cluster_project.as_ref()?)
+            }
+            ("identity.clientId", _, Identity::Azure { client_id, .. }) => json!(client_id),
+            ("identity.tenantId", _, Identity::Azure { tenant_id, .. }) => json!(tenant_id),
+            (
+                "runtimeIdentity.roleArn"
+                | "runtimeIdentity.serviceAccount"
+                | "runtimeIdentity.clientId",
+                ..,
+            ) => json!(self.runtime_identity.as_ref()?.id),
+            ("runtimeIdentity.egress", ..) => json!(self.runtime_identity.as_ref()?.egress),
             ("postgres.host", ..) => json!(pg.host),
             ("postgres.port", ..) => json!(pg.port),
             ("postgres.database", ..) => json!(pg.database),
@@ -725,13 +768,20 @@ impl Answers {
             ("ingress.hosts.web", ..) => json!(hosts.web),
             ("network.dnsEgress", ..) => json!(self.network.dns_egress),
             ("network.stateEgress", ..) => json!(self.network.state_egress),
+            ("network.loadBalancerCidrs", ..) if !self.network.load_balancer_cidrs.is_empty() => {
+                json!(self.network.load_balancer_cidrs)
+            }
             ("network.ingressController.namespace", ..) => {
-                json!(self.network.ingress_controller.namespace)
+                json!(self.network.ingress_controller.as_ref()?.namespace)
             }
             ("network.ingressController.podLabels", ..)
-                if !self.network.ingress_controller.pod_labels.is_empty() =>
+                if self
+                    .network
+                    .ingress_controller
+                    .as_ref()
+                    .is_some_and(|c| !c.pod_labels.is_empty()) =>
             {
-                json!(self.network.ingress_controller.pod_labels)
+                json!(self.network.ingress_controller.as_ref()?.pod_labels)
             }
             ("storageClass", ..) => json!(self.storage_class.as_ref()?),
             ("secrets", ..) if !self.secrets.is_empty() => Value::Object(
@@ -830,6 +880,11 @@ fn read(value: &Value, problems: &mut Vec<Problem>) -> Option<Answers> {
         }
     }
 
+    let runtime = cloud.and_then(|c| check_runtime_identity(&mut r, value, c));
+    if let Some(c) = cloud {
+        check_ingress_source(&mut r, value, c);
+    }
+
     let secrets = read_secrets(&mut r, value);
     let v = &r;
     let cloud = cloud?;
@@ -860,11 +915,17 @@ fn read(value: &Value, problems: &mut Vec<Problem>) -> Option<Answers> {
             service_account: v.text_of("identity.serviceAccount")?,
             cluster_location: v.text_of("identity.clusterLocation")?,
             cluster_name: v.text_of("identity.clusterName")?,
+            cluster_project: v.text_of("identity.clusterProject"),
         },
         Cloud::Azure => Identity::Azure {
             client_id: v.text_of("identity.clientId")?,
+            tenant_id: v.text_of("identity.tenantId")?,
         },
     };
+    let runtime_identity = runtime.map(|id| RuntimeIdentity {
+        id,
+        egress: v.list_of("runtimeIdentity.egress").unwrap_or_default(),
+    });
     Some(Answers {
         cloud,
         kube_context: v.text_of("kubeContext"),
@@ -876,6 +937,7 @@ fn read(value: &Value, problems: &mut Vec<Problem>) -> Option<Answers> {
         },
         secret_manager,
         identity,
+        runtime_identity,
         postgres: Postgres {
             host: v.text_of("postgres.host")?,
             port: u16::try_from(v.integer_of("postgres.port")?).ok()?,
@@ -905,17 +967,148 @@ fn read(value: &Value, problems: &mut Vec<Problem>) -> Option<Answers> {
         network: Network {
             dns_egress: v.list_of("network.dnsEgress")?,
             state_egress: v.list_of("network.stateEgress")?,
-            ingress_controller: IngressController {
-                namespace: v.text_of("network.ingressController.namespace")?,
-                pod_labels: v
-                    .labels_of("network.ingressController.podLabels")
-                    .unwrap_or_default(),
-            },
+            load_balancer_cidrs: v.list_of("network.loadBalancerCidrs").unwrap_or_default(),
+            ingress_controller: v
+                .text_of("network.ingressController.namespace")
+                .or_else(|| {
+                    // Labels alone select pods of the class's controller namespace.
+                    v.labels_of("network.ingressController.podLabels")?;
+                    let class = v.text_of("ingress.className").unwrap_or_else(|| {
+                        super::profiles::CloudProfile::get(cloud)
+                            .ingress_class_name
+                            .clone()
+                    });
+                    super::profiles::IngressClassProfile::get(&class)?
+                        .namespace
+                        .clone()
+                })
+                .map(|namespace| IngressController {
+                    namespace,
+                    pod_labels: v
+                        .labels_of("network.ingressController.podLabels")
+                        .unwrap_or_default(),
+                }),
         },
         storage_class: v.text_of("storageClass"),
         secrets: secrets?,
         kek_rotation: v.boolean_of("kekRotation")?,
     })
+}
+
+/// The runtime identity's id, if the file names one; its egress is required with it and
+/// refused without it.
+fn check_runtime_identity(r: &mut Reader<'_>, doc: &Value, cloud: Cloud) -> Option<String> {
+    let id_path = match cloud {
+        Cloud::Aws => "runtimeIdentity.roleArn",
+        Cloud::Gcp => "runtimeIdentity.serviceAccount",
+        Cloud::Azure => "runtimeIdentity.clientId",
+    };
+    let id = r.text_of(id_path);
+    let id_written = schema::get_at(doc, id_path).is_some();
+    let egress_written = schema::get_at(doc, "runtimeIdentity.egress").is_some();
+    if id_written && !egress_written {
+        r.push(
+            "runtimeIdentity.egress",
+            "is required with a runtime identity: stable mode's NetworkPolicy denies the pods' HTTPS to the identity provider and the provider APIs",
+            "list their CIDRs (private or VPC endpoints), e.g. egress: [10.0.64.0/24]; open HTTPS (allowOpenHttps) is never written",
+        );
+    }
+    if !id_written && egress_written {
+        r.push(
+            "runtimeIdentity.egress",
+            "admits HTTPS for a runtime identity, but none is named",
+            format!("name the identity in `{id_path}`, or remove `runtimeIdentity.egress`"),
+        );
+    }
+    // The identity that reads the seeded secrets belongs to External Secrets alone.
+    let eso_path = match cloud {
+        Cloud::Aws => "identity.roleArn",
+        Cloud::Gcp => "identity.serviceAccount",
+        Cloud::Azure => "identity.clientId",
+    };
+    if let (Some(rt), Some(eso)) = (&id, r.text_of(eso_path))
+        && rt.eq_ignore_ascii_case(&eso)
+    {
+        r.push(
+            id_path,
+            format!("is External Secrets' identity (`{eso_path}`): every Caracal pod could read all the seeded secrets"),
+            "give Caracal's pods a separate identity with only the permissions of its secret backend and audit export, or remove runtimeIdentity",
+        );
+        return None;
+    }
+    id
+}
+
+/// The ingress class decides where the load balancer's traffic comes from; the network
+/// answers must name that source (`profiles/ingress-classes.yaml`).
+fn check_ingress_source(r: &mut Reader<'_>, doc: &Value, cloud: Cloud) {
+    use super::profiles::{CloudProfile, IngressClassProfile, IngressSourceKind};
+    if schema::get_at(doc, "ingress.className").is_some()
+        && r.text_of("ingress.className").is_none()
+    {
+        // The class itself is refused; its source is judged once it is fixed.
+        return;
+    }
+    let class = r
+        .text_of("ingress.className")
+        .unwrap_or_else(|| CloudProfile::get(cloud).ingress_class_name.clone());
+    let cidrs_written = schema::get_at(doc, "network.loadBalancerCidrs").is_some();
+    let controller_written = schema::get_at(doc, "network.ingressController").is_some();
+    match IngressClassProfile::get(&class) {
+        Some(p) if p.source == IngressSourceKind::Cidrs => {
+            let what = p
+                .cidrs_help
+                .as_deref()
+                .unwrap_or("the load balancer's CIDRs");
+            let example = format!("[{}]", p.example_cidrs.join(", "));
+            if controller_written {
+                r.push(
+                    "network.ingressController",
+                    format!(
+                        "the `{class}` class's traffic does not come from a pod ({}): a pod selector admits none of it and the console is unreachable",
+                        p.description
+                    ),
+                    format!("remove network.ingressController and list {what} in network.loadBalancerCidrs, e.g. loadBalancerCidrs: {example}"),
+                );
+            } else if !cidrs_written && p.default_cidrs.is_empty() {
+                r.push(
+                    "network.loadBalancerCidrs",
+                    format!("is required for the `{class}` class ({}): stable mode admits ingress only from it", p.description),
+                    format!("list {what}, e.g. loadBalancerCidrs: {example}"),
+                );
+            }
+        }
+        Some(p) => {
+            if cidrs_written {
+                let ns = p.namespace.as_deref().unwrap_or_default();
+                r.push(
+                    "network.loadBalancerCidrs",
+                    format!(
+                        "the `{class}` class's traffic comes from its controller pods ({}, namespace {ns}), not from these CIDRs",
+                        p.description
+                    ),
+                    format!("remove loadBalancerCidrs; the controller namespace defaults to {ns} (network.ingressController.namespace)"),
+                );
+            }
+        }
+        None => {
+            if schema::get_at(doc, "network.ingressController.podLabels").is_some()
+                && schema::get_at(doc, "network.ingressController.namespace").is_none()
+            {
+                r.push(
+                    "network.ingressController.namespace",
+                    format!("is required with podLabels: ingress class `{class}` is not one this build knows"),
+                    "write the controller's namespace, e.g. namespace: ingress-nginx",
+                );
+            } else if !cidrs_written && !controller_written {
+                r.push(
+                    "network.loadBalancerCidrs",
+                    format!("ingress class `{class}` is not one this build knows: where its traffic comes from must be named"),
+                    "write network.ingressController.namespace for an in-cluster controller, or network.loadBalancerCidrs for a load balancer outside the pods",
+                );
+            }
+        }
+    }
 }
 
 /// `secrets:` is keyed by the chart's catalog, so it is read once the chart version is known.

@@ -67,6 +67,7 @@ pub fn cluster_secret_store(answers: &Answers) -> Value {
             Identity::Gcp {
                 cluster_location,
                 cluster_name,
+                cluster_project,
                 ..
             },
         ) => json!({
@@ -75,14 +76,21 @@ pub fn cluster_secret_store(answers: &Answers) -> Value {
                 "auth": { "workloadIdentity": {
                     "clusterLocation": cluster_location,
                     "clusterName": cluster_name,
+                    // Named, so the store does not depend on the metadata server's answer
+                    // (and works when the secrets live in a shared project).
+                    "clusterProjectID": cluster_project.as_ref().unwrap_or(project),
                     "serviceAccountRef": sa_ref,
                 } },
             }
         }),
-        (SecretManagerTarget::Azure { vault_url }, Identity::Azure { .. }) => json!({
+        (SecretManagerTarget::Azure { vault_url }, Identity::Azure { tenant_id, .. }) => json!({
             "azurekv": {
                 "vaultUrl": vault_url,
                 "authType": "WorkloadIdentity",
+                // External Secrets v0.16.2 otherwise looks for the service account's
+                // tenant-id annotation, then its own AZURE_TENANT_ID, and fails with
+                // "missing tenantID in store config".
+                "tenantId": tenant_id,
                 "serviceAccountRef": sa_ref,
             }
         }),

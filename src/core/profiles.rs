@@ -22,6 +22,18 @@ pub struct CloudProfile {
     pub identity_annotation: String,
     /// Labels every Caracal pod needs for the identity to be projected.
     pub pod_labels: BTreeMap<String, String>,
+    /// Fixed in-cluster endpoints a runtime identity reaches besides the operator's HTTPS
+    /// CIDRs (GKE's metadata server serves the workload identity's tokens).
+    #[serde(default)]
+    pub runtime_identity_egress: Vec<EgressPeer>,
+}
+
+/// A CIDR and the TCP ports a NetworkPolicy admits to it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressPeer {
+    pub cidr: String,
+    pub ports: Vec<u16>,
 }
 
 static PROFILES: LazyLock<[CloudProfile; 3]> = LazyLock::new(|| {
@@ -35,6 +47,54 @@ static PROFILES: LazyLock<[CloudProfile; 3]> = LazyLock::new(|| {
     ]
 });
 
+/// Where an ingress class's traffic comes from (`profiles/ingress-classes.yaml`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IngressSourceKind {
+    /// A load balancer outside the pods network: CIDRs (`network.loadBalancerCidrs`).
+    Cidrs,
+    /// An in-cluster controller: its namespace and pod labels (`network.ingressController`).
+    Pods,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IngressClassProfile {
+    pub class_name: String,
+    pub description: String,
+    pub source: IngressSourceKind,
+    /// What the CIDRs are, for help texts and fixes (cidrs classes).
+    #[serde(default)]
+    pub cidrs_help: Option<String>,
+    /// Fixed ranges of the provider (GKE), used when the answers name none.
+    #[serde(default)]
+    pub default_cidrs: Vec<String>,
+    /// A plausible value for fixes.
+    #[serde(default)]
+    pub example_cidrs: Vec<String>,
+    /// The controller's namespace (pods classes).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub pod_labels: BTreeMap<String, String>,
+}
+
+static INGRESS_CLASSES: LazyLock<Vec<IngressClassProfile>> = LazyLock::new(|| {
+    serde_saphyr::from_str(include_str!("../../profiles/ingress-classes.yaml"))
+        .expect("bundled ingress classes are valid")
+});
+
+impl IngressClassProfile {
+    /// The known facts of an ingress class, None for a class this build does not know.
+    pub fn get(class_name: &str) -> Option<&'static IngressClassProfile> {
+        INGRESS_CLASSES.iter().find(|c| c.class_name == class_name)
+    }
+
+    pub fn all() -> &'static [IngressClassProfile] {
+        &INGRESS_CLASSES
+    }
+}
+
 impl CloudProfile {
     pub fn get(cloud: Cloud) -> &'static CloudProfile {
         let profile = &PROFILES[cloud as usize];
@@ -46,6 +106,42 @@ impl CloudProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ingress_classes_follow_the_chart_examples() {
+        for c in IngressClassProfile::all() {
+            match c.source {
+                IngressSourceKind::Cidrs => assert!(
+                    c.namespace.is_none() && c.cidrs_help.is_some() && !c.example_cidrs.is_empty(),
+                    "{}",
+                    c.class_name
+                ),
+                IngressSourceKind::Pods => assert!(
+                    c.namespace.is_some() && c.default_cidrs.is_empty(),
+                    "{}",
+                    c.class_name
+                ),
+            }
+        }
+        for cloud in [Cloud::Aws, Cloud::Gcp, Cloud::Azure] {
+            let class = &CloudProfile::get(cloud).ingress_class_name;
+            assert!(IngressClassProfile::get(class).is_some(), "{class}");
+        }
+        let gce = IngressClassProfile::get("gce").unwrap();
+        assert_eq!(gce.default_cidrs, ["130.211.0.0/22", "35.191.0.0/16"]);
+        let aks = IngressClassProfile::get("webapprouting.kubernetes.azure.com").unwrap();
+        assert_eq!(aks.namespace.as_deref(), Some("app-routing-system"));
+        assert_eq!(
+            IngressClassProfile::get("alb").unwrap().source,
+            IngressSourceKind::Cidrs
+        );
+        assert_eq!(
+            IngressClassProfile::get("azure-application-gateway")
+                .unwrap()
+                .source,
+            IngressSourceKind::Cidrs
+        );
+    }
 
     #[test]
     fn profiles_match_the_chart_examples() {

@@ -197,6 +197,7 @@ fn chart_versions() -> Vec<String> {
 
 const SOURCE_HELP: &str =
     "prompt (asked when seeding), generate, env:VAR or file:PATH; never the value itself";
+const RUNTIME_NONE: &str = "none: Caracal's service account carries no cloud identity";
 const SOURCE_DOC: &str = "`generate`, `prompt`, `env:VAR` or `file:PATH`; never the value";
 
 use FieldType::{Boolean, Cidrs, Integer, Labels};
@@ -274,16 +275,16 @@ pub const FIELDS: &[FieldDef] = &[
     text("secretManager.caBundle", "CA bundle", "PEM file of extra CAs to trust (private CA, TLS-inspecting proxy); empty: system roots")
         .default_from(FieldDefault::Behaviour("the system's roots"))
         .doc("PEM file of extra CAs to trust (private endpoints, TLS-inspecting proxies)", "/etc/ssl/private-ca.pem"),
-    text("identity.roleArn", "IAM role (IRSA)", "arn:aws:iam::ACCOUNT:role/NAME, trusted by the cluster's OIDC provider")
+    text("identity.roleArn", "IAM role (IRSA)", "External Secrets' role (read the PREFIX secrets): arn:aws:iam::ACCOUNT:role/NAME, trusted by the cluster's OIDC provider")
         .cloud(Cloud::Aws)
         .required("write the IAM role for IRSA, e.g. roleArn: arn:aws:iam::123456789012:role/caracal")
         .rule(validate::role_arn, Pattern(ROLE_ARN_PATTERN))
         .doc("IAM role ARN for IRSA (External Secrets' workload identity)", "arn:aws:iam::123456789012:role/caracal"),
-    text("identity.serviceAccount", "Service account", "NAME@PROJECT.iam.gserviceaccount.com with Secret Manager access")
+    text("identity.serviceAccount", "Service account", "External Secrets' account: NAME@PROJECT.iam.gserviceaccount.com with Secret Manager read access")
         .cloud(Cloud::Gcp)
         .required("write the Google service account, e.g. caracal@my-project.iam.gserviceaccount.com")
         .rule(validate::gcp_service_account, Pattern(GCP_SA_PATTERN))
-        .doc("Workload Identity service account", "caracal@my-project.iam.gserviceaccount.com"),
+        .doc("Workload Identity service account of External Secrets (reads the seeded secrets)", "caracal@my-project.iam.gserviceaccount.com"),
     text("identity.clusterLocation", "Cluster location", "region or zone of the GKE cluster, e.g. us-central1")
         .cloud(Cloud::Gcp)
         .required("write the GKE cluster's region or zone, e.g. us-central1")
@@ -295,11 +296,39 @@ pub const FIELDS: &[FieldDef] = &[
         .rule(validate::gke_cluster_name, Pattern(DNS1035_PATTERN))
         .max(40)
         .doc("GKE cluster name", "caracal-prod"),
-    text("identity.clientId", "Client id", "client id (GUID) of the user-assigned managed identity")
+    text("identity.clientId", "Client id", "External Secrets' managed identity (Key Vault Secrets User): its client id (GUID)")
         .cloud(Cloud::Azure)
         .required("write the managed identity's client id (a GUID)")
         .rule(validate::guid, Pattern(GUID_PATTERN))
-        .doc("managed identity client id (GUID)", "00000000-0000-0000-0000-000000000000"),
+        .doc("client id (GUID) of the managed identity External Secrets reads the vault as", "00000000-0000-0000-0000-000000000000"),
+    text("identity.tenantId", "Tenant id", "Entra ID tenant (GUID) of the managed identity; External Secrets needs it in the store")
+        .cloud(Cloud::Azure)
+        .required("write the Entra ID tenant id (a GUID), e.g. tenantId: 00000000-0000-0000-0000-000000000000 (az account show --query tenantId)")
+        .rule(validate::guid, Pattern(GUID_PATTERN))
+        .doc("Entra ID tenant (GUID) of the managed identity; written to the store's `tenantId` (without it External Secrets fails with \"missing tenantID in store config\")", "00000000-0000-0000-0000-000000000000"),
+    text("identity.clusterProject", "Cluster project", "project of the GKE cluster when it differs from the secrets' project; empty: the same project")
+        .cloud(Cloud::Gcp)
+        .rule(validate::gcp_project, Pattern(GCP_PROJECT_PATTERN))
+        .default_from(FieldDefault::Behaviour("`secretManager.project`"))
+        .doc("GCP project id of the GKE cluster (its Workload Identity pool); written to the store's `clusterProjectID`", "my-cluster-project"),
+    text("runtimeIdentity.roleArn", "Runtime IAM role", "optional, Caracal's pods: e.g. role/caracal-runtime for its secret backend and audit export only; empty: none")
+        .cloud(Cloud::Aws)
+        .rule(validate::role_arn, Pattern(ROLE_ARN_PATTERN))
+        .default_from(FieldDefault::Behaviour(RUNTIME_NONE))
+        .doc("IAM role (IRSA) of Caracal's own pods, for its secret backend and audit export; never the role that reads the seeded secrets", "arn:aws:iam::123456789012:role/caracal-runtime"),
+    text("runtimeIdentity.serviceAccount", "Runtime GSA", "optional, Caracal's pods: e.g. caracal-runtime@PROJECT for its secret backend and audit export only; empty: none")
+        .cloud(Cloud::Gcp)
+        .rule(validate::gcp_service_account, Pattern(GCP_SA_PATTERN))
+        .default_from(FieldDefault::Behaviour(RUNTIME_NONE))
+        .doc("Google service account of Caracal's own pods, for its secret backend and audit export; never the one that reads the seeded secrets", "caracal-runtime@my-project.iam.gserviceaccount.com"),
+    text("runtimeIdentity.clientId", "Runtime client id", "optional, Caracal's pods: client id of e.g. caracal-runtime, for its secret backend and audit export only; empty: none")
+        .cloud(Cloud::Azure)
+        .rule(validate::guid, Pattern(GUID_PATTERN))
+        .default_from(FieldDefault::Behaviour(RUNTIME_NONE))
+        .doc("client id (GUID) of the managed identity of Caracal's own pods, for its secret backend and audit export; never the one that reads the seeded secrets", "11111111-1111-1111-1111-111111111111"),
+    def("runtimeIdentity.egress", Cidrs, "Runtime egress", "CIDRs of the identity provider and provider APIs (private or VPC endpoints), comma-separated; port 443")
+        .default_from(FieldDefault::Behaviour("none; required with a runtime identity"))
+        .doc("canonical CIDRs of the identity provider and the provider APIs the runtime identity calls (HTTPS); required with a runtime identity, never open HTTPS; on GKE the metadata server (`169.254.169.252/32` port 988, `169.254.169.254/32` port 80) is admitted too", "[10.0.64.0/24]"),
     text("postgres.host", "Host", "endpoint of the managed Postgres")
         .required("write the managed Postgres endpoint, e.g. host: db.example.internal")
         .rule(validate::service_host, Pattern(SERVICE_HOST_PATTERN))
@@ -380,13 +409,16 @@ pub const FIELDS: &[FieldDef] = &[
     def("network.stateEgress", Cidrs, "State egress", "CIDRs of the managed Postgres and Redis, comma-separated")
         .required("list the CIDRs of the managed Postgres and Redis, e.g. stateEgress: [10.20.0.0/16]")
         .doc("canonical CIDRs of the managed Postgres and Redis", "[10.20.0.0/16]"),
-    text("network.ingressController.namespace", "Controller namespace", "namespace of the ingress controller pods")
-        .required("write the ingress controller's namespace, e.g. namespace: ingress-nginx (stable mode admits ingress traffic only from it)")
+    def("network.loadBalancerCidrs", Cidrs, "Load balancer CIDRs", "classes whose load balancer is outside the pods (alb: the VPC or subnet CIDRs; gce: Google's ranges by default; azure-application-gateway: the gateway's subnet)")
+        .default_from(FieldDefault::Behaviour("the ingress class's: `130.211.0.0/22`, `35.191.0.0/16` for `gce`; required for `alb` and `azure-application-gateway`; none for in-cluster controllers"))
+        .doc("canonical CIDRs the load balancer sends from (ALB with IP targets: the VPC or subnets; AGIC: the gateway's subnet); only for classes whose traffic does not come from a pod", "[10.60.0.0/16]"),
+    text("network.ingressController.namespace", "Controller namespace", "in-cluster controllers only (webapprouting: app-routing-system, nginx: ingress-nginx); empty: the class's")
         .rule(validate::dns1123_label, Pattern(LABEL_PATTERN))
         .max(63)
-        .doc("namespace of the ingress controller: the only source admitted to the exposed services", "ingress-nginx"),
+        .default_from(FieldDefault::Behaviour("the ingress class's (`app-routing-system` for `webapprouting.kubernetes.azure.com`, `ingress-nginx` for `nginx`, `traefik` for `traefik`); none for `alb`, `gce`, `azure-application-gateway`"))
+        .doc("namespace of an in-cluster ingress controller: the only source admitted to the exposed services; not for classes whose load balancer is outside the pods", "ingress-nginx"),
     def("network.ingressController.podLabels", Labels, "Controller labels", "key=value, comma-separated, e.g. app.kubernetes.io/name=ingress-nginx")
-        .default_from(FieldDefault::Behaviour("every pod of the namespace"))
+        .default_from(FieldDefault::Behaviour("the ingress class's, else every pod of the namespace"))
         .doc("labels of the ingress controller pods", "{app.kubernetes.io/name: ingress-nginx}"),
     text("storageClass", "Storage class", "empty: the cloud's default (gp3, premium-rwo, managed-csi)")
         .rule(validate::dns1123_subdomain, Pattern(SUBDOMAIN_PATTERN))
@@ -956,6 +988,36 @@ mod tests {
                         f.help.contains(v),
                         "{}: the help must name {c}'s default {v}",
                         f.path
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ingress_source_defaults_name_the_ingress_class_profiles() {
+        use crate::core::profiles::{IngressClassProfile, IngressSourceKind};
+        let said = |path: &str| match find(path).default {
+            FieldDefault::Behaviour(what) => what,
+            other => panic!("{path}: {other:?}"),
+        };
+        let cidrs = said("network.loadBalancerCidrs");
+        let namespace = said("network.ingressController.namespace");
+        for c in IngressClassProfile::all() {
+            let class = format!("`{}`", c.class_name);
+            match c.source {
+                IngressSourceKind::Cidrs => {
+                    assert!(cidrs.contains(&class), "{class}");
+                    assert!(namespace.contains(&class), "{class}");
+                    for d in &c.default_cidrs {
+                        assert!(cidrs.contains(&format!("`{d}`")), "{d}");
+                    }
+                }
+                IngressSourceKind::Pods => {
+                    let ns = c.namespace.as_deref().unwrap();
+                    assert!(
+                        namespace.contains(&format!("`{ns}` for {class}")),
+                        "{class}: {ns}"
                     );
                 }
             }

@@ -6,7 +6,44 @@ use serde_json::{Map, Value, json};
 use super::answers::Answers;
 use super::catalog::SecretCatalog;
 use super::external_secret::RUNTIME_SECRET;
-use super::profiles::CloudProfile;
+use super::profiles::{CloudProfile, IngressClassProfile, IngressSourceKind};
+
+/// Where the exposed services' traffic comes from: the only source `extraIngress` admits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IngressSource {
+    /// A load balancer outside the pods network (ALB with IP targets, GKE, AGIC).
+    Cidrs(Vec<String>),
+    /// An in-cluster controller (AKS application routing, ingress-nginx, Traefik).
+    Pods {
+        namespace: String,
+        pod_labels: std::collections::BTreeMap<String, String>,
+    },
+}
+
+/// The source the answers name, else the ingress class's default (valid answers always
+/// have one: the reader refuses a class without its source).
+pub fn ingress_source(answers: &Answers) -> IngressSource {
+    let net = &answers.network;
+    if !net.load_balancer_cidrs.is_empty() {
+        return IngressSource::Cidrs(net.load_balancer_cidrs.clone());
+    }
+    if let Some(c) = &net.ingress_controller {
+        return IngressSource::Pods {
+            namespace: c.namespace.clone(),
+            pod_labels: c.pod_labels.clone(),
+        };
+    }
+    let class = ingress_class(answers);
+    let profile = IngressClassProfile::get(&class)
+        .unwrap_or_else(|| panic!("valid answers name the source of ingress class {class}"));
+    match profile.source {
+        IngressSourceKind::Cidrs => IngressSource::Cidrs(profile.default_cidrs.clone()),
+        IngressSourceKind::Pods => IngressSource::Pods {
+            namespace: profile.namespace.clone().unwrap_or_default(),
+            pod_labels: profile.pod_labels.clone(),
+        },
+    }
+}
 
 /// The port of a service the answers can expose. Every chart version's catalog lists the
 /// services the answers name hosts for (a unit test holds each catalog to that).
@@ -88,12 +125,54 @@ fn network_values(answers: &Answers) -> Value {
         .iter()
         .map(|(service, _)| json!({ "protocol": "TCP", "port": service_port(catalog, service) }))
         .collect();
-    let controller = &net.ingress_controller;
-    let mut peer = json!({
-        "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": controller.namespace } },
-    });
-    if !controller.pod_labels.is_empty() {
-        peer["podSelector"] = json!({ "matchLabels": controller.pod_labels });
+    let from: Vec<Value> = match ingress_source(answers) {
+        IngressSource::Cidrs(cidrs) => cidrs
+            .iter()
+            .map(|c| json!({ "ipBlock": { "cidr": c } }))
+            .collect(),
+        IngressSource::Pods {
+            namespace,
+            pod_labels,
+        } => {
+            let mut peer = json!({
+                "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": namespace } },
+            });
+            if !pod_labels.is_empty() {
+                peer["podSelector"] = json!({ "matchLabels": pod_labels });
+            }
+            vec![peer]
+        }
+    };
+    let mut extra_egress = vec![json!({
+        "to": state_peers,
+        "ports": [
+            { "protocol": "TCP", "port": answers.postgres.port },
+            { "protocol": "TCP", "port": answers.redis.port },
+        ],
+    })];
+    if let Some(runtime) = &answers.runtime_identity {
+        // The runtime identity's token exchange and provider APIs, as named CIDRs: never
+        // open HTTPS.
+        let peers: Vec<Value> = runtime
+            .egress
+            .iter()
+            .map(|c| json!({ "ipBlock": { "cidr": c } }))
+            .collect();
+        extra_egress.push(json!({
+            "to": peers,
+            "ports": [ { "protocol": "TCP", "port": 443 } ],
+        }));
+        for peer in &CloudProfile::get(answers.cloud).runtime_identity_egress {
+            let ports: Vec<Value> = peer
+                .ports
+                .iter()
+                .map(|p| json!({ "protocol": "TCP", "port": p }))
+                .collect();
+            extra_egress.push(json!({
+                "to": [ { "ipBlock": { "cidr": peer.cidr } } ],
+                "ports": ports,
+            }));
+        }
     }
     json!({
         "enabled": true,
@@ -105,14 +184,8 @@ fn network_values(answers: &Answers) -> Value {
             "to": dns_peers,
             "ports": [ { "protocol": "UDP", "port": 53 }, { "protocol": "TCP", "port": 53 } ],
         } ],
-        "extraIngress": [ { "from": [peer], "ports": ports } ],
-        "extraEgress": [ {
-            "to": state_peers,
-            "ports": [
-                { "protocol": "TCP", "port": answers.postgres.port },
-                { "protocol": "TCP", "port": answers.redis.port },
-            ],
-        } ],
+        "extraIngress": [ { "from": from, "ports": ports } ],
+        "extraEgress": extra_egress,
     })
 }
 
@@ -149,11 +222,20 @@ pub fn values(answers: &Answers) -> Value {
             secrets[values_ref] = json!({ "secretName": RUNTIME_SECRET, "key": key });
         }
     }
+    // External Secrets' identity reads every seeded secret: Caracal's pods never carry it.
+    // They get the separate runtime identity if one is named, else no cloud identity at all.
+    let (pod_labels, sa_annotations) = match &answers.runtime_identity {
+        Some(runtime) => (
+            json!(profile.pod_labels),
+            json!({ profile.identity_annotation.clone(): runtime.id }),
+        ),
+        None => (json!({}), json!({})),
+    };
     json!({
-        "global": { "mode": "stable", "evaluation": false, "podLabels": profile.pod_labels },
+        "global": { "mode": "stable", "evaluation": false, "podLabels": pod_labels },
         "serviceAccount": {
             "create": true,
-            "annotations": { profile.identity_annotation.clone(): answers.identity.annotation_value() },
+            "annotations": sa_annotations,
         },
         "secrets": secrets,
         "networkPolicy": network_values(answers),

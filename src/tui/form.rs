@@ -93,13 +93,19 @@ pub const SCREENS: &[Screen] = &[
     },
     Screen {
         title: "Identity",
-        intro: "The workload identity External Secrets and the Caracal pods run as. No static keys.",
+        intro: "Two identities: External Secrets' reads the seeded secrets, no Caracal pod gets it; an optional runtime one for the pods.",
         fields: &[
             ask("identity.roleArn"),
             ask("identity.serviceAccount"),
             ask("identity.clusterLocation"),
             ask("identity.clusterName"),
+            ask("identity.clusterProject"),
             ask("identity.clientId"),
+            ask("identity.tenantId"),
+            ask("runtimeIdentity.roleArn"),
+            ask("runtimeIdentity.serviceAccount"),
+            ask("runtimeIdentity.clientId"),
+            ask("runtimeIdentity.egress"),
         ],
     },
     Screen {
@@ -140,10 +146,11 @@ pub const SCREENS: &[Screen] = &[
     },
     Screen {
         title: "Network",
-        intro: "NetworkPolicy: stable mode denies by default and needs these paths.",
+        intro: "NetworkPolicy: stable mode denies by default; ingress only from the class's source (LB CIDRs or controller pods).",
         fields: &[
             ask("network.dnsEgress"),
             ask("network.stateEgress"),
+            ask("network.loadBalancerCidrs"),
             ask("network.ingressController.namespace"),
             ask("network.ingressController.podLabels"),
         ],
