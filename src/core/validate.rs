@@ -87,6 +87,67 @@ const VAULT_SUFFIXES: &[&str] = &[
     ".privatelink.vaultcore.azure.net",
 ];
 
+/// Characters no answer may hold: control characters (C0, DEL, C1: a newline would end a YAML
+/// comment or a shell line, an escape sequence would drive the terminal) and the invisible
+/// Unicode format characters that reorder or hide text (bidirectional overrides, zero-width).
+pub fn is_forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+/// Refuses control and invisible format characters anywhere in a value; the reader applies
+/// it to every text field and secret source before the field's own rule.
+pub fn no_control_chars(value: &str) -> FieldVerdict {
+    match value.chars().find(|c| is_forbidden_char(*c)) {
+        Some(c) => fail(
+            format!(
+                "holds the control character U+{:04X}; answers are single-line printable text",
+                c as u32
+            ),
+            "remove the character (a pasted newline, tab or escape sequence)",
+        ),
+        None => Ok(()),
+    }
+}
+
+/// A URL's host: a DNS name or IPv4 address (letters, digits, `.`, `-`), or an IPv6 address
+/// (written in brackets inside the URL).
+fn url_host(host: &str) -> bool {
+    host.parse::<std::net::Ipv6Addr>().is_ok()
+        || (!host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            && !host.starts_with(['.', '-']))
+}
+
+/// What every URL rule checks first: printable, no whitespace, a valid host.
+fn url_syntax(value: &str, example: &str) -> FieldVerdict {
+    if value
+        .chars()
+        .any(|c| is_forbidden_char(c) || c.is_whitespace())
+    {
+        return fail(
+            format!(
+                "`{}` holds a space or a control character",
+                value.escape_debug()
+            ),
+            format!("write the URL alone on one line, e.g. {example}"),
+        );
+    }
+    if let Some((_, host, _, _)) = split_url(value)
+        && !url_host(host)
+    {
+        return fail(
+            format!("`{value}` has an invalid host `{host}`"),
+            format!(
+                "a host is letters, digits, '.' and '-', or an IPv6 address in brackets, e.g. {example}"
+            ),
+        );
+    }
+    Ok(())
+}
+
 /// A Kubernetes namespace or other DNS-1123 label (63 characters at most).
 pub fn dns1123_label(value: &str) -> FieldVerdict {
     if value.len() > 63 {
@@ -378,6 +439,7 @@ fn is_loopback(host: &str) -> bool {
 
 /// A Key Vault URL: https only, the vault's root.
 pub fn vault_url(value: &str) -> FieldVerdict {
+    url_syntax(value, "https://caracal-prod.vault.azure.net")?;
     let Some((scheme, host, _port, path)) = split_url(value) else {
         return fail(
             format!("`{value}` is not a URL"),
@@ -411,6 +473,7 @@ pub fn vault_url(value: &str) -> FieldVerdict {
 
 /// An endpoint override (private endpoint, proxy): https, or http on the loopback interface.
 pub fn endpoint_url(value: &str) -> FieldVerdict {
+    url_syntax(value, "https://secretsmanager.vpce.example.internal")?;
     let Some((scheme, host, _port, _path)) = split_url(value) else {
         return fail(
             format!("`{value}` is not a URL"),
@@ -439,6 +502,14 @@ pub fn chart_ref(value: &str) -> FieldVerdict {
             "use oci://ghcr.io/garudex-labs/charts/caracal or a local chart directory",
         );
     }
+    // helm would read it as an option (`--post-renderer=...` runs a program).
+    if value.starts_with('-') {
+        return fail(
+            format!("`{value}` starts with '-' and would be read as an option of helm"),
+            "write a local directory as ./NAME or an absolute path",
+        );
+    }
+    no_control_chars(value)?;
     if let Some(rest) = value.strip_prefix("oci://") {
         let mut parts = rest.split('/');
         let registry = parts.next().unwrap_or("");
