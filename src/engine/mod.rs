@@ -6,6 +6,7 @@
 pub mod answers;
 pub mod chart_check;
 pub mod error;
+pub mod fingerprint;
 pub mod output;
 mod runner;
 pub mod seed;
