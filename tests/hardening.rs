@@ -560,3 +560,44 @@ fn dependency_crates_never_log_below_warn() {
     // The operator's filter still reaches this crate's own lines.
     assert!(own > 0, "{log}");
 }
+
+/// The published JSON Schema states the same host rule: editors flag the crafted URL too.
+#[test]
+fn the_published_schema_refuses_a_url_with_a_newline_or_a_space() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(support::repo().join("schema/answers.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut doc: serde_json::Value = serde_saphyr::from_str(&example_text("azure")).unwrap();
+    assert!(validator.is_valid(&doc));
+    for bad in [INJECTED_VAULT_URL, "https://vault example.com"] {
+        doc["secretManager"]["vaultUrl"] = bad.into();
+        assert!(!validator.is_valid(&doc), "{bad:?}");
+    }
+}
+
+/// A refused value is quoted in the message with its control characters escaped: an
+/// answers file cannot drive the terminal of whoever runs the command.
+#[test]
+fn messages_never_carry_raw_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let answers = replace_line(
+        &example_text("azure"),
+        "podLabels:",
+        r#"podLabels: { app: "x\u001b]0;owned\u0007\u001b[2J" }"#,
+    );
+    std::fs::write(dir.path().join("answers.yaml"), answers).unwrap();
+    let out = caracal(
+        &["render", "-f", "answers.yaml", "--out", "bundle"],
+        dir.path(),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("podLabels.app"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr:?}"
+    );
+}

@@ -193,10 +193,14 @@ impl SecretManager for AwsSecretsManager {
 
     async fn read(&self, name: &str) -> Result<RemoteState, SecretManagerError> {
         match self.client.get_secret_value().secret_id(name).send().await {
-            Ok(out) => Ok(match out.secret_string() {
-                Some(s) => RemoteState::Present(SecretString::from(s)),
-                None => RemoteState::Empty,
-            }),
+            // The SDK's copy is taken out and wiped once copied into the redacting type (its
+            // response buffers are beyond reach).
+            Ok(mut out) => Ok(
+                match out.secret_string.take().map(zeroize::Zeroizing::new) {
+                    Some(s) => RemoteState::Present(SecretString::from(s.as_str())),
+                    None => RemoteState::Empty,
+                },
+            ),
             Err(e) => match self.map(e, "GetSecretValue") {
                 // A secret created without a value has no AWSCURRENT version to read.
                 SecretManagerError::NotFound(m)

@@ -11,8 +11,25 @@ use regex::Regex;
 /// What is wrong and how to fix it.
 pub type FieldVerdict = Result<(), (String, String)>;
 
+/// The message quotes the offending value; any control or invisible character in it is
+/// written as its escape, so a message can never drive the operator's terminal.
 fn fail(message: impl Into<String>, fix: impl Into<String>) -> FieldVerdict {
-    Err((message.into(), fix.into()))
+    let message: String = message.into();
+    let message = if message.chars().any(is_forbidden_char) {
+        message
+            .chars()
+            .map(|c| {
+                if is_forbidden_char(c) {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        message
+    };
+    Err((message, fix.into()))
 }
 
 fn re(pattern: &str) -> Regex {
@@ -47,12 +64,12 @@ pub const SUBDOMAIN_PATTERN: &str =
 pub const HOSTNAME_PATTERN: &str =
     r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$";
 pub const SERVICE_HOST_PATTERN: &str = r"^([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$";
-pub const VAULT_URL_PATTERN: &str = r"^https://[^/?#@]+/?$";
+/// A host inside a URL: letters, digits, `.`, `-`, or an IPv6 address in brackets.
+pub const VAULT_URL_PATTERN: &str = r"^https://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]+)?/?$";
 /// A vault URL on one of [`VAULT_SUFFIXES`]; then the vault's name must be valid.
 pub const VAULT_SUFFIX_PATTERN: &str = r"\.(vault\.azure\.net|vault\.azure\.cn|vault\.usgovcloudapi\.net|vault\.microsoftazure\.de|privatelink\.vaultcore\.azure\.net)(:[0-9]+)?/?$";
 pub const VAULT_NAMED_URL_PATTERN: &str = r"^https://[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]\.(vault\.azure\.net|vault\.azure\.cn|vault\.usgovcloudapi\.net|vault\.microsoftazure\.de|privatelink\.vaultcore\.azure\.net)(:[0-9]+)?/?$";
-pub const ENDPOINT_URL_PATTERN: &str =
-    r"^(https://[^/?#@]+|http://(localhost|127(\.[0-9]{1,3}){3}|\[[0:]*:1\])(:[0-9]+)?)([/?#].*)?$";
+pub const ENDPOINT_URL_PATTERN: &str = r"^(https://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])|http://(localhost|127(\.[0-9]{1,3}){3}|\[[0:]*:1\]))(:[0-9]+)?([/?#][!-~]*)?$";
 pub const OCI_REF_PATTERN: &str = r"^oci://[^/]+(/[^/]+)*/[^/:]+$";
 pub const LABEL_KEY_PATTERN: &str = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
 pub const SECRET_SOURCE_PATTERN: &str =
@@ -121,15 +138,12 @@ fn url_host(host: &str) -> bool {
             && !host.starts_with(['.', '-']))
 }
 
-/// What every URL rule checks first: printable, no whitespace, a valid host.
+/// What every URL rule checks first: printable ASCII (no space), a valid host.
 fn url_syntax(value: &str, example: &str) -> FieldVerdict {
-    if value
-        .chars()
-        .any(|c| is_forbidden_char(c) || c.is_whitespace())
-    {
+    if !value.chars().all(|c| c.is_ascii_graphic()) {
         return fail(
             format!(
-                "`{}` holds a space or a control character",
+                "`{}` holds a space, a control character or a non-ASCII character",
                 value.escape_debug()
             ),
             format!("write the URL alone on one line, e.g. {example}"),
