@@ -177,6 +177,12 @@ fn every_manifest_is_one_document_whatever_the_values_hold() {
     answers.kube_context = Some("ctx\n---\nkind: Pod\n'; rm -rf / #".into());
     answers.namespace = "caracal\n---\nkind: Pod".into();
     answers.release = "caracal\nkind: Pod".into();
+    // YAML 1.1 parsers (kubectl's) also break lines at U+2028 and U+2029.
+    answers.storage_class = Some("gp3\u{2028}kind: Pod\u{2029}".into());
+    if let caracal_deploy::core::answers::Identity::Azure { client_id, .. } = &mut answers.identity
+    {
+        client_id.push_str("\u{2028}kind: Pod");
+    }
     let bundle = render(&answers);
     let expected = [
         ("01-namespace.yaml", "Namespace"),
@@ -190,6 +196,11 @@ fn every_manifest_is_one_document_whatever_the_values_hold() {
             .unwrap_or_else(|e| panic!("{name} is not YAML: {e}\n{}", file.content));
         assert_eq!(docs.len(), 1, "{name}:\n{}", file.content);
         assert_eq!(docs[0]["kind"], kind, "{name}:\n{}", file.content);
+        assert!(
+            !file.content.contains(['\u{2028}', '\u{2029}']),
+            "{name}: a raw line separator:\n{}",
+            file.content
+        );
         for line in file.content.lines() {
             assert!(
                 !line.starts_with("---") && !line.starts_with("kind: Pod"),
@@ -200,6 +211,11 @@ fn every_manifest_is_one_document_whatever_the_values_hold() {
     let values = bundle.file("values.yaml").unwrap();
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&values.content).unwrap();
     assert_eq!(docs.len(), 1, "{}", values.content);
+    assert!(
+        !values.content.contains(['\u{2028}', '\u{2029}']),
+        "values.yaml: a raw line separator:\n{}",
+        values.content
+    );
     assert!(docs[0]["global"].is_object(), "{}", values.content);
 
     // The script: the header stays comments, and helm receives exactly the words of the argv.

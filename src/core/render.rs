@@ -70,7 +70,7 @@ impl Bundle {
              3. kubectl -n {ns} wait externalsecret/{RUNTIME_SECRET} --for=condition=Ready --timeout=5m\n  \
              4. sh {HELM_SCRIPT}\n",
             manifests.join(" "),
-            ns = self.namespace(),
+            ns = shell_quote(self.namespace()),
         ));
         out
     }

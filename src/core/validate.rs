@@ -106,10 +106,17 @@ const VAULT_SUFFIXES: &[&str] = &[
 
 /// Characters no answer may hold: control characters (C0, DEL, C1: a newline would end a YAML
 /// comment or a shell line, an escape sequence would drive the terminal) and the invisible
-/// Unicode format characters that reorder or hide text (bidirectional overrides, zero-width).
+/// Unicode format characters that reorder or hide text (bidirectional overrides, zero-width),
+/// and U+2028/U+2029, which YAML 1.1 parsers (kubectl's) read as line breaks.
 pub fn is_forbidden_char(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+        )
 }
 
 /// Refuses control and invisible format characters anywhere in a value; the reader applies
