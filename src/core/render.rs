@@ -102,15 +102,7 @@ fn describe_store(answers: &Answers) -> String {
 /// would end the comment and start an object or a command, so every control or invisible
 /// format character is written as its `\u{..}` escape.
 pub fn comment_text(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if validate::is_forbidden_char(c) {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    validate::escape_forbidden(text)
 }
 
 fn header(what: &str, answers: &Answers) -> String {

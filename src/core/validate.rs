@@ -14,22 +14,21 @@ pub type FieldVerdict = Result<(), (String, String)>;
 /// The message quotes the offending value; any control or invisible character in it is
 /// written as its escape, so a message can never drive the operator's terminal.
 fn fail(message: impl Into<String>, fix: impl Into<String>) -> FieldVerdict {
-    let message: String = message.into();
-    let message = if message.chars().any(is_forbidden_char) {
-        message
-            .chars()
-            .map(|c| {
-                if is_forbidden_char(c) {
-                    c.escape_unicode().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
-    } else {
-        message
-    };
-    Err((message, fix.into()))
+    Err((escape_forbidden(&message.into()), fix.into()))
+}
+
+/// `text` with every [forbidden character](is_forbidden_char) written as its `\u{..}` escape:
+/// one line that can neither end a comment nor drive a terminal.
+pub fn escape_forbidden(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if is_forbidden_char(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn re(pattern: &str) -> Regex {
