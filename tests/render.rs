@@ -192,9 +192,9 @@ fn helm_command_carries_no_secret_and_pins_the_version() {
     let bundle = render(&example("aws"));
     let script = &bundle.file("helm-install.sh").unwrap().content;
     assert!(script.contains(
-        "helm upgrade --install caracal oci://ghcr.io/garudex-labs/charts/caracal --version 1.0.0"
+        "exec 'helm' 'upgrade' '--install' '--version=1.0.0' '--namespace=caracal' '--kube-context=prod-eks' '--values=values.yaml'"
     ));
-    assert!(script.contains("--namespace caracal --kube-context prod-eks --values values.yaml"));
+    assert!(script.contains("'--' 'caracal' 'oci://ghcr.io/garudex-labs/charts/caracal'\n"));
     assert!(
         !script.contains("--set"),
         "values travel in the file, never as --set"

@@ -26,6 +26,30 @@ fn xml_message(body: &[u8]) -> String {
         .unwrap_or_default()
 }
 
+/// The environment variables through which the SDK takes an endpoint, most specific first.
+const ENDPOINT_VARIABLES: [&str; 2] = ["AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL"];
+
+/// Refuses an endpoint from the environment that `secretManager.endpoint` would refuse.
+fn check_environment_endpoint(
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<(), SecretManagerError> {
+    if var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Ok(());
+    }
+    for name in ENDPOINT_VARIABLES {
+        let Some(url) = var(name).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if let Err((message, fix)) = crate::core::validate::endpoint_url(&url) {
+            return Err(SecretManagerError::Invalid(Detail {
+                message: format!("{name}: {message}"),
+                fix: Some(format!("{fix}; or unset {name}")),
+            }));
+        }
+    }
+    Ok(())
+}
+
 pub struct AwsSecretsManager {
     client: Client,
     region: String,
@@ -33,7 +57,18 @@ pub struct AwsSecretsManager {
 }
 
 impl AwsSecretsManager {
-    pub async fn connect(region: &str, endpoint: Option<&str>, prefix: &str) -> AwsSecretsManager {
+    /// Connects to Secrets Manager in `region`, through `endpoint` when the answers name one.
+    /// An endpoint the SDK would take from the environment (`AWS_ENDPOINT_URL`,
+    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER`) must pass the rule of `secretManager.endpoint`:
+    /// signed requests and secret values never travel over plain http off the loopback.
+    pub async fn connect(
+        region: &str,
+        endpoint: Option<&str>,
+        prefix: &str,
+    ) -> Result<AwsSecretsManager, SecretManagerError> {
+        if endpoint.is_none() {
+            check_environment_endpoint(|name| std::env::var(name).ok())?;
+        }
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
             // Retries are the engine's (jittered, Retry-After aware), not the SDK's.
@@ -47,11 +82,11 @@ impl AwsSecretsManager {
             loader = loader.endpoint_url(url);
         }
         let config = loader.load().await;
-        AwsSecretsManager {
+        Ok(AwsSecretsManager {
             client: Client::new(&config),
             region: region.to_string(),
             prefix: prefix.to_string(),
-        }
+        })
     }
 
     fn map<E>(&self, e: SdkError<E, HttpResponse>, action: &str) -> SecretManagerError
@@ -158,10 +193,14 @@ impl SecretManager for AwsSecretsManager {
 
     async fn read(&self, name: &str) -> Result<RemoteState, SecretManagerError> {
         match self.client.get_secret_value().secret_id(name).send().await {
-            Ok(out) => Ok(match out.secret_string() {
-                Some(s) => RemoteState::Present(SecretString::from(s)),
-                None => RemoteState::Empty,
-            }),
+            // The SDK's copy is taken out and wiped once copied into the redacting type (its
+            // response buffers are beyond reach).
+            Ok(mut out) => Ok(
+                match out.secret_string.take().map(zeroize::Zeroizing::new) {
+                    Some(s) => RemoteState::Present(SecretString::from(s.as_str())),
+                    None => RemoteState::Empty,
+                },
+            ),
             Err(e) => match self.map(e, "GetSecretValue") {
                 // A secret created without a value has no AWSCURRENT version to read.
                 SecretManagerError::NotFound(m)
@@ -246,6 +285,45 @@ impl SecretManager for AwsSecretsManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_endpoints_follow_the_endpoint_rule() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(check_environment_endpoint(env(&[])).is_ok());
+        assert!(
+            check_environment_endpoint(env(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")]))
+                .is_ok()
+        );
+        assert!(
+            check_environment_endpoint(env(&[("AWS_ENDPOINT_URL", "https://vpce.example.com")]))
+                .is_ok()
+        );
+        let e = check_environment_endpoint(env(&[("AWS_ENDPOINT_URL", "http://10.0.0.5:4566")]))
+            .unwrap_err();
+        assert!(matches!(e, SecretManagerError::Invalid(_)));
+        assert!(e.to_string().starts_with("AWS_ENDPOINT_URL: "), "{e}");
+        assert!(
+            check_environment_endpoint(env(&[(
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+                "http://sm.example.com"
+            )]))
+            .is_err()
+        );
+        assert!(
+            check_environment_endpoint(env(&[
+                ("AWS_ENDPOINT_URL", "http://10.0.0.5"),
+                ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+            ]))
+            .is_ok()
+        );
+    }
 
     fn denied(action: &str) -> SecretManagerError {
         service_error(

@@ -70,17 +70,16 @@ impl Helm {
         namespace: &str,
         context: Option<&str>,
     ) -> Result<serde_json::Value, HelmError> {
+        // Values after `=` and positionals after `--`: no answer can become an option.
         let mut args: Vec<String> = vec![
             "status".into(),
-            release.into(),
-            "--namespace".into(),
-            namespace.into(),
-            "-o".into(),
-            "json".into(),
+            format!("--namespace={namespace}"),
+            "--output=json".into(),
         ];
         if let Some(c) = context {
-            args.extend(["--kube-context".into(), c.into()]);
+            args.push(format!("--kube-context={c}"));
         }
+        args.extend(["--".into(), release.into()]);
         let text = self.run(&args).await?;
         serde_json::from_str(&text).map_err(|e| HelmError::Failed {
             command: "status".into(),
@@ -108,14 +107,12 @@ impl Helm {
     ) -> Result<String, HelmError> {
         self.run(&[
             "template".into(),
+            format!("--namespace={namespace}"),
+            format!("--values={}", values.display()),
+            format!("--kube-version={kube_version}"),
+            "--".into(),
             release.into(),
             chart.into(),
-            "--namespace".into(),
-            namespace.into(),
-            "--values".into(),
-            values.display().to_string(),
-            "--kube-version".into(),
-            kube_version.into(),
         ])
         .await
     }

@@ -16,7 +16,7 @@ pub async fn connect_secret_manager(
     let sm = &answers.secret_manager;
     match &sm.target {
         SecretManagerTarget::Aws { region } => Ok(Box::new(
-            aws::AwsSecretsManager::connect(region, sm.endpoint.as_deref(), &sm.prefix).await,
+            aws::AwsSecretsManager::connect(region, sm.endpoint.as_deref(), &sm.prefix).await?,
         )),
         SecretManagerTarget::Gcp { project } => Ok(Box::new(
             gcp::GcpSecretManager::connect(project, sm.endpoint.as_deref(), &sm.prefix).await?,

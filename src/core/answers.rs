@@ -439,7 +439,13 @@ impl Reader<'_> {
                 self.push(f.path, "is empty", "give it a value or remove the line");
                 None
             }
-            Value::String(s) => Some(s.clone()),
+            Value::String(s) => match validate::no_control_chars(s) {
+                Ok(()) => Some(s.clone()),
+                Err((message, fix)) => {
+                    self.push(f.path, message, fix);
+                    None
+                }
+            },
             Value::Number(_) | Value::Bool(_) => {
                 let shown = v.to_string();
                 self.push(
@@ -469,7 +475,7 @@ impl Reader<'_> {
             );
             return None;
         };
-        match SecretSource::parse(s) {
+        match validate::no_control_chars(s).and_then(|()| SecretSource::parse(s)) {
             Ok(src) => Some(src),
             Err((message, fix)) => {
                 self.push(path, message, fix);

@@ -43,12 +43,24 @@ fn role_password(login: &str) -> String {
     format!(r#"printf "%s:{login}" .pgPassword | sha256sum"#)
 }
 
+/// The template of a host inside a URL: an IPv6 address goes in brackets (RFC 3986), or its
+/// colons would be read as the port. The record's host is the answers' (seeding writes it).
+fn url_host(host: &str, variable: &str) -> String {
+    if host.contains(':') {
+        format!("[{{{{ {variable} }}}}]")
+    } else {
+        format!("{{{{ {variable} }}}}")
+    }
+}
+
 /// The Go template (ESO engine v2) of each key of `caracal-runtime`, in a stable order.
 pub fn runtime_templates(answers: &Answers) -> Vec<(String, String)> {
     let catalog = SecretCatalog::of_valid(&answers.chart.version);
     let db = &catalog.database;
     let ssl = &answers.postgres.ssl_mode;
     let mut out: Vec<(String, String)> = Vec::new();
+    let pg_host = url_host(&answers.postgres.host, ".pgHost");
+    let redis_host = url_host(&answers.redis.host, ".redisHost");
     out.push((db.admin_password_key.clone(), "{{ .pgPassword }}".into()));
     for role in db.roles.iter() {
         out.push((
@@ -65,7 +77,7 @@ pub fn runtime_templates(answers: &Answers) -> Vec<(String, String)> {
         out.push((
             db.role_url_key(role),
             format!(
-                "postgres://{login}:{{{{ {} | {URL_ESCAPE} }}}}@{{{{ .pgHost }}}}:{{{{ .pgPort }}}}/{{{{ {database} }}}}?sslmode={ssl}",
+                "postgres://{login}:{{{{ {} | {URL_ESCAPE} }}}}@{pg_host}:{{{{ .pgPort }}}}/{{{{ {database} }}}}?sslmode={ssl}",
                 role_password(&login)
             ),
         ));
@@ -77,7 +89,7 @@ pub fn runtime_templates(answers: &Answers) -> Vec<(String, String)> {
     ));
     out.push((
         catalog.redis.url_key.clone(),
-        format!("{scheme}://:{{{{ .redisPassword | {URL_ESCAPE} }}}}@{{{{ .redisHost }}}}:{{{{ .redisPort }}}}/{{{{ .redisDatabase }}}}"),
+        format!("{scheme}://:{{{{ .redisPassword | {URL_ESCAPE} }}}}@{redis_host}:{{{{ .redisPort }}}}/{{{{ .redisDatabase }}}}"),
     ));
     for secret in catalog
         .secrets

@@ -6,28 +6,26 @@ use super::answers::Answers;
 /// How long helm waits for hooks and workloads before it reports failure.
 pub const HELM_TIMEOUT: &str = "15m";
 
-/// argv of the install, with `values` as the path of the values file.
+/// argv of the install, with `values` as the path of the values file. Every option carries
+/// its value after `=`, and `--` ends the options before the release and the chart, so no
+/// answer can be read by helm as an option of its own.
 pub fn helm_install_args(answers: &Answers, values: &str) -> Vec<String> {
-    let mut args: Vec<String> = vec![
-        "upgrade".into(),
-        "--install".into(),
-        answers.release.clone(),
-        answers.chart.reference.clone(),
-    ];
+    let mut args: Vec<String> = vec!["upgrade".into(), "--install".into()];
     if !answers.chart.is_local() {
-        args.extend(["--version".into(), answers.chart.version.clone()]);
+        args.push(format!("--version={}", answers.chart.version));
     }
-    args.extend(["--namespace".into(), answers.namespace.clone()]);
+    args.push(format!("--namespace={}", answers.namespace));
     if let Some(ctx) = &answers.kube_context {
-        args.extend(["--kube-context".into(), ctx.clone()]);
+        args.push(format!("--kube-context={ctx}"));
     }
     args.extend([
-        "--values".into(),
-        values.into(),
+        format!("--values={values}"),
         "--wait".into(),
         "--wait-for-jobs".into(),
-        "--timeout".into(),
-        HELM_TIMEOUT.into(),
+        format!("--timeout={HELM_TIMEOUT}"),
+        "--".into(),
+        answers.release.clone(),
+        answers.chart.reference.clone(),
     ]);
     args
 }
@@ -43,6 +41,21 @@ pub fn shell_quote(word: &str) -> String {
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
+}
+
+/// Quotes one word for a POSIX shell, always: a script that quotes every word needs no
+/// reasoning about which characters a shell treats specially.
+pub fn shell_quote_always(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// The command as a line of a shell script: every word quoted.
+pub fn script_command(program: &str, args: &[String]) -> String {
+    std::iter::once(program)
+        .chain(args.iter().map(String::as_str))
+        .map(shell_quote_always)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The command as one line a person can paste.
@@ -63,5 +76,9 @@ mod tests {
         assert_eq!(shell_quote("/a b/c"), "'/a b/c'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
+        assert_eq!(
+            script_command("helm", &["a b".into(), "it's".into(), "x".into()]),
+            r"'helm' 'a b' 'it'\''s' 'x'"
+        );
     }
 }

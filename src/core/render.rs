@@ -5,9 +5,10 @@ use serde_json::Value;
 
 use super::answers::{Answers, SecretManagerTarget};
 use super::external_secret::{self, RUNTIME_SECRET};
-use super::helm_command::{display, helm_install_args, shell_quote};
+use super::helm_command::{helm_install_args, script_command, shell_quote};
 use super::manifests::{self, ESO_SERVICE_ACCOUNT};
 use super::profiles::CloudProfile;
+use super::validate;
 use super::values;
 use super::yaml;
 
@@ -69,7 +70,7 @@ impl Bundle {
              3. kubectl -n {ns} wait externalsecret/{RUNTIME_SECRET} --for=condition=Ready --timeout=5m\n  \
              4. sh {HELM_SCRIPT}\n",
             manifests.join(" "),
-            ns = self.namespace(),
+            ns = shell_quote(self.namespace()),
         ));
         out
     }
@@ -97,14 +98,32 @@ fn describe_store(answers: &Answers) -> String {
     )
 }
 
+/// One line of text safe inside a `#` comment (of YAML or sh) and on a terminal: a line break
+/// would end the comment and start an object or a command, so every control or invisible
+/// format character is written as its `\u{..}` escape.
+pub fn comment_text(text: &str) -> String {
+    validate::escape_forbidden(text)
+}
+
 fn header(what: &str, answers: &Answers) -> String {
-    format!(
-        "# {what}\n# Rendered by caracal-deploy {} for release {} in namespace {} (chart caracal {}).\n",
-        env!("CARGO_PKG_VERSION"),
-        answers.release,
-        answers.namespace,
-        answers.chart.version
-    )
+    comment_lines(&[
+        what,
+        &format!(
+            "Rendered by caracal-deploy {} for release {} in namespace {} (chart caracal {}).",
+            env!("CARGO_PKG_VERSION"),
+            answers.release,
+            answers.namespace,
+            answers.chart.version
+        ),
+    ])
+}
+
+/// `# LINE\n` for each line, each made safe by [`comment_text`].
+fn comment_lines(lines: &[&str]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("# {}\n", comment_text(l)))
+        .collect()
 }
 
 /// Renders the bundle. The answers are already valid, so rendering cannot fail.
@@ -118,10 +137,11 @@ pub fn render(answers: &Answers) -> Bundle {
     let values = values::values(answers);
     let profile = CloudProfile::get(answers.cloud);
     let keys = external_secret::produced_keys(answers).len();
+    // The summary is printed on the terminal and written into the header comment: one safe line.
     let manifest = |name: &'static str, what: String, obj: &Value| BundleFile {
         name,
         content: format!("{}{}", header(&what, answers), yaml::to_string(obj)),
-        summary: what,
+        summary: comment_text(&what),
     };
     let mut files = vec![
         manifest(
@@ -169,10 +189,13 @@ pub fn render(answers: &Answers) -> Bundle {
         name: HELM_SCRIPT,
         summary: "helm upgrade --install of the chart (run after the ExternalSecret is synced)".into(),
         content: format!(
-            "#!/bin/sh\n{}# Run after `kubectl -n {} wait externalsecret/{RUNTIME_SECRET} --for=condition=Ready`.\nset -eu\ncd \"$(dirname \"$0\")\"\nexec {}\n",
+            "#!/bin/sh\n{}{}set -eu\ncd \"$(dirname \"$0\")\"\nexec {}\n",
             header("Step 3: install or upgrade the Caracal release", answers),
-            answers.namespace,
-            display("helm", &args)
+            comment_lines(&[&format!(
+                "Run after `kubectl -n {} wait externalsecret/{RUNTIME_SECRET} --for=condition=Ready`.",
+                answers.namespace
+            )]),
+            script_command("helm", &args)
         ),
     });
     Bundle {

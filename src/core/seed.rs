@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use super::answers::Answers;
 use super::catalog::{CatalogSecret, SecretCatalog, SecretKind};
@@ -132,10 +133,77 @@ impl SeedPlan {
     }
 }
 
-/// A short, non-reversible fingerprint of a value, for plans and logs.
-pub fn digest(value: &str) -> String {
-    let hash = Sha256::digest(value.as_bytes());
-    format!("sha256:{}", &hex::encode(hash)[..16])
+/// The secret key of fingerprints: random, kept by the engine in the operator's state
+/// directory (0600), so a fingerprint in a plan or a log cannot be used to guess a weak
+/// password offline without also holding the key. Wiped on drop; never printed.
+#[derive(Clone)]
+pub struct FingerprintKey(Zeroizing<[u8; FingerprintKey::LEN]>);
+
+impl FingerprintKey {
+    pub const LEN: usize = 32;
+
+    pub fn new(bytes: [u8; Self::LEN]) -> FingerprintKey {
+        FingerprintKey(Zeroizing::new(bytes))
+    }
+}
+
+impl std::fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FingerprintKey(..)")
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104) of `message` under `key`.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut block = Zeroizing::new([0u8; BLOCK]);
+    if key.len() > BLOCK {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut pad = Zeroizing::new([0u8; BLOCK]);
+    for (p, k) in pad.iter_mut().zip(block.iter()) {
+        *p = k ^ 0x36;
+    }
+    let inner = Sha256::new()
+        .chain_update(pad.as_slice())
+        .chain_update(message)
+        .finalize();
+    for (p, k) in pad.iter_mut().zip(block.iter()) {
+        *p = k ^ 0x5c;
+    }
+    Sha256::new()
+        .chain_update(pad.as_slice())
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// A short fingerprint of a value, for plans and logs: a keyed hash (HMAC-SHA256 under the
+/// operator's [`FingerprintKey`]), never a plain hash a weak password could be guessed from.
+pub fn digest(key: &FingerprintKey, value: &str) -> String {
+    let mac = hmac_sha256(key.0.as_slice(), value.as_bytes());
+    format!("hmac-sha256:{}", &hex::encode(mac)[..16])
+}
+
+fn json_field_present(v: &Value) -> bool {
+    match v {
+        Value::String(s) => !s.is_empty(),
+        Value::Number(_) => true,
+        _ => false,
+    }
+}
+
+/// Overwrites every string value of a parsed JSON value with zeros, in place (keys are field
+/// names, never secret).
+pub fn wipe_json(v: &mut Value) {
+    match v {
+        Value::String(s) => zeroize::Zeroize::zeroize(s),
+        Value::Array(items) => items.iter_mut().for_each(wipe_json),
+        Value::Object(map) => map.values_mut().for_each(wipe_json),
+        _ => {}
+    }
 }
 
 fn json_field_text(v: &Value) -> Option<String> {
@@ -170,43 +238,56 @@ pub fn expected_fields(answers: &Answers, record: &str) -> BTreeMap<&'static str
 }
 
 /// Checks a remote value against what the catalog requires of it.
-pub fn observe_value(secret: &CatalogSecret, value: &str, answers: &Answers) -> Observed {
+pub fn observe_value(
+    secret: &CatalogSecret,
+    value: &str,
+    answers: &Answers,
+    key: &FingerprintKey,
+) -> Observed {
     let mut wrong_shape = None;
     let mut drift = Vec::new();
     match secret.kind {
         SecretKind::Key | SecretKind::Token => {
             wrong_shape = secret.value_rule().and_then(|rule| rule.violation(value));
         }
-        SecretKind::Json => match serde_json::from_str::<Value>(value) {
-            Ok(Value::Object(map)) => {
-                let missing: Vec<&str> = secret
-                    .fields
-                    .iter()
-                    .filter(|f| map.get(f.as_str()).and_then(json_field_text).is_none())
-                    .map(String::as_str)
-                    .collect();
-                if !missing.is_empty() {
-                    wrong_shape = Some(format!("JSON without {}", missing.join(", ")));
-                } else {
-                    for (field, expected) in expected_fields(answers, &secret.name) {
-                        if map.get(field).and_then(json_field_text).as_deref()
-                            != Some(expected.as_str())
-                        {
-                            drift.push(field.to_string());
+        SecretKind::Json => {
+            let mut parsed = serde_json::from_str::<Value>(value).ok();
+            match &parsed {
+                Some(Value::Object(map)) => {
+                    // Presence only: the password is never copied out of the record.
+                    let missing: Vec<&str> = secret
+                        .fields
+                        .iter()
+                        .filter(|f| !map.get(f.as_str()).is_some_and(json_field_present))
+                        .map(String::as_str)
+                        .collect();
+                    if !missing.is_empty() {
+                        wrong_shape = Some(format!("JSON without {}", missing.join(", ")));
+                    } else {
+                        for (field, expected) in expected_fields(answers, &secret.name) {
+                            if map.get(field).and_then(json_field_text).as_deref()
+                                != Some(expected.as_str())
+                            {
+                                drift.push(field.to_string());
+                            }
                         }
                     }
                 }
+                _ => {
+                    wrong_shape = Some(format!(
+                        "not a JSON object with {}",
+                        secret.fields.join(", ")
+                    ))
+                }
             }
-            _ => {
-                wrong_shape = Some(format!(
-                    "not a JSON object with {}",
-                    secret.fields.join(", ")
-                ))
+            // The parsed record holds the password: wipe every string before it is dropped.
+            if let Some(parsed) = parsed.as_mut() {
+                wipe_json(parsed);
             }
-        },
+        }
     }
     Observed::Present {
-        digest: digest(value),
+        digest: digest(key, value),
         wrong_shape,
         drift,
     }
@@ -308,6 +389,42 @@ mod tests {
         Answers::from_yaml(&text).unwrap()
     }
 
+    fn k() -> FingerprintKey {
+        FingerprintKey::new([7; FingerprintKey::LEN])
+    }
+
+    /// RFC 4231, test cases 1, 2 and 6 (a key longer than the block).
+    #[test]
+    fn hmac_sha256_matches_rfc_4231() {
+        assert_eq!(
+            hex::encode(hmac_sha256(&[0x0b; 20], b"Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        assert_eq!(
+            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            hex::encode(hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_keyed() {
+        let other = FingerprintKey::new([8; FingerprintKey::LEN]);
+        let d = digest(&k(), "hunter2");
+        assert!(d.starts_with("hmac-sha256:") && d.len() == 12 + 16, "{d}");
+        assert_eq!(d, digest(&k(), "hunter2"));
+        assert_ne!(d, digest(&other, "hunter2"));
+        let plain = hex::encode(Sha256::digest(b"hunter2"));
+        assert!(!plain.starts_with(&d[12..]));
+        assert_eq!(format!("{:?}", k()), "FingerprintKey(..)");
+    }
+
     fn catalog() -> &'static SecretCatalog {
         SecretCatalog::for_chart("1.0.0").unwrap()
     }
@@ -327,16 +444,16 @@ mod tests {
         let key = "ab".repeat(32);
         let mut observed = BTreeMap::new();
         for s in c.seeded() {
-            observed.insert(s.name.clone(), observe_value(s, &key, &a));
+            observed.insert(s.name.clone(), observe_value(s, &key, &a, &k()));
         }
         let pg = c.get("postgres").unwrap();
         observed.insert(
             "postgres".into(),
-            observe_value(pg, r#"{"username":"caracal","password":"x","host":"h","port":5432,"database":"caracal"}"#, &a),
+            observe_value(pg, r#"{"username":"caracal","password":"x","host":"h","port":5432,"database":"caracal"}"#, &a, &k()),
         );
         observed.insert(
             "admin-token".into(),
-            observe_value(c.get("admin-token").unwrap(), "short", &a),
+            observe_value(c.get("admin-token").unwrap(), "short", &a, &k()),
         );
         observed.insert(
             "redis".into(),
@@ -344,6 +461,7 @@ mod tests {
                 c.get("redis").unwrap(),
                 r#"{"password":"p","host":"caracal-prod.abc123.ng.0001.use1.cache.amazonaws.com","port":6379,"database":0}"#,
                 &a,
+                &k(),
             ),
         );
         observed.insert("auth-secret".into(), Observed::Empty);
@@ -380,7 +498,7 @@ mod tests {
         let observed: BTreeMap<String, Observed> = c
             .seeded()
             .filter(|s| s.is_generated())
-            .map(|s| (s.name.clone(), observe_value(s, &key, &a)))
+            .map(|s| (s.name.clone(), observe_value(s, &key, &a, &k())))
             .collect();
         let p = plan(c, &a, &observed, &["admin-token".into(), KEK.into()]).unwrap();
         let by = |n: &str| {
@@ -405,7 +523,7 @@ mod tests {
         let a = answers();
         let pg = catalog().get("postgres").unwrap();
         let value = r#"{"username":"caracal","password":"p","host":"old.example.internal","port":"5432","database":"caracal","authDatabase":"caracal_auth"}"#;
-        match observe_value(pg, value, &a) {
+        match observe_value(pg, value, &a, &k()) {
             Observed::Present {
                 wrong_shape: None,
                 drift,
@@ -425,6 +543,7 @@ mod tests {
                 .unwrap(),
             value,
             &a,
+            &k(),
         ) {
             Observed::Present { wrong_shape, .. } => wrong_shape,
             other => panic!("{other:?}"),

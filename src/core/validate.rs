@@ -11,8 +11,24 @@ use regex::Regex;
 /// What is wrong and how to fix it.
 pub type FieldVerdict = Result<(), (String, String)>;
 
+/// The message quotes the offending value; any control or invisible character in it is
+/// written as its escape, so a message can never drive the operator's terminal.
 fn fail(message: impl Into<String>, fix: impl Into<String>) -> FieldVerdict {
-    Err((message.into(), fix.into()))
+    Err((escape_forbidden(&message.into()), fix.into()))
+}
+
+/// `text` with every [forbidden character](is_forbidden_char) written as its `\u{..}` escape:
+/// one line that can neither end a comment nor drive a terminal.
+pub fn escape_forbidden(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if is_forbidden_char(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn re(pattern: &str) -> Regex {
@@ -47,12 +63,12 @@ pub const SUBDOMAIN_PATTERN: &str =
 pub const HOSTNAME_PATTERN: &str =
     r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$";
 pub const SERVICE_HOST_PATTERN: &str = r"^([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$";
-pub const VAULT_URL_PATTERN: &str = r"^https://[^/?#@]+/?$";
+/// A host inside a URL: letters, digits, `.`, `-`, or an IPv6 address in brackets.
+pub const VAULT_URL_PATTERN: &str = r"^https://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]+)?/?$";
 /// A vault URL on one of [`VAULT_SUFFIXES`]; then the vault's name must be valid.
 pub const VAULT_SUFFIX_PATTERN: &str = r"\.(vault\.azure\.net|vault\.azure\.cn|vault\.usgovcloudapi\.net|vault\.microsoftazure\.de|privatelink\.vaultcore\.azure\.net)(:[0-9]+)?/?$";
 pub const VAULT_NAMED_URL_PATTERN: &str = r"^https://[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]\.(vault\.azure\.net|vault\.azure\.cn|vault\.usgovcloudapi\.net|vault\.microsoftazure\.de|privatelink\.vaultcore\.azure\.net)(:[0-9]+)?/?$";
-pub const ENDPOINT_URL_PATTERN: &str =
-    r"^(https://[^/?#@]+|http://(localhost|127(\.[0-9]{1,3}){3}|\[[0:]*:1\])(:[0-9]+)?)([/?#].*)?$";
+pub const ENDPOINT_URL_PATTERN: &str = r"^(https://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])|http://(localhost|127(\.[0-9]{1,3}){3}|\[[0:]*:1\]))(:[0-9]+)?([/?#][!-~]*)?$";
 pub const OCI_REF_PATTERN: &str = r"^oci://[^/]+(/[^/]+)*/[^/:]+$";
 pub const LABEL_KEY_PATTERN: &str = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
 pub const SECRET_SOURCE_PATTERN: &str =
@@ -86,6 +102,71 @@ const VAULT_SUFFIXES: &[&str] = &[
     ".vault.microsoftazure.de",
     ".privatelink.vaultcore.azure.net",
 ];
+
+/// Characters no answer may hold: control characters (C0, DEL, C1: a newline would end a YAML
+/// comment or a shell line, an escape sequence would drive the terminal) and the invisible
+/// Unicode format characters that reorder or hide text (bidirectional overrides, zero-width),
+/// and U+2028/U+2029, which YAML 1.1 parsers (kubectl's) read as line breaks.
+pub fn is_forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
+/// Refuses control and invisible format characters anywhere in a value; the reader applies
+/// it to every text field and secret source before the field's own rule.
+pub fn no_control_chars(value: &str) -> FieldVerdict {
+    match value.chars().find(|c| is_forbidden_char(*c)) {
+        Some(c) => fail(
+            format!(
+                "holds the control character U+{:04X}; answers are single-line printable text",
+                c as u32
+            ),
+            "remove the character (a pasted newline, tab or escape sequence)",
+        ),
+        None => Ok(()),
+    }
+}
+
+/// A URL's host: a DNS name or IPv4 address (letters, digits, `.`, `-`), or an IPv6 address
+/// (written in brackets inside the URL).
+fn url_host(host: &str) -> bool {
+    host.parse::<std::net::Ipv6Addr>().is_ok()
+        || (!host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            && !host.starts_with(['.', '-']))
+}
+
+/// What every URL rule checks first: printable ASCII (no space), a valid host.
+fn url_syntax(value: &str, example: &str) -> FieldVerdict {
+    if !value.chars().all(|c| c.is_ascii_graphic()) {
+        return fail(
+            format!(
+                "`{}` holds a space, a control character or a non-ASCII character",
+                value.escape_debug()
+            ),
+            format!("write the URL alone on one line, e.g. {example}"),
+        );
+    }
+    if let Some((_, host, _, _)) = split_url(value)
+        && !url_host(host)
+    {
+        return fail(
+            format!("`{value}` has an invalid host `{host}`"),
+            format!(
+                "a host is letters, digits, '.' and '-', or an IPv6 address in brackets, e.g. {example}"
+            ),
+        );
+    }
+    Ok(())
+}
 
 /// A Kubernetes namespace or other DNS-1123 label (63 characters at most).
 pub fn dns1123_label(value: &str) -> FieldVerdict {
@@ -378,6 +459,7 @@ fn is_loopback(host: &str) -> bool {
 
 /// A Key Vault URL: https only, the vault's root.
 pub fn vault_url(value: &str) -> FieldVerdict {
+    url_syntax(value, "https://caracal-prod.vault.azure.net")?;
     let Some((scheme, host, _port, path)) = split_url(value) else {
         return fail(
             format!("`{value}` is not a URL"),
@@ -411,6 +493,7 @@ pub fn vault_url(value: &str) -> FieldVerdict {
 
 /// An endpoint override (private endpoint, proxy): https, or http on the loopback interface.
 pub fn endpoint_url(value: &str) -> FieldVerdict {
+    url_syntax(value, "https://secretsmanager.vpce.example.internal")?;
     let Some((scheme, host, _port, _path)) = split_url(value) else {
         return fail(
             format!("`{value}` is not a URL"),
@@ -439,6 +522,14 @@ pub fn chart_ref(value: &str) -> FieldVerdict {
             "use oci://ghcr.io/garudex-labs/charts/caracal or a local chart directory",
         );
     }
+    // helm would read it as an option (`--post-renderer=...` runs a program).
+    if value.starts_with('-') {
+        return fail(
+            format!("`{value}` starts with '-' and would be read as an option of helm"),
+            "write a local directory as ./NAME or an absolute path",
+        );
+    }
+    no_control_chars(value)?;
     if let Some(rest) = value.strip_prefix("oci://") {
         let mut parts = rest.split('/');
         let registry = parts.next().unwrap_or("");

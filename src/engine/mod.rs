@@ -7,6 +7,7 @@ pub mod answers;
 pub mod apply;
 pub mod chart_check;
 pub mod error;
+pub mod fingerprint;
 pub mod output;
 pub mod preflight;
 mod runner;

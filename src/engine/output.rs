@@ -65,7 +65,13 @@ pub fn write_bundle(bundle: &Bundle, dir: &Path) -> Result<(), OutputError> {
     )
     .map_err(io(&marker))?;
     // Swap: the old bundle moves aside, the new one takes its name, the old one goes.
-    let old = parent.join(format!(".caracal-deploy-old-{}", std::process::id()));
+    // The old bundle moves into a directory just created with an unpredictable name (0700),
+    // so nobody can plant or pre-empt the place it moves to.
+    let aside = tempfile::Builder::new()
+        .prefix(".caracal-deploy-old-")
+        .tempdir_in(&parent)
+        .map_err(io(&parent))?;
+    let old = aside.path().join("bundle");
     let had_old = dir.exists();
     if had_old {
         fs::rename(dir, &old).map_err(io(dir))?;
@@ -81,9 +87,8 @@ pub fn write_bundle(bundle: &Bundle, dir: &Path) -> Result<(), OutputError> {
             source,
         });
     }
-    if had_old {
-        let _ = fs::remove_dir_all(&old);
-    }
+    // Dropping `aside` removes it with the old bundle inside.
+    drop(aside);
     Ok(())
 }
 

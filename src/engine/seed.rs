@@ -19,6 +19,7 @@ use crate::core::seed::{
     Action, KEK, KEK_PREVIOUS, Observed, PlanItem, SeedPlan, digest, observe_value, plan,
 };
 use crate::engine::error::EngineError;
+use crate::engine::fingerprint;
 use crate::engine::source::{SourceError, value_for};
 use crate::exit::Exit;
 
@@ -69,7 +70,9 @@ async fn observe_one(
     let observed = state.map(|s| match s {
         RemoteState::Missing => Observed::Missing,
         RemoteState::Empty => Observed::Empty,
-        RemoteState::Present(v) => observe_value(secret, v.expose_secret(), answers),
+        RemoteState::Present(v) => {
+            observe_value(secret, v.expose_secret(), answers, fingerprint::key())
+        }
     });
     (secret.name.clone(), observed)
 }
@@ -377,7 +380,7 @@ async fn apply_one(
         Ok(verb) => progress(Progress::Done {
             remote: item.remote_name.clone(),
             verb,
-            digest: digest(value.expose_secret()),
+            digest: digest(fingerprint::key(), value.expose_secret()),
         }),
         Err(e) => progress(Progress::Failed {
             remote: item.remote_name.clone(),
