@@ -1337,12 +1337,10 @@ mod tests {
                 },
                 format!("{status}: {body}"),
             );
-            for status_kind in [e] {
-                let mapped = vault().map(status_kind, "read", "caracal-postgres");
-                let text = format!("{mapped} {:?}", mapped.fix());
-                assert!(!text.contains("SECRETTOKEN"), "{text}");
-                assert!(text.contains("502"), "{text}");
-            }
+            let mapped = vault().map(e, "read", "caracal-postgres");
+            let text = format!("{mapped} {:?}", mapped.fix());
+            assert!(!text.contains("SECRETTOKEN"), "{text}");
+            assert!(text.contains("502"), "{text}");
         }
         // The same for a 4xx that is not Key Vault's (a gateway's 403 page).
         let raw = RawResponse::from_bytes(
