@@ -590,9 +590,11 @@ async fn a_refused_client_secret_is_unauthenticated_with_the_fix() {
     let name = unique("unauth");
     let mut result = Ok(RemoteState::Missing);
     for _ in 0..5 {
-        // A fresh client each time: its credential has no token cached yet.
+        // A fresh client each time: its credential has no token cached yet. The fault is set
+        // before connecting and covers two token requests: `connect` warms the credential
+        // with one of its own, which would otherwise take a single-use fault away from the read.
+        set_faults(&bed, json!({"deny": {"ops": ["token"], "count": 2}})).await;
         let kv = vault(&bed).await;
-        set_faults(&bed, json!({"deny": {"ops": ["token"], "count": 1}})).await;
         result = kv.read(&name).await;
         if result.is_err() {
             break;
