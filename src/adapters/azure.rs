@@ -130,6 +130,9 @@ fn audience_of(host: &str) -> Option<&'static str> {
         .map(|(_, audience)| *audience)
 }
 
+/// Ends every refusal of the challenge check (and marks it in an error chain).
+const CHALLENGE_REFUSED: &str = "no token was sent to it";
+
 /// Which audiences the vault's challenge may ask a token for.
 #[derive(Debug, Clone, PartialEq)]
 enum ChallengeCheck {
@@ -201,13 +204,13 @@ impl TokenCredential for KeyVaultTokensOnly {
         if !self.1.allows(scopes) {
             let why = match &self.1 {
                 ChallengeCheck::Exact(expected) => format!(
-                    "the vault asked for a token for {scopes:?}, not for its own Key Vault audience https://{expected}; refusing"
+                    "the vault asked for a token for {scopes:?}, not for its own Key Vault audience https://{expected}; {CHALLENGE_REFUSED}"
                 ),
                 ChallengeCheck::AnyKeyVault => format!(
-                    "the vault asked for a token for {scopes:?}, which is not a Key Vault audience; refusing"
+                    "the vault asked for a token for {scopes:?}, which is not a Key Vault audience; {CHALLENGE_REFUSED}"
                 ),
                 ChallengeCheck::Refuse { host } => format!(
-                    "{host} is not a Key Vault host (*.vault.azure.net, a sovereign cloud's or *.privatelink.vaultcore.azure.net), so no Key Vault token is sent to it; if it is a gateway or private endpoint you trust, set secretManager.endpoint to its URL"
+                    "{host} is not a Key Vault host (*.vault.azure.net, a sovereign cloud's or *.privatelink.vaultcore.azure.net); {CHALLENGE_REFUSED}"
                 ),
             };
             return Err(azure_core::Error::with_message(ErrorKind::Credential, why));
@@ -457,7 +460,9 @@ impl AzureKeyVault {
             };
         }
         let chain = error_chain(&e);
-        if matches!(e.kind(), ErrorKind::Credential) {
+        if matches!(e.kind(), ErrorKind::Credential)
+            || chain.iter().any(|c| c.contains(CHALLENGE_REFUSED))
+        {
             return self.credential_error(&e, &chain);
         }
         self.transport_error(&chain, &self.vault_url, false)
@@ -518,6 +523,13 @@ impl AzureKeyVault {
     }
 
     fn credential_error(&self, e: &azure_core::Error, chain: &[String]) -> SecretManagerError {
+        // The challenge check refused the vault a token: nothing about signing in.
+        if let Some(why) = chain.iter().find(|c| c.contains(CHALLENGE_REFUSED)) {
+            return SecretManagerError::Invalid(Detail::with_fix(
+                why.clone(),
+                "give the vault's own URI (https://NAME.vault.azure.net, a sovereign cloud's, or NAME.privatelink.vaultcore.azure.net); for a gateway or private endpoint you trust, set secretManager.endpoint to its URL",
+            ));
+        }
         // A token endpoint that is throttling or down is worth a retry; a refusal is not.
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
         while let Some(err) = source {
@@ -1297,6 +1309,47 @@ mod tests {
         assert!(check.allows(&["https://vault.usgovcloudapi.net/.default"]));
         assert!(!check.allows(&["https://management.azure.com/.default"]));
         assert!(!check.allows(&["https://vault.azure.net.evil.example/.default"]));
+    }
+
+    #[tokio::test]
+    async fn a_refused_challenge_says_which_url_to_give_not_how_to_sign_in() {
+        #[derive(Debug)]
+        struct Never;
+        #[async_trait]
+        impl TokenCredential for Never {
+            async fn get_token(
+                &self,
+                _: &[&str],
+                _: Option<TokenRequestOptions<'_>>,
+            ) -> azure_core::Result<AccessToken> {
+                panic!("a refused challenge must not reach the credential")
+            }
+        }
+        let guard = KeyVaultTokensOnly(
+            Arc::new(Never),
+            ChallengeCheck::for_host("kv.example.internal", false),
+        );
+        let e = guard
+            .get_token(&["https://vault.azure.net/.default"], None)
+            .await
+            .unwrap_err();
+        let mapped = vault().map(e, "read", "caracal-postgres");
+        assert!(
+            matches!(mapped, SecretManagerError::Invalid(_)),
+            "{mapped:?}"
+        );
+        assert!(
+            mapped
+                .to_string()
+                .contains("kv.example.internal is not a Key Vault host"),
+            "{mapped}"
+        );
+        assert!(
+            mapped
+                .fix()
+                .is_some_and(|f| f.contains("secretManager.endpoint")),
+            "{mapped:?}"
+        );
     }
 
     #[test]
