@@ -59,7 +59,7 @@ fn bed() -> Bed {
 }
 
 async fn vault(bed: &Bed) -> AzureKeyVault {
-    AzureKeyVault::connect(&bed.url, Some(&bed.ca), PREFIX)
+    AzureKeyVault::connect(&bed.url, None, Some(&bed.ca), PREFIX)
         .await
         .unwrap_or_else(|e| panic!("connect to {}: {e}", bed.url))
 }
@@ -590,9 +590,11 @@ async fn a_refused_client_secret_is_unauthenticated_with_the_fix() {
     let name = unique("unauth");
     let mut result = Ok(RemoteState::Missing);
     for _ in 0..5 {
-        // A fresh client each time: its credential has no token cached yet.
+        // A fresh client each time: its credential has no token cached yet. The fault is set
+        // before connecting and covers two token requests: `connect` warms the credential
+        // with one of its own, which would otherwise take a single-use fault away from the read.
+        set_faults(&bed, json!({"deny": {"ops": ["token"], "count": 2}})).await;
         let kv = vault(&bed).await;
-        set_faults(&bed, json!({"deny": {"ops": ["token"], "count": 1}})).await;
         result = kv.read(&name).await;
         if result.is_err() {
             break;
@@ -616,7 +618,7 @@ async fn a_refused_client_secret_is_unauthenticated_with_the_fix() {
 async fn without_the_ca_bundle_the_tls_failure_is_explained() {
     let _shared = FAULTS.read().await;
     let bed = bed();
-    let kv = AzureKeyVault::connect(&bed.url, None, PREFIX)
+    let kv = AzureKeyVault::connect(&bed.url, None, None, PREFIX)
         .await
         .expect("connect makes no request");
     let err = kv.read(&unique("tls")).await.unwrap_err();
@@ -637,7 +639,7 @@ async fn unreachable_vaults_are_named() {
     let _shared = FAULTS.read().await;
     let bed = bed();
     let url = "https://caracal-no-such-vault.invalid";
-    let kv = AzureKeyVault::connect(url, Some(&bed.ca), PREFIX)
+    let kv = AzureKeyVault::connect(url, None, Some(&bed.ca), PREFIX)
         .await
         .unwrap();
     let err = kv.read("caracal-postgres").await.unwrap_err();
@@ -657,7 +659,7 @@ async fn unreachable_vaults_are_named() {
         l.local_addr().unwrap().port()
     };
     let url = format!("https://127.0.0.1:{closed}");
-    let kv = AzureKeyVault::connect(&url, Some(&bed.ca), PREFIX)
+    let kv = AzureKeyVault::connect(&url, None, Some(&bed.ca), PREFIX)
         .await
         .unwrap();
     let err = kv.read("caracal-postgres").await.unwrap_err();
@@ -673,19 +675,19 @@ async fn bad_vault_urls_and_ca_bundles_are_refused_at_connect() {
     let bed = bed();
     let plain = bed.url.replace("https://", "http://");
     assert!(
-        matches!(AzureKeyVault::connect(&plain, Some(&bed.ca), PREFIX).await, Err(SecretManagerError::Invalid(m)) if m.message.contains("https"))
+        matches!(AzureKeyVault::connect(&plain, None, Some(&bed.ca), PREFIX).await, Err(SecretManagerError::Invalid(m)) if m.message.contains("https"))
     );
     assert!(matches!(
-        AzureKeyVault::connect("not a url", None, PREFIX).await,
+        AzureKeyVault::connect("not a url", None, None, PREFIX).await,
         Err(SecretManagerError::Invalid(_))
     ));
     let with_path = format!("{}/secrets", bed.url);
     assert!(matches!(
-        AzureKeyVault::connect(&with_path, Some(&bed.ca), PREFIX).await,
+        AzureKeyVault::connect(&with_path, None, Some(&bed.ca), PREFIX).await,
         Err(SecretManagerError::Invalid(m)) if m.message.contains("vault URI only")
     ));
     // The vault URI as the portal shows it, with its trailing slash, is fine.
-    let kv = AzureKeyVault::connect(&format!("{}/", bed.url), Some(&bed.ca), PREFIX)
+    let kv = AzureKeyVault::connect(&format!("{}/", bed.url), None, Some(&bed.ca), PREFIX)
         .await
         .unwrap();
     assert!(matches!(
@@ -694,11 +696,78 @@ async fn bad_vault_urls_and_ca_bundles_are_refused_at_connect() {
     ));
     let missing = Path::new("/nonexistent/ca.pem");
     assert!(
-        matches!(AzureKeyVault::connect(&bed.url, Some(missing), PREFIX).await, Err(SecretManagerError::Invalid(m)) if m.message.contains("caBundle"))
+        matches!(AzureKeyVault::connect(&bed.url, None, Some(missing), PREFIX).await, Err(SecretManagerError::Invalid(m)) if m.message.contains("caBundle"))
     );
     let not_pem = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(not_pem.path(), "hello").unwrap();
     assert!(
-        matches!(AzureKeyVault::connect(&bed.url, Some(not_pem.path()), PREFIX).await, Err(SecretManagerError::Invalid(m)) if m.message.contains("caBundle"))
+        matches!(AzureKeyVault::connect(&bed.url, None, Some(not_pem.path()), PREFIX).await, Err(SecretManagerError::Invalid(m)) if m.message.contains("caBundle"))
+    );
+}
+
+/// An endpoint the operator configured explicitly (`secretManager.endpoint`) is where the
+/// requests go, and the only non-Key-Vault host the challenge may send a Key Vault token to.
+#[tokio::test]
+async fn an_explicit_endpoint_reaches_the_vault_behind_it() {
+    let _shared = FAULTS.read().await;
+    let bed = bed();
+    let kv = AzureKeyVault::connect(
+        "https://caracal-prod.vault.azure.net",
+        Some(&bed.url),
+        Some(&bed.ca),
+        PREFIX,
+    )
+    .await
+    .unwrap();
+    assert!(kv.describe().contains(&bed.url), "{}", kv.describe());
+    assert!(matches!(
+        kv.read(&unique("endpoint")).await.unwrap(),
+        RemoteState::Missing
+    ));
+    // The endpoint must be a vault URI too.
+    let plain = bed.url.replace("https://", "http://");
+    assert!(matches!(
+        AzureKeyVault::connect("https://caracal-prod.vault.azure.net", Some(&plain), Some(&bed.ca), PREFIX).await,
+        Err(SecretManagerError::Invalid(m)) if m.message.contains("secretManager.endpoint")
+    ));
+}
+
+/// `secretManager.caBundle` is given for the vault's connection: the Entra ID token endpoint,
+/// which receives the client secret, trusts it only when it is that very origin. The bed's
+/// authority is the vault's origin (https://127.0.0.1:PORT/); the same server named
+/// `localhost` is another origin, so its certificate (signed by the bed's CA only) is refused.
+#[tokio::test]
+async fn the_ca_bundle_does_not_reach_another_token_endpoint() {
+    let _shared = FAULTS.read().await;
+    let bed = bed();
+    let answers = std::env::var("CARACAL_DEPLOY_ANSWERS_AZURE")
+        .expect("CARACAL_DEPLOY_ANSWERS_AZURE: the bed's environment");
+    let port = bed.url.rsplit(':').next().unwrap().to_string();
+    let other_origin = format!("https://localhost:{port}/");
+    let run = |authority: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_caracal-deploy"))
+            .args(["seed", "--dry-run", "-f", &answers])
+            .env("AZURE_AUTHORITY_HOST", authority)
+            .output()
+            .unwrap()
+    };
+    let out = run(&other_origin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "the token request trusted the vault's CA: {stderr}"
+    );
+    assert!(
+        stderr.contains("Entra ID token endpoint") && stderr.contains("not trusted"),
+        "{stderr}"
+    );
+    // The vault's own origin as the authority: the bundle applies, the plan is read.
+    let out = run(&format!("{}/", bed.url));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -18,9 +18,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use support::{bed_answers, helm, helm_template};
 
-/// A password with every character that breaks an unescaped URL.
-const PG_PASSWORD: &str = "p@ss:w/rd?#&=% +x";
-const REDIS_PASSWORD: &str = "r3d!s @:/?+";
+/// Passwords with the characters that break an unescaped URL (`@:/?+`, `%`, a space, `#`).
+const PG_PASSWORD: &str = "p@ss:w/rd?x+y%z w";
+const REDIS_PASSWORD: &str = "r3d!s @:/?+#%z";
 
 fn urlquery(s: &str) -> String {
     // Go's url.QueryEscape, which ESO's `urlquery` applies, with spaces as %20 for userinfo.
@@ -53,6 +53,24 @@ where
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// RFC 3986 percent-decoding (`+` stays `+`: userinfo is not a form).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 3 <= bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("bad escape in {s}")));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
 }
 
 fn decode(secret: &Value, key: &str) -> String {
@@ -173,6 +191,43 @@ async fn aws_seed_sync_and_install_end_to_end() {
             "caracal-runtime lacks {key}, which the chart mounts"
         );
     }
+    // Every URL the controller wrote parses, with the host where it belongs and a password
+    // that decodes back exactly: the raw one for Redis and the admin user, each role's derived
+    // one for the roles.
+    let mut urls = 0;
+    for (key, _) in secret["data"].as_object().unwrap() {
+        let value = decode(&secret, key);
+        let Some((scheme, _)) = value.split_once("://") else {
+            continue;
+        };
+        if !matches!(scheme, "postgres" | "postgresql" | "redis" | "rediss") {
+            continue;
+        }
+        urls += 1;
+        let url = url::Url::parse(&value).unwrap_or_else(|e| panic!("{key}: not a URL ({e})"));
+        let percent_decoded = percent_decode(
+            url.password()
+                .unwrap_or_else(|| panic!("{key}: no password")),
+        );
+        if scheme.starts_with("redis") {
+            assert_eq!(url.host_str(), Some(answers.redis.host.as_str()), "{key}");
+            assert_eq!(percent_decoded, REDIS_PASSWORD, "{key}: {value}");
+        } else {
+            assert_eq!(
+                url.host_str(),
+                Some(answers.postgres.host.as_str()),
+                "{key}"
+            );
+            let user = url.username();
+            let expected = if user == answers.postgres.username {
+                PG_PASSWORD.to_string()
+            } else {
+                hex::encode(Sha256::digest(format!("{PG_PASSWORD}:{user}")))
+            };
+            assert_eq!(percent_decoded, expected, "{key}: user {user}: {value}");
+        }
+    }
+    assert!(urls >= 3, "only {urls} URLs in caracal-runtime");
     assert_eq!(decode(&secret, "postgresPassword"), PG_PASSWORD);
     let api_pw = hex::encode(Sha256::digest(format!("{PG_PASSWORD}:caracalapi")));
     assert_eq!(decode(&secret, "apiDbPassword"), api_pw);

@@ -4,8 +4,11 @@ mod support;
 
 use caracal_deploy::core::answers::Answers;
 use caracal_deploy::core::catalog::SecretCatalog;
+use caracal_deploy::core::external_secret::RUNTIME_SECRET;
 use caracal_deploy::core::external_secret::produced_keys;
-use caracal_deploy::core::render::render;
+use caracal_deploy::core::mounts::secret_mounts;
+use caracal_deploy::core::render::{VALUES_FILE, render};
+use caracal_deploy::core::yaml;
 use support::{CLOUDS, repo};
 
 fn example(cloud: &str) -> Answers {
@@ -69,6 +72,16 @@ fn remote_names_follow_each_cloud() {
 
 #[test]
 fn external_secret_corrects_the_upstream_example() {
+    // A key no workload reads must at least be one of the chart's own runtime Secret
+    // (templates/secret.yaml, its evaluation-mode stand-in: e.g. redisPassword).
+    let chart_secret =
+        std::fs::read_to_string(support::chart_dir().join("templates/secret.yaml")).unwrap();
+    let own_keys: std::collections::BTreeSet<String> =
+        regex::Regex::new(r"(?m)^  ([A-Za-z0-9_.]+):")
+            .unwrap()
+            .captures_iter(&chart_secret)
+            .map(|c| c[1].to_string())
+            .collect();
     for cloud in CLOUDS {
         let answers = example(cloud);
         let bundle = render(&answers);
@@ -100,7 +113,48 @@ fn external_secret_corrects_the_upstream_example() {
                 assert!(value.contains("urlquery"), "{cloud}: {key}: {value}");
             }
         }
-        assert_eq!(produced_keys(&answers).len(), template.len());
+        // What ESO will write is the manifest's template, not what `produced_keys` says: held
+        // against the keys the real chart mounts from the runtime Secret with these values
+        // (helm template), which no code of the bundle's computes.
+        for kek_rotation in [false, true] {
+            let mut answers = answers.clone();
+            answers.kek_rotation = kek_rotation;
+            let bundle = render(&answers);
+            let template: std::collections::BTreeSet<String> = bundle.objects[3]["spec"]["target"]
+                ["template"]["data"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            let dir = tempfile::tempdir().unwrap();
+            let values = dir.path().join(VALUES_FILE);
+            std::fs::write(&values, &bundle.file(VALUES_FILE).unwrap().content).unwrap();
+            let docs = yaml::from_documents(&support::helm_template(&answers, &values)).unwrap();
+            let mounts = secret_mounts(&docs, RUNTIME_SECRET);
+            assert!(mounts.required.len() >= 20, "{cloud}: {mounts:?}");
+            let missing: Vec<&String> = mounts.required.difference(&template).collect();
+            assert!(
+                missing.is_empty(),
+                "{cloud} (kekRotation {kek_rotation}): the chart mounts keys the ExternalSecret never writes: {missing:?}"
+            );
+            let unused: Vec<&String> = template
+                .iter()
+                .filter(|k| {
+                    !mounts.required.contains(*k)
+                        && !mounts.optional.contains(*k)
+                        && !own_keys.contains(*k)
+                })
+                .collect();
+            assert!(
+                unused.is_empty(),
+                "{cloud} (kekRotation {kek_rotation}): the ExternalSecret writes keys the chart neither reads nor defines: {unused:?}"
+            );
+            // `produced_keys` (what render's own check and verify use) says the same.
+            let said: std::collections::BTreeSet<String> =
+                produced_keys(&answers).into_iter().collect();
+            assert_eq!(said, template, "{cloud} (kekRotation {kek_rotation})");
+        }
     }
 }
 

@@ -90,7 +90,10 @@ async fn faults_contract(cloud: &str, role: &str) {
         );
     }
 
-    // Throttling with Retry-After is retried: the run succeeds.
+    // Throttling with Retry-After is retried: the run succeeds. What this run met is read
+    // from the request log after this point, limited to this run's names: the emulator's
+    // cumulative stats also count the 429s of every earlier test.
+    let since = last_seq(cloud).await;
     let set = faults(
         cloud,
         serde_json::json!({ "throttle": { "count": 4, "retry_after": 1 } }),
@@ -105,24 +108,66 @@ async fn faults_contract(cloud: &str, role: &str) {
         String::from_utf8_lossy(&out.stdout).contains("13 written"),
         "{cloud}"
     );
-    let _ = after;
     for s in catalog.seeded() {
         let name = s.remote_name(answers.cloud, &answers.secret_manager.prefix);
         assert_eq!(sm.version_count(&name).await.unwrap(), 1, "{cloud}: {name}");
     }
+    let log = requests_since(cloud, since).await;
+    let prefix = &answers.secret_manager.prefix;
+    let ours: Vec<&serde_json::Value> = log
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.contains(prefix.as_str()))
+        })
+        .collect();
+    let throttled: Vec<usize> = ours
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r["status"] == 429)
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        !throttled.is_empty(),
+        "{cloud}: none of this run's requests was throttled (another client took the faults?): {} (injected: {after})",
+        serde_json::Value::from(ours.iter().map(|r| (*r).clone()).collect::<Vec<_>>())
+    );
+    // Each throttled request of this run was retried, and the retry was answered.
+    for i in throttled {
+        let r = ours[i];
+        let retry = ours[i + 1..]
+            .iter()
+            .find(|n| n["path"] == r["path"] && n["method"] == r["method"])
+            .unwrap_or_else(|| panic!("{cloud}: {r} was never retried"));
+        assert_ne!(retry["status"], 429, "{cloud}: {r} then {retry}");
+    }
+}
+
+/// The sequence number of the emulator's latest logged request.
+async fn last_seq(cloud: &str) -> u64 {
+    requests_since(cloud, 0)
+        .await
+        .iter()
+        .filter_map(|r| r["seq"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
+async fn requests_since(cloud: &str, since: u64) -> Vec<serde_json::Value> {
     let (url, client) = emulator(cloud);
-    let stats: serde_json::Value = client
-        .get(format!("{url}/_emulator/stats"))
+    let v: serde_json::Value = client
+        .get(format!("{url}/_emulator/requests?since={since}"))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert!(
-        stats.to_string().contains("\"429\""),
-        "{cloud}: the emulator answered 429s: {stats}"
-    );
+    v["requests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("{cloud}: the request log: {v}"))
 }
 
 #[tokio::test]

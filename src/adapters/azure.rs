@@ -7,7 +7,16 @@
 //! selects another Entra endpoint, as in every Azure SDK.
 //!
 //! `secretManager.caBundle` adds CAs to trust (private endpoints, TLS-inspecting proxies) for the
-//! vault and for the token requests alike: both go through one `reqwest` client.
+//! connections to the vault (or `secretManager.endpoint`) only. The Entra ID token requests, which
+//! carry the client secret, go through their own `reqwest` client with the platform's roots; the
+//! bundle reaches them only when `AZURE_AUTHORITY_HOST` is the very origin (scheme, host, port) the
+//! bundle was given for.
+//!
+//! The vault's 401 challenge names the token's audience. It must be the Key Vault audience of the
+//! vault host's own cloud (`*.vault.azure.net` and `*.privatelink.vaultcore.azure.net` →
+//! `https://vault.azure.net`, the sovereign clouds' likewise); any Key Vault audience is accepted
+//! only for an endpoint the operator configured explicitly: `secretManager.endpoint`, or a vault
+//! URL on the loopback interface (a tunnel or emulator on this machine).
 //!
 //! Retries are the engine's (jittered, `Retry-After` aware), not the SDK's.
 
@@ -36,17 +45,6 @@ use serde::Deserialize;
 use zeroize::Zeroize;
 
 use crate::core::secret_manager::{Detail, Labels, RemoteState, SecretManager, SecretManagerError};
-
-/// Hosts of Key Vault and Managed HSM in the public and sovereign clouds.
-const KEY_VAULT_SUFFIXES: &[&str] = &[
-    "vault.azure.net",
-    "vault.azure.cn",
-    "vault.usgovcloudapi.net",
-    "vault.microsoftazure.de",
-    "managedhsm.azure.net",
-    "managedhsm.azure.cn",
-    "managedhsm.usgovcloudapi.net",
-];
 
 /// The content type put on every version the wizard writes.
 const CONTENT_TYPE: &str = "text/plain";
@@ -101,11 +99,100 @@ impl SignIn {
     }
 }
 
-/// Refuses tokens for anything but Key Vault. Relaxing the challenge check (below) lets the
-/// vault's 401 challenge name the token's audience; this keeps a look-alike host from obtaining a
-/// token for another API (e.g. Azure Resource Manager) with the operator's identity.
+/// Key Vault domains (vault host suffixes, private endpoints included) and the token audience
+/// host of each.
+const KEY_VAULT_DOMAINS: &[(&str, &str)] = &[
+    ("vault.azure.net", "vault.azure.net"),
+    ("privatelink.vaultcore.azure.net", "vault.azure.net"),
+    ("vault.azure.cn", "vault.azure.cn"),
+    ("privatelink.vaultcore.azure.cn", "vault.azure.cn"),
+    ("vault.usgovcloudapi.net", "vault.usgovcloudapi.net"),
+    (
+        "privatelink.vaultcore.usgovcloudapi.net",
+        "vault.usgovcloudapi.net",
+    ),
+    ("vault.microsoftazure.de", "vault.microsoftazure.de"),
+    ("managedhsm.azure.net", "managedhsm.azure.net"),
+    ("privatelink.managedhsm.azure.net", "managedhsm.azure.net"),
+    ("managedhsm.azure.cn", "managedhsm.azure.cn"),
+    (
+        "managedhsm.usgovcloudapi.net",
+        "managedhsm.usgovcloudapi.net",
+    ),
+];
+
+/// The Key Vault audience host of a vault host in a Key Vault domain.
+fn audience_of(host: &str) -> Option<&'static str> {
+    let host = host.to_ascii_lowercase();
+    KEY_VAULT_DOMAINS
+        .iter()
+        .find(|(domain, _)| host.ends_with(&format!(".{domain}")))
+        .map(|(_, audience)| *audience)
+}
+
+/// Ends every refusal of the challenge check (and marks it in an error chain).
+const CHALLENGE_REFUSED: &str = "no token was sent to it";
+
+/// Which audiences the vault's challenge may ask a token for.
+#[derive(Debug, Clone, PartialEq)]
+enum ChallengeCheck {
+    /// A real vault host: exactly its cloud's Key Vault audience.
+    Exact(&'static str),
+    /// An endpoint the operator configured explicitly: any Key Vault audience.
+    AnyKeyVault,
+    /// Neither a Key Vault host nor an explicit endpoint: no token at all.
+    Refuse { host: String },
+}
+
+impl ChallengeCheck {
+    fn for_host(host: &str, explicit: bool) -> ChallengeCheck {
+        if explicit {
+            ChallengeCheck::AnyKeyVault
+        } else if let Some(audience) = audience_of(host) {
+            ChallengeCheck::Exact(audience)
+        } else {
+            ChallengeCheck::Refuse {
+                host: host.to_string(),
+            }
+        }
+    }
+
+    /// Whether a token for `scopes` may be handed to the vault.
+    fn allows(&self, scopes: &[&str]) -> bool {
+        let audience = |scope: &&str| {
+            scope
+                .strip_prefix("https://")
+                .and_then(|s| s.strip_suffix("/.default"))
+                .map(str::to_ascii_lowercase)
+        };
+        !scopes.is_empty()
+            && scopes.iter().all(|scope| match (self, audience(scope)) {
+                (ChallengeCheck::Exact(expected), Some(a)) => a == *expected,
+                (ChallengeCheck::AnyKeyVault, Some(a)) => {
+                    KEY_VAULT_DOMAINS.iter().any(|(_, aud)| *aud == a)
+                }
+                _ => false,
+            })
+    }
+}
+
+/// Whether a URL's host is this machine (127.0.0.0/8, ::1, localhost).
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Hands the vault a token only for the audience its challenge may name (`ChallengeCheck`): a
+/// look-alike host cannot obtain a token for another API (e.g. Azure Resource Manager) or for
+/// another cloud's vaults with the operator's identity.
 #[derive(Debug)]
-struct KeyVaultTokensOnly(Arc<dyn TokenCredential>);
+struct KeyVaultTokensOnly(Arc<dyn TokenCredential>, ChallengeCheck);
 
 #[async_trait]
 impl TokenCredential for KeyVaultTokensOnly {
@@ -114,19 +201,19 @@ impl TokenCredential for KeyVaultTokensOnly {
         scopes: &[&str],
         options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
-        let allowed = |scope: &&str| {
-            scope
-                .strip_prefix("https://")
-                .and_then(|s| s.strip_suffix("/.default"))
-                .is_some_and(|host| KEY_VAULT_SUFFIXES.contains(&host))
-        };
-        if scopes.is_empty() || !scopes.iter().all(allowed) {
-            return Err(azure_core::Error::with_message(
-                ErrorKind::Credential,
-                format!(
-                    "the vault asked for a token for {scopes:?}, which is not a Key Vault audience; refusing"
+        if !self.1.allows(scopes) {
+            let why = match &self.1 {
+                ChallengeCheck::Exact(expected) => format!(
+                    "the vault asked for a token for {scopes:?}, not for its own Key Vault audience https://{expected}; {CHALLENGE_REFUSED}"
                 ),
-            ));
+                ChallengeCheck::AnyKeyVault => format!(
+                    "the vault asked for a token for {scopes:?}, which is not a Key Vault audience; {CHALLENGE_REFUSED}"
+                ),
+                ChallengeCheck::Refuse { host } => format!(
+                    "{host} is not a Key Vault host (*.vault.azure.net, a sovereign cloud's or *.privatelink.vaultcore.azure.net); {CHALLENGE_REFUSED}"
+                ),
+            };
+            return Err(azure_core::Error::with_message(ErrorKind::Credential, why));
         }
         self.0.get_token(scopes, options).await
     }
@@ -172,121 +259,96 @@ fn wipe(bytes: azure_core::Bytes) {
 impl AzureKeyVault {
     /// A client for the vault at `vault_url` (`https://NAME.vault.azure.net`). No request is made
     /// yet: a wrong URL, an untrusted certificate or missing credentials surface on the first call.
+    /// A client for the vault at `vault_url` (`https://NAME.vault.azure.net`), reached at
+    /// `endpoint` when the operator configured one (`secretManager.endpoint`: a gateway or
+    /// private endpoint in front of the vault). No request is made yet: a wrong URL, an untrusted
+    /// certificate or missing credentials surface on the first call.
     pub async fn connect(
         vault_url: &str,
+        endpoint: Option<&str>,
         ca_bundle: Option<&Path>,
         prefix: &str,
     ) -> Result<AzureKeyVault, SecretManagerError> {
-        let url = Url::parse(vault_url).map_err(|e| {
-            SecretManagerError::Invalid(Detail::with_fix(
-                format!("the vault URL `{vault_url}` is not a URL ({e})"),
-                "write the vault URI, e.g. https://NAME.vault.azure.net",
-            ))
-        })?;
-        if url.scheme() != "https" {
-            return Err(SecretManagerError::Invalid(Detail::new(format!(
-                "the vault URL `{vault_url}` must use https (Key Vault tokens are never sent over plain http)"
-            ))));
-        }
-        let host = url
-            .host_str()
-            .ok_or_else(|| {
-                SecretManagerError::Invalid(
-                    format!("the vault URL `{vault_url}` has no host").into(),
-                )
-            })?
-            .to_ascii_lowercase();
-        if !matches!(url.path(), "" | "/") || url.query().is_some() {
-            return Err(SecretManagerError::Invalid(Detail::new(format!(
-                "the vault URL `{vault_url}` has a path or query: give the vault URI only, e.g. https://NAME.vault.azure.net"
-            ))));
-        }
+        let vault = parse_vault_url("the vault URL", vault_url)?;
+        let (target, url) = match endpoint {
+            Some(e) => (e, parse_vault_url("secretManager.endpoint", e)?),
+            None => (vault_url, vault),
+        };
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let explicit = endpoint.is_some() || is_loopback(&url);
+        let check = ChallengeCheck::for_host(&host, explicit);
 
-        let mut http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30));
-        if let Some(path) = ca_bundle {
-            let pem = std::fs::read(path).map_err(|e| {
-                SecretManagerError::Invalid(
-                    format!(
-                        "secretManager.caBundle: cannot read {}: {e}",
-                        path.display()
-                    )
-                    .into(),
-                )
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                SecretManagerError::Invalid(
-                    format!(
-                        "secretManager.caBundle: {} is not a PEM bundle: {e}",
-                        path.display()
-                    )
-                    .into(),
-                )
-            })?;
-            if certs.is_empty() {
-                return Err(SecretManagerError::Invalid(Detail::new(format!(
-                    "secretManager.caBundle: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                    path.display()
-                ))));
-            }
-            // Added to the platform's roots, not instead of them: login.microsoftonline.com
-            // stays trusted when only the vault's private endpoint has a private CA.
-            http = http.tls_certs_merge(certs);
-        }
-        let http = http.build().map_err(|e| {
-            SecretManagerError::Other(format!("cannot set up the HTTPS client: {e}").into())
-        })?;
-        let transport = Transport::new(Arc::new(http));
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(30))
+        };
+        let extra_cas = ca_bundle.map(read_ca_bundle).transpose()?;
+        let build = |b: reqwest::ClientBuilder| {
+            b.build().map_err(|e| {
+                SecretManagerError::Other(format!("cannot set up the HTTPS client: {e}").into())
+            })
+        };
+        // Added to the platform's roots, not instead of them.
+        let with_cas = |b: reqwest::ClientBuilder| match &extra_cas {
+            Some(certs) => b.tls_certs_merge(certs.clone()),
+            None => b,
+        };
+        let vault_transport = Transport::new(Arc::new(build(with_cas(builder()))?));
 
-        let (credential, identity) = credential(&transport)?;
-        // The first request only learns the token's audience from the vault's 401 challenge;
-        // the credential is warmed meanwhile for the audience the host names (the public
-        // cloud's for hosts outside the Key Vault domains), so the token is usually cached by
-        // the time the challenge asks for it. A failure here is reported by that request.
-        let audience = KEY_VAULT_SUFFIXES
-            .iter()
-            .find(|suffix| host.ends_with(&format!(".{suffix}")))
-            .copied()
-            .unwrap_or("vault.azure.net");
-        let warm = credential.clone();
-        tokio::spawn(async move {
-            let scope = format!("https://{audience}/.default");
-            let _ = warm.get_token(&[scope.as_str()], None).await;
-        });
         let authority = std::env::var("AZURE_AUTHORITY_HOST")
-            .unwrap_or_else(|_| "https://login.microsoftonline.com".into());
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "https://login.microsoftonline.com".into());
+        // The token requests carry the client secret: the bundle given for the vault's
+        // connection reaches them only when the authority is that very origin.
+        let same_origin = Url::parse(&authority).is_ok_and(|a| a.origin() == url.origin());
+        let token_transport = if same_origin {
+            vault_transport.clone()
+        } else {
+            Transport::new(Arc::new(build(builder())?))
+        };
 
-        // The SDK checks that the resource named in the vault's 401 challenge
-        // (https://vault.azure.net) is a parent domain of the vault's host, so that a vault URL
-        // pointing elsewhere cannot obtain a Key Vault token. A host that is not under a Key Vault
-        // domain (a private DNS alias, an IP address, an on-premises gateway in front of a private
-        // endpoint) can never pass that check, so it is relaxed for such hosts only, where the
-        // operator typed that address on purpose; `KeyVaultTokensOnly` still limits what the
-        // challenge can ask for to Key Vault tokens.
-        let known_host = KEY_VAULT_SUFFIXES
-            .iter()
-            .any(|suffix| host.ends_with(&format!(".{suffix}")));
+        let (credential, identity) = credential(&token_transport)?;
+        // The first request only learns the token's audience from the vault's 401 challenge;
+        // the credential is warmed meanwhile for the audience the host names, so the token is
+        // usually cached by the time the challenge asks for it. A failure here is reported by
+        // that request.
+        let warm_audience = match &check {
+            ChallengeCheck::Exact(a) => Some(*a),
+            ChallengeCheck::AnyKeyVault => Some(audience_of(&host).unwrap_or("vault.azure.net")),
+            ChallengeCheck::Refuse { .. } => None,
+        };
+        if let Some(audience) = warm_audience {
+            let warm = credential.clone();
+            tokio::spawn(async move {
+                let scope = format!("https://{audience}/.default");
+                let _ = warm.get_token(&[scope.as_str()], None).await;
+            });
+        }
+
+        // The SDK's own check (the challenge's resource must be a parent domain of the host)
+        // knows no private-endpoint or explicit hosts; `KeyVaultTokensOnly` checks instead.
         let options = SecretClientOptions {
             client_options: ClientOptions {
-                transport: Some(transport),
+                transport: Some(vault_transport),
                 retry: RetryOptions::none(),
                 ..Default::default()
             },
-            verify_challenge_resource: Some(known_host),
+            verify_challenge_resource: Some(false),
             ..Default::default()
         };
         let client = SecretClient::new(
-            vault_url,
-            Arc::new(KeyVaultTokensOnly(credential)),
+            target,
+            Arc::new(KeyVaultTokensOnly(credential, check)),
             Some(options),
         )
         .map_err(|e| {
-            SecretManagerError::Invalid(format!("the vault URL `{vault_url}`: {e}").into())
+            SecretManagerError::Invalid(format!("the vault URL `{target}`: {e}").into())
         })?;
         Ok(AzureKeyVault {
             client,
-            vault_url: vault_url.trim_end_matches('/').to_string(),
+            vault_url: target.trim_end_matches('/').to_string(),
             prefix: prefix.to_string(),
             identity,
             authority,
@@ -342,11 +404,16 @@ impl AzureKeyVault {
             let status = u16::from(*status);
             let (code, inner, message) = raw_response
                 .as_ref()
-                .map(|r| service_error(r.body()))
+                .and_then(|r| service_error(r.body()))
                 .unwrap_or_default();
             let code = code.or_else(|| error_code.clone()).unwrap_or_default();
+            // Never the SDK's message: for a body that is not the service's JSON error (a
+            // proxy's or gateway's page) it carries that body verbatim.
             let message = if message.is_empty() {
-                e.to_string()
+                let bytes = raw_response.as_ref().map_or(0, |r| r.body().len());
+                format!(
+                    "HTTP {status} with a body that is not a Key Vault error ({bytes} bytes, not shown)"
+                )
             } else {
                 message
             };
@@ -393,7 +460,9 @@ impl AzureKeyVault {
             };
         }
         let chain = error_chain(&e);
-        if matches!(e.kind(), ErrorKind::Credential) {
+        if matches!(e.kind(), ErrorKind::Credential)
+            || chain.iter().any(|c| c.contains(CHALLENGE_REFUSED))
+        {
             return self.credential_error(&e, &chain);
         }
         self.transport_error(&chain, &self.vault_url, false)
@@ -454,6 +523,13 @@ impl AzureKeyVault {
     }
 
     fn credential_error(&self, e: &azure_core::Error, chain: &[String]) -> SecretManagerError {
+        // The challenge check refused the vault a token: nothing about signing in.
+        if let Some(why) = chain.iter().find(|c| c.contains(CHALLENGE_REFUSED)) {
+            return SecretManagerError::Invalid(Detail::with_fix(
+                why.clone(),
+                "give the vault's own URI (https://NAME.vault.azure.net, a sovereign cloud's, or NAME.privatelink.vaultcore.azure.net); for a gateway or private endpoint you trust, set secretManager.endpoint to its URL",
+            ));
+        }
         // A token endpoint that is throttling or down is worth a retry; a refusal is not.
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
         while let Some(err) = source {
@@ -636,6 +712,61 @@ impl AzureKeyVault {
     }
 }
 
+/// A vault URI (or `secretManager.endpoint`): https, a host, no path or query.
+fn parse_vault_url(what: &str, value: &str) -> Result<Url, SecretManagerError> {
+    let url = Url::parse(value).map_err(|e| {
+        SecretManagerError::Invalid(Detail::with_fix(
+            format!("{what} `{value}` is not a URL ({e})"),
+            "write the vault URI, e.g. https://NAME.vault.azure.net",
+        ))
+    })?;
+    if url.scheme() != "https" {
+        return Err(SecretManagerError::Invalid(Detail::new(format!(
+            "{what} `{value}` must use https (Key Vault tokens are never sent over plain http)"
+        ))));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(SecretManagerError::Invalid(
+            format!("{what} `{value}` has no host").into(),
+        ));
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() {
+        return Err(SecretManagerError::Invalid(Detail::new(format!(
+            "{what} `{value}` has a path or query: give the vault URI only, e.g. https://NAME.vault.azure.net"
+        ))));
+    }
+    Ok(url)
+}
+
+/// The certificates of `secretManager.caBundle`.
+fn read_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, SecretManagerError> {
+    let pem = std::fs::read(path).map_err(|e| {
+        SecretManagerError::Invalid(
+            format!(
+                "secretManager.caBundle: cannot read {}: {e}",
+                path.display()
+            )
+            .into(),
+        )
+    })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        SecretManagerError::Invalid(
+            format!(
+                "secretManager.caBundle: {} is not a PEM bundle: {e}",
+                path.display()
+            )
+            .into(),
+        )
+    })?;
+    if certs.is_empty() {
+        return Err(SecretManagerError::Invalid(Detail::new(format!(
+            "secretManager.caBundle: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ))));
+    }
+    Ok(certs)
+}
+
 /// The credential chain, each credential sending its token requests through `transport`.
 fn credential(
     transport: &Transport,
@@ -705,8 +836,9 @@ fn credential(
     Ok((cred, SignIn::DeveloperTools))
 }
 
-/// (code, inner code, message) of a Key Vault error body.
-fn service_error(body: &[u8]) -> (Option<String>, Option<String>, String) {
+/// (code, inner code, message) of a Key Vault error body; None when the body is not the
+/// service's JSON error (it is then never shown: it may be anything a proxy sent).
+fn service_error(body: &[u8]) -> Option<(Option<String>, Option<String>, String)> {
     #[derive(Deserialize)]
     struct Body {
         error: Option<ErrorDetail>,
@@ -721,21 +853,12 @@ fn service_error(body: &[u8]) -> (Option<String>, Option<String>, String) {
     struct Inner {
         code: Option<String>,
     }
-    match serde_json::from_slice::<Body>(body)
-        .ok()
-        .and_then(|b| b.error)
-    {
-        Some(d) => (
-            d.code,
-            d.innererror.and_then(|i| i.code),
-            d.message.unwrap_or_default(),
-        ),
-        None => (
-            None,
-            None,
-            String::from_utf8_lossy(body).chars().take(300).collect(),
-        ),
-    }
+    let d = serde_json::from_slice::<Body>(body).ok()?.error?;
+    Some((
+        d.code,
+        d.innererror.and_then(|i| i.code),
+        d.message.unwrap_or_default(),
+    ))
 }
 
 /// How long the service asks to wait: `x-ms-retry-after-ms`/`retry-after-ms`, else
@@ -1141,6 +1264,164 @@ mod tests {
     }
 
     #[test]
+    fn the_challenge_check_stays_on_for_every_real_vault_host() {
+        let vault = ["https://vault.azure.net/.default"];
+        for host in [
+            "caracal-prod.vault.azure.net",
+            "caracal-prod.privatelink.vaultcore.azure.net",
+            "CARACAL-PROD.Vault.Azure.Net",
+        ] {
+            let check = ChallengeCheck::for_host(host, false);
+            assert_eq!(check, ChallengeCheck::Exact("vault.azure.net"), "{host}");
+            assert!(check.allows(&vault), "{host}");
+            // Another API, or another cloud's vaults: refused.
+            assert!(
+                !check.allows(&["https://management.azure.com/.default"]),
+                "{host}"
+            );
+            assert!(
+                !check.allows(&["https://vault.azure.cn/.default"]),
+                "{host}"
+            );
+            assert!(!check.allows(&[]), "{host}");
+        }
+        for (host, audience) in [
+            ("kv.vault.azure.cn", "vault.azure.cn"),
+            ("kv.privatelink.vaultcore.azure.cn", "vault.azure.cn"),
+            ("kv.vault.usgovcloudapi.net", "vault.usgovcloudapi.net"),
+            (
+                "kv.privatelink.vaultcore.usgovcloudapi.net",
+                "vault.usgovcloudapi.net",
+            ),
+            ("hsm.managedhsm.azure.net", "managedhsm.azure.net"),
+        ] {
+            let check = ChallengeCheck::for_host(host, false);
+            assert_eq!(check, ChallengeCheck::Exact(audience), "{host}");
+            assert!(!check.allows(&vault), "{host}: the public cloud's audience");
+        }
+        // A host outside the Key Vault domains, not configured as an endpoint: no token at all.
+        let check = ChallengeCheck::for_host("kv.example.internal", false);
+        assert!(matches!(check, ChallengeCheck::Refuse { .. }), "{check:?}");
+        assert!(!check.allows(&vault));
+        // Relaxed only for an explicit endpoint, and then still only to Key Vault audiences.
+        let check = ChallengeCheck::for_host("kv.example.internal", true);
+        assert!(check.allows(&vault));
+        assert!(check.allows(&["https://vault.usgovcloudapi.net/.default"]));
+        assert!(!check.allows(&["https://management.azure.com/.default"]));
+        assert!(!check.allows(&["https://vault.azure.net.evil.example/.default"]));
+    }
+
+    #[tokio::test]
+    async fn a_refused_challenge_says_which_url_to_give_not_how_to_sign_in() {
+        #[derive(Debug)]
+        struct Never;
+        #[async_trait]
+        impl TokenCredential for Never {
+            async fn get_token(
+                &self,
+                _: &[&str],
+                _: Option<TokenRequestOptions<'_>>,
+            ) -> azure_core::Result<AccessToken> {
+                panic!("a refused challenge must not reach the credential")
+            }
+        }
+        let guard = KeyVaultTokensOnly(
+            Arc::new(Never),
+            ChallengeCheck::for_host("kv.example.internal", false),
+        );
+        let e = guard
+            .get_token(&["https://vault.azure.net/.default"], None)
+            .await
+            .unwrap_err();
+        let mapped = vault().map(e, "read", "caracal-postgres");
+        assert!(
+            matches!(mapped, SecretManagerError::Invalid(_)),
+            "{mapped:?}"
+        );
+        assert!(
+            mapped
+                .to_string()
+                .contains("kv.example.internal is not a Key Vault host"),
+            "{mapped}"
+        );
+        assert!(
+            mapped
+                .fix()
+                .is_some_and(|f| f.contains("secretManager.endpoint")),
+            "{mapped:?}"
+        );
+    }
+
+    #[test]
+    fn loopback_vault_urls_count_as_explicit() {
+        for url in [
+            "https://127.0.0.1:8443",
+            "https://127.1.2.3",
+            "https://[::1]:8443",
+            "https://localhost:8443",
+        ] {
+            assert!(is_loopback(&Url::parse(url).unwrap()), "{url}");
+        }
+        for url in [
+            "https://10.0.0.4",
+            "https://caracal.vault.azure.net",
+            "https://localhost.example.com",
+        ] {
+            assert!(!is_loopback(&Url::parse(url).unwrap()), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_body_that_is_not_the_services_json_error_is_never_shown() {
+        let status = StatusCode::from(502);
+        let page = "<html><body>Bad gateway: upstream sent Authorization: Bearer eyJSECRETTOKEN</body></html>";
+        for body in [
+            page,
+            "plain text from a proxy eyJSECRETTOKEN",
+            "{\"not\":\"an error eyJSECRETTOKEN\"}",
+        ] {
+            let raw = RawResponse::from_bytes(status, Headers::new(), body.as_bytes().to_vec());
+            // What the SDK builds for such a body: its message is the body.
+            let e = azure_core::Error::with_message(
+                ErrorKind::HttpResponse {
+                    status,
+                    error_code: Some("502".into()),
+                    raw_response: Some(Box::new(raw)),
+                },
+                format!("{status}: {body}"),
+            );
+            let mapped = vault().map(e, "read", "caracal-postgres");
+            let text = format!("{mapped} {:?}", mapped.fix());
+            assert!(!text.contains("SECRETTOKEN"), "{text}");
+            assert!(text.contains("502"), "{text}");
+        }
+        // The same for a 4xx that is not Key Vault's (a gateway's 403 page).
+        let raw = RawResponse::from_bytes(
+            StatusCode::from(403),
+            Headers::new(),
+            page.as_bytes().to_vec(),
+        );
+        let e = azure_core::Error::with_message(
+            ErrorKind::HttpResponse {
+                status: StatusCode::from(403),
+                error_code: None,
+                raw_response: Some(Box::new(raw)),
+            },
+            page.to_string(),
+        );
+        let mapped = vault().map(e, "read", "caracal-postgres");
+        let text = format!("{mapped} {:?}", mapped.fix());
+        assert!(!text.contains("SECRETTOKEN"), "{text}");
+        // The service's own JSON error is still shown.
+        let e = vault().map(
+            answer(503, "ServiceUnavailable", None, "The service is busy."),
+            "read",
+            "x",
+        );
+        assert!(e.to_string().contains("The service is busy."), "{e}");
+    }
+
+    #[test]
     fn invalid_names_say_which_prefix_to_change() {
         let e = vault().check_name("caracal/postgres").unwrap_err();
         assert_eq!(
@@ -1155,7 +1436,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_vault_url_that_is_not_a_url_is_invalid_with_the_fix_apart() {
-        let e = AzureKeyVault::connect("not a url", None, "caracal")
+        let e = AzureKeyVault::connect("not a url", None, None, "caracal")
             .await
             .unwrap_err();
         assert!(matches!(e, SecretManagerError::Invalid(_)), "{e:?}");

@@ -22,7 +22,13 @@ pub async fn connect_secret_manager(
             gcp::GcpSecretManager::connect(project, sm.endpoint.as_deref(), &sm.prefix).await?,
         )),
         SecretManagerTarget::Azure { vault_url } => Ok(Box::new(
-            azure::AzureKeyVault::connect(vault_url, sm.ca_bundle.as_deref(), &sm.prefix).await?,
+            azure::AzureKeyVault::connect(
+                vault_url,
+                sm.endpoint.as_deref(),
+                sm.ca_bundle.as_deref(),
+                &sm.prefix,
+            )
+            .await?,
         )),
     }
 }

@@ -37,9 +37,11 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import email.utils
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 import secrets as pysecrets
@@ -566,7 +568,17 @@ class KvApp(App):
         headers: dict[str, str] = {}
         if kind == "throttle":
             ra = spec.get("retry_after", 1)
-            headers["Retry-After"] = str(int(ra) if float(ra).is_integer() else ra)
+            hint = spec.get("hint", "header")
+            if hint == "ms":
+                headers["retry-after-ms"] = str(int(round(float(ra) * 1000)))
+            elif hint == "x-ms":
+                headers["x-ms-retry-after-ms"] = str(int(round(float(ra) * 1000)))
+            elif hint == "http-date":
+                # Whole seconds only; rounded up so the date is never before the delay.
+                headers["Retry-After"] = email.utils.formatdate(
+                    math.ceil(time.time() + float(ra)), usegmt=True)
+            else:
+                headers["Retry-After"] = str(int(ra) if float(ra).is_integer() else ra)
         if route.op in ("token", "discovery"):
             if kind == "throttle":
                 r = self.oauth_error(429, "temporarily_unavailable", 50196,

@@ -108,6 +108,12 @@ def log(name: str, message: str) -> None:
 
 FAULT_KINDS = ("throttle", "deny", "errors_5xx")
 
+# How a throttle states its delay (``throttle.hint``): ``header`` is ``Retry-After: SECONDS``
+# (the default, both emulators); GCP also ``retry_info`` (a ``google.rpc.RetryInfo`` detail and
+# no header, as Google's APIs send it); Azure also ``ms`` (``retry-after-ms``), ``x-ms``
+# (``x-ms-retry-after-ms``) and ``http-date`` (``Retry-After`` as an HTTP date).
+THROTTLE_HINTS = ("header", "retry_info", "ms", "x-ms", "http-date")
+
 
 class FaultError(ValueError):
     pass
@@ -174,7 +180,7 @@ class Faults:
                 raise FaultError(f"{kind} must be an object or null")
             allowed = {"count", "ops"}
             if kind == "throttle":
-                allowed |= {"retry_after"}
+                allowed |= {"retry_after", "hint"}
             if kind == "errors_5xx":
                 allowed |= {"status"}
             extra = set(raw) - allowed
@@ -189,6 +195,10 @@ class Faults:
                 if isinstance(ra, bool) or not isinstance(ra, (int, float)) or ra < 0:
                     raise FaultError("throttle.retry_after must be a non-negative number")
                 parsed["retry_after"] = ra
+                hint = raw.get("hint", "header")
+                if hint not in THROTTLE_HINTS:
+                    raise FaultError(f"throttle.hint must be one of {list(THROTTLE_HINTS)}")
+                parsed["hint"] = hint
             if kind == "errors_5xx":
                 status = raw.get("status", 503)
                 if status not in (500, 502, 503, 504):

@@ -849,9 +849,13 @@ class GcpApp(App):
                           "reason": "RATE_LIMIT_EXCEEDED", "domain": "googleapis.com",
                           "metadata": {"service": SERVICE, "consumer": f"projects/{consumer}",
                                        "quota_metric": metric,
-                                       "quota_limit": "RequestsPerMinutePerProject"}}],
-                headers={"Retry-After": str(int(retry_after) if float(retry_after).is_integer()
-                                            else retry_after)})
+                                       "quota_limit": "RequestsPerMinutePerProject"}}]
+                + ([{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                     "retryDelay": f"{float(retry_after):.3f}s"}]
+                   if spec.get("hint") == "retry_info" else []),
+                headers={} if spec.get("hint") == "retry_info" else
+                {"Retry-After": str(int(retry_after) if float(retry_after).is_integer()
+                                    else retry_after)})
         if kind == "errors_5xx":
             status = spec.get("status", 503)
             name, msg = {500: ("INTERNAL", "Internal error encountered."),

@@ -8,6 +8,7 @@ With the official Python SDKs too:  "$(testbed/emulators/setup.sh --dev)/bin/pyt
 from __future__ import annotations
 
 import base64
+import email.utils
 import concurrent.futures as cf
 import json
 import os
@@ -590,6 +591,18 @@ def test_gcp_strict_projects(tmp_path):
 # ======================================================================================
 
 
+def test_gcp_throttle_retry_info(gcp):
+    c = Gcp(gcp)
+    c.create("tri")
+    gcp.faults({"throttle": {"count": 1, "retry_after": 1.5, "hint": "retry_info"}})
+    r = c.req("GET", "/secrets/tri")
+    err = gerr(r, 429, "RESOURCE_EXHAUSTED")
+    assert "Retry-After" not in r.headers
+    info = [d for d in err["details"] if d["@type"].endswith("google.rpc.RetryInfo")]
+    assert info == [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.500s"}]
+    assert c.req("GET", "/secrets/tri").status_code == 200
+
+
 def test_gcp_throttle(gcp):
     c = Gcp(gcp)
     c.create("t")
@@ -1076,6 +1089,26 @@ def test_azure_throttle(azure):
     kverr(r, 429, "Throttled")
     assert r.headers["Retry-After"] == "2"
     assert kv.set("th", MARK).status_code == 200
+
+
+def test_azure_throttle_hints(azure):
+    kv = Kv(azure)
+    azure.faults({"throttle": {"count": 1, "retry_after": 1.5, "hint": "ms"}})
+    r = kv.set("thh", MARK)
+    kverr(r, 429, "Throttled")
+    assert r.headers["retry-after-ms"] == "1500" and "Retry-After" not in r.headers
+    azure.faults({"throttle": {"count": 1, "retry_after": 0.25, "hint": "x-ms"}})
+    r = kv.set("thh", MARK)
+    assert r.headers["x-ms-retry-after-ms"] == "250" and "Retry-After" not in r.headers
+    azure.faults({"throttle": {"count": 1, "retry_after": 2, "hint": "http-date"}})
+    before = time.time()
+    r = kv.set("thh", MARK)
+    kverr(r, 429, "Throttled")
+    when = email.utils.parsedate_to_datetime(r.headers["Retry-After"]).timestamp()
+    assert before + 2 <= when <= time.time() + 3
+    assert kv.set("thh", MARK).status_code == 200
+    r = azure.admin("POST", "faults", json={"throttle": {"hint": "nonsense"}})
+    assert r.status_code == 400 and "throttle.hint" in r.text, r.text
 
 
 def test_azure_deny_create_but_not_add_version(azure):
