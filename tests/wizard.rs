@@ -209,7 +209,10 @@ fn the_secrets_screen_shows_the_plan_asks_hidden_values_and_shows_progress() {
         Msg::Engine(Event::SeedProgress(Progress::Done {
             remote: remote("postgres"),
             verb: "created",
-            digest: caracal_deploy::core::seed::digest("a fixed value for the snapshot"),
+            digest: caracal_deploy::core::seed::digest(
+                &caracal_deploy::core::seed::FingerprintKey::new([7; 32]),
+                "a fixed value for the snapshot",
+            ),
         })),
     );
     update(

@@ -99,14 +99,25 @@ impl AwsSecretsManager {
                     Some(m) => m.to_string(),
                     None => xml_message(se.raw().body().bytes().unwrap_or_default()),
                 };
-                service_error(
+                match service_error(
                     se.err().code(),
                     se.raw().status().as_u16(),
                     message,
                     action,
                     &self.region,
                     &self.prefix,
-                )
+                ) {
+                    SecretManagerError::Throttled { .. } => SecretManagerError::Throttled {
+                        retry_after: se
+                            .raw()
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.trim().parse::<f64>().ok())
+                            .filter(|s| s.is_finite() && *s >= 0.0)
+                            .map(|s| Duration::from_secs_f64(s.min(3600.0))),
+                    },
+                    other => other,
+                }
             }
             _ => client_error(DisplayErrorContext(&e).to_string()),
         }
