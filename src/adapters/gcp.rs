@@ -253,7 +253,7 @@ impl SecretManager for GcpSecretManager {
                     return Ok(RemoteState::Empty);
                 };
                 let data = Zeroizing::new(payload.data.to_vec());
-                drop(payload.data);
+                wipe_bytes(payload.data);
                 if let Some(want) = payload.data_crc32c
                     && want != i64::from(crc32c(&data))
                 {
@@ -582,6 +582,14 @@ fn crc32c(data: &[u8]) -> u32 {
         crc = CRC32C_TABLE[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
     }
     crc ^ 0xFFFF_FFFF
+}
+
+/// Wipes the SDK's copy of a value when nothing else holds it (a shared buffer cannot be
+/// reached, and the README says so).
+fn wipe_bytes(b: bytes::Bytes) {
+    if let Ok(mut owned) = b.try_into_mut() {
+        zeroize::Zeroize::zeroize(&mut owned[..]);
+    }
 }
 
 #[cfg(test)]

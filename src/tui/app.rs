@@ -75,9 +75,31 @@ impl Screen {
     }
 }
 
-/// A value typed into a masked field. Its Debug never shows it; it is zeroized on drop.
-#[derive(Clone, Default)]
+/// A value typed into a masked field. Its Debug never shows it; it is zeroized on drop. Its
+/// buffer is allocated once at its full size, so typing never moves the value and leaves no
+/// unwiped copy behind a reallocation.
+#[derive(Clone)]
 pub struct Masked(pub Zeroizing<String>);
+
+/// The longest value a masked field takes (bytes).
+pub const MASKED_CAPACITY: usize = 1024;
+
+impl Default for Masked {
+    fn default() -> Masked {
+        Masked(Zeroizing::new(String::with_capacity(MASKED_CAPACITY)))
+    }
+}
+
+impl Masked {
+    /// Adds a character unless the field is full.
+    pub fn push(&mut self, c: char) -> bool {
+        if self.0.len() + c.len_utf8() > MASKED_CAPACITY {
+            return false;
+        }
+        self.0.push(c);
+        true
+    }
+}
 
 impl std::fmt::Debug for Masked {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -604,7 +626,13 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
 fn update_secrets(state: &mut State, msg: &Msg) -> Option<Vec<Effect>> {
     if let SeedPhase::Asking(field) = state.seed.phase.clone() {
         match msg {
-            Msg::Char(c) => state.seed.typed.0.push(*c),
+            Msg::Char(c) => {
+                if !state.seed.typed.push(*c) {
+                    state.status = Some(Err(format!(
+                        "a value is {MASKED_CAPACITY} bytes at most; use file:PATH for a longer one"
+                    )));
+                }
+            }
             Msg::Backspace => {
                 state.seed.typed.0.pop();
             }
@@ -742,6 +770,16 @@ mod tests {
         );
         type_text(&mut s, "-1");
         assert!(s.problems_of("secretManager.region").is_empty());
+    }
+
+    #[test]
+    fn a_masked_value_never_outgrows_its_first_buffer() {
+        let mut m = Masked::default();
+        let start = m.0.as_ptr();
+        while m.push('x') {}
+        assert_eq!(m.0.len(), MASKED_CAPACITY);
+        assert_eq!(m.0.as_ptr(), start, "the value was never moved");
+        assert!(!m.push('é'));
     }
 
     #[test]
