@@ -626,13 +626,12 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
 fn update_secrets(state: &mut State, msg: &Msg) -> Option<Vec<Effect>> {
     if let SeedPhase::Asking(field) = state.seed.phase.clone() {
         match msg {
-            Msg::Char(c) => {
-                if !state.seed.typed.push(*c) {
-                    state.status = Some(Err(format!(
-                        "a value is {MASKED_CAPACITY} bytes at most; use file:PATH for a longer one"
-                    )));
-                }
+            Msg::Char(c) if !state.seed.typed.push(*c) => {
+                state.status = Some(Err(format!(
+                    "a value is {MASKED_CAPACITY} bytes at most; use file:PATH for a longer one"
+                )));
             }
+            Msg::Char(_) => {}
             Msg::Backspace => {
                 state.seed.typed.0.pop();
             }
