@@ -84,12 +84,9 @@ pub fn run(args: &ApplyArgs) -> Exit {
         return Exit::InvalidInput;
     }
     crate::logging::init(args.log_file.as_deref());
-    let runtime = match crate::engine::start_runtime() {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return Exit::Other;
-        }
+        Err(exit) => return exit,
     };
     let (engine, mut events) = Engine::new(runtime.handle().clone());
     runtime.block_on(async move {

@@ -134,6 +134,14 @@ pub fn print_error(error: &EngineError) {
     }
 }
 
+/// The async runtime of a headless command, or the exit after printing why not.
+fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    crate::engine::start_runtime().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        Exit::Other
+    })
+}
+
 /// The answers of a headless command, or the exit after printing why not.
 fn load(path: &Path) -> Result<Answers, Exit> {
     crate::engine::answers::load(path).map_err(|problems| {

@@ -16,12 +16,9 @@ pub fn run(answers_path: &Path, out: &Path) -> Exit {
         Err(exit) => return exit,
     };
     let bundle = render(&answers);
-    let runtime = match crate::engine::start_runtime() {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return Exit::Other;
-        }
+        Err(exit) => return exit,
     };
     if std::io::stderr().is_terminal() {
         eprintln!("Checking the bundle against the chart with helm template…");

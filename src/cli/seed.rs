@@ -183,12 +183,9 @@ pub fn run(args: &SeedArgs) -> Exit {
     if let Some(path) = crate::logging::init(args.log_file.as_deref()) {
         tracing::info!(log = %path.display(), "seed started");
     }
-    let runtime = match crate::engine::start_runtime() {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return Exit::Other;
-        }
+        Err(exit) => return exit,
     };
     let (engine, mut rx) = Engine::with(
         runtime.handle().clone(),
