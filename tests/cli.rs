@@ -206,10 +206,6 @@ fn commands_not_built_yet_say_so_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     for (args, capability) in [
         (
-            &["install", "-f", "a.yaml", "--yes", "-o", "json"][..],
-            "the helm install",
-        ),
-        (
             &["verify", "-f", "a.yaml", "--wait", "10m"][..],
             "live verification",
         ),

@@ -63,6 +63,87 @@ impl Helm {
         self.run(args).await
     }
 
+    /// The values a release was installed with (`helm get values -o json`); None when the
+    /// release does not exist.
+    pub async fn get_values(
+        &self,
+        release: &str,
+        namespace: &str,
+        context: Option<&str>,
+    ) -> Result<Option<serde_json::Value>, HelmError> {
+        let mut args: Vec<String> = vec![
+            "get".into(),
+            "values".into(),
+            format!("--namespace={namespace}"),
+            "--output=json".into(),
+        ];
+        if let Some(c) = context {
+            args.push(format!("--kube-context={c}"));
+        }
+        args.extend(["--".into(), release.into()]);
+        match self.run(&args).await {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| HelmError::Failed {
+                    command: "get values".into(),
+                    stderr: e.to_string(),
+                }),
+            Err(HelmError::Failed { stderr, .. }) if stderr.contains("not found") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The chart (`NAME-VERSION`) of the release's latest revision (`helm history --max 1`).
+    pub async fn deployed_chart(
+        &self,
+        release: &str,
+        namespace: &str,
+        context: Option<&str>,
+    ) -> Result<Option<String>, HelmError> {
+        let mut args: Vec<String> = vec![
+            "history".into(),
+            format!("--namespace={namespace}"),
+            "--output=json".into(),
+            "--max=1".into(),
+        ];
+        if let Some(c) = context {
+            args.push(format!("--kube-context={c}"));
+        }
+        args.extend(["--".into(), release.into()]);
+        let text = self.run(&args).await?;
+        let history: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| HelmError::Failed {
+                command: "history".into(),
+                stderr: e.to_string(),
+            })?;
+        Ok(history
+            .as_array()
+            .and_then(|h| h.last())
+            .and_then(|r| r["chart"].as_str())
+            .map(str::to_string))
+    }
+
+    /// `helm rollback RELEASE REVISION --wait`.
+    pub async fn rollback(
+        &self,
+        release: &str,
+        namespace: &str,
+        context: Option<&str>,
+        revision: u64,
+    ) -> Result<String, HelmError> {
+        let mut args: Vec<String> = vec![
+            "rollback".into(),
+            format!("--namespace={namespace}"),
+            "--wait".into(),
+            "--timeout=10m".into(),
+        ];
+        if let Some(c) = context {
+            args.push(format!("--kube-context={c}"));
+        }
+        args.extend(["--".into(), release.into(), revision.to_string()]);
+        self.run(&args).await
+    }
+
     /// `helm status RELEASE -o json`.
     pub async fn status(
         &self,

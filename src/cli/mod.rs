@@ -3,6 +3,7 @@
 //! used by the wizard.
 
 pub mod apply;
+pub mod install;
 pub mod preflight;
 mod render;
 pub mod seed;
@@ -54,8 +55,8 @@ enum Command {
     Preflight(preflight::PreflightArgs),
     /// Step 2: namespace, External Secrets service account, store and ExternalSecret.
     Apply(apply::ApplyArgs),
-    /// Step 3: helm upgrade --install of the chart.
-    Install(LiveArgs),
+    /// Step 3: helm upgrade --install of the chart, watched from the cluster.
+    Install(install::InstallArgs),
     /// Step 4: verify the install.
     Verify(LiveArgs),
     /// Step 4 as a live full-screen dashboard.
@@ -84,7 +85,7 @@ pub fn main() -> ExitCode {
         Some(Command::Seed(args)) => seed::run(&args),
         Some(Command::Preflight(args)) => preflight::run(&args),
         Some(Command::Apply(args)) => apply::run(&args),
-        Some(Command::Install(_)) => not_built("install", "step 3, the helm install"),
+        Some(Command::Install(args)) => install::run(&args),
         Some(Command::Verify(_)) => not_built("verify", "step 4, live verification"),
         Some(Command::Dashboard(_)) => not_built("dashboard", "the live rollout dashboard"),
         Some(Command::Upgrade(_)) => not_built("upgrade", "upgrades that roll forward"),

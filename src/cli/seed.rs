@@ -107,7 +107,9 @@ pub fn event_lines(event: &Event, answers_path: &Path) -> Vec<Line> {
         Event::PreflightDone(_)
         | Event::Applied(_)
         | Event::StoreCondition(_)
-        | Event::ApplyDone(_) => vec![],
+        | Event::ApplyDone(_)
+        | Event::InstallProgress(_)
+        | Event::InstallDone(_) => vec![],
         Event::Failed(EngineError::Interrupted) => {
             vec![Line::Out(
                 "Interrupted before any write: nothing was changed.".into(),

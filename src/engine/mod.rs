@@ -8,6 +8,7 @@ pub mod apply;
 pub mod chart_check;
 pub mod error;
 pub mod fingerprint;
+pub mod install;
 pub mod output;
 pub mod preflight;
 mod runner;

@@ -17,6 +17,7 @@ use crate::core::secret_manager::{SecretManager, SecretManagerError};
 use crate::core::seed::SeedPlan;
 use crate::engine::apply::{Applied, ApplyOutcome, Condition, apply_objects, wait_synced};
 use crate::engine::error::EngineError;
+use crate::engine::install::{InstallOptions, InstallOutcome, InstallProgress, install};
 use crate::engine::seed::{
     DEFAULT_CONCURRENCY, Progress, Prompted, SeedOutcome, plan_seed, write_seed,
 };
@@ -38,6 +39,13 @@ pub enum Request {
     },
     /// The checks that must pass before anything is changed (reads only).
     Preflight { answers: Box<Answers> },
+    /// Step 3: helm upgrade --install of the chart, watched from the cluster.
+    Install {
+        answers: Box<Answers>,
+        timeout: std::time::Duration,
+        rollback_on_failure: bool,
+        dry_run: bool,
+    },
     /// Step 2: apply the store's objects in order and wait for the sync (`timeout`); with
     /// `dry_run`, only say what would change.
     Apply {
@@ -66,6 +74,10 @@ pub enum Event {
     StoreCondition(Condition),
     /// Step 2 ended.
     ApplyDone(ApplyOutcome),
+    /// What the cluster showed while helm ran.
+    InstallProgress(InstallProgress),
+    /// Step 3 ended.
+    InstallDone(InstallOutcome),
     /// The request ended without doing its work.
     Failed(EngineError),
 }
@@ -260,6 +272,35 @@ async fn run(
                 synced: !interrupted,
                 interrupted,
             }))
+        }
+        Request::Install {
+            answers,
+            timeout,
+            rollback_on_failure,
+            dry_run,
+        } => {
+            check(&answers)?;
+            let cluster = tokio::select! {
+                c = shared.connector.cluster(&answers) => c.map_err(|e| EngineError::Cluster { fix: e.fix(), message: e.to_string() })?,
+                () = cancel.cancelled() => return Err(EngineError::Interrupted),
+            };
+            let report = |p: InstallProgress| {
+                let _ = events.send(Event::InstallProgress(p));
+            };
+            let outcome = install(
+                &cluster,
+                &Helm::from_env(),
+                &answers,
+                InstallOptions {
+                    timeout,
+                    rollback_on_failure,
+                    dry_run,
+                },
+                cancel,
+                &report,
+            )
+            .await?;
+            Ok(Event::InstallDone(outcome))
         }
         Request::Preflight { answers } => {
             check(&answers)?;

@@ -469,7 +469,9 @@ impl State {
             Event::PreflightDone(_)
             | Event::Applied(_)
             | Event::StoreCondition(_)
-            | Event::ApplyDone(_) => {}
+            | Event::ApplyDone(_)
+            | Event::InstallProgress(_)
+            | Event::InstallDone(_) => {}
             Event::Failed(error) => {
                 self.seed.phase = SeedPhase::Done;
                 self.seed.result = Some(SeedResult::Failed(error));
