@@ -11,7 +11,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::kube::{Cluster, KubeError, describe};
+use crate::adapters::kube::{Cluster, describe};
 use crate::core::answers::Answers;
 use crate::core::external_secret::RUNTIME_SECRET;
 use crate::core::manifests::store_name;
@@ -141,13 +141,6 @@ pub fn changed_fields(desired: &Value, current: &Value, dry_run: &Value) -> Vec<
         .collect()
 }
 
-fn cluster_error(e: KubeError) -> EngineError {
-    EngineError::Cluster {
-        fix: e.fix(),
-        message: e.to_string(),
-    }
-}
-
 /// Applies the bundle's objects in order. Reports each as it goes through `report`.
 pub async fn apply_objects(
     cluster: &Cluster,
@@ -173,22 +166,22 @@ pub async fn apply_objects(
                 plain_name,
             )
             .await
-            .map_err(cluster_error)?;
+            .map_err(EngineError::from)?;
         // A namespace that does not exist yet cannot take a dry run of what goes in it.
         let action = match (&current, dry_run) {
             (None, true) => ApplyAction::WouldCreate,
             (None, false) => {
-                cluster.apply(obj, false).await.map_err(cluster_error)?;
+                cluster.apply(obj, false).await.map_err(EngineError::from)?;
                 ApplyAction::Created
             }
             (Some(current), _) => {
-                let would = cluster.apply(obj, true).await.map_err(cluster_error)?;
+                let would = cluster.apply(obj, true).await.map_err(EngineError::from)?;
                 let fields = changed_fields(obj, current, &would);
                 match (fields.is_empty(), dry_run) {
                     (true, _) => ApplyAction::Unchanged,
                     (false, true) => ApplyAction::WouldChange(fields),
                     (false, false) => {
-                        cluster.apply(obj, false).await.map_err(cluster_error)?;
+                        cluster.apply(obj, false).await.map_err(EngineError::from)?;
                         ApplyAction::Configured(fields)
                     }
                 }
@@ -237,7 +230,7 @@ pub async fn wait_synced(
         let stream = cluster
             .watch_one("external-secrets.io/v1", kind, ns.as_deref(), name)
             .await
-            .map_err(cluster_error)?;
+            .map_err(EngineError::from)?;
         streams.push(
             stream
                 .map(move |item| (kind.to_string(), name.clone(), item))
@@ -254,7 +247,7 @@ pub async fn wait_synced(
                 let Some((kind, name, item)) = item else {
                     return Err(EngineError::Cluster { message: "the watch ended".into(), fix: None });
                 };
-                let obj = item.map_err(cluster_error)?;
+                let obj = item.map_err(EngineError::from)?;
                 let Some(mut now) = ready_condition(&obj) else { continue };
                 // Ready from a sync of an older spec is not the answer to this apply: the
                 // controller names the generation it synced.

@@ -77,6 +77,15 @@ impl From<SecretManagerError> for EngineError {
     }
 }
 
+impl From<crate::adapters::kube::KubeError> for EngineError {
+    fn from(e: crate::adapters::kube::KubeError) -> Self {
+        EngineError::Cluster {
+            fix: e.fix(),
+            message: e.to_string(),
+        }
+    }
+}
+
 impl From<SourceError> for EngineError {
     fn from(e: SourceError) -> Self {
         EngineError::Source(e)

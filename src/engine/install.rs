@@ -259,10 +259,7 @@ pub async fn install(
     if cluster
         .get("v1", "Namespace", None, ns)
         .await
-        .map_err(|e| EngineError::Cluster {
-            fix: e.fix(),
-            message: e.to_string(),
-        })?
+        .map_err(EngineError::from)?
         .is_none()
     {
         return Err(EngineError::Cluster {

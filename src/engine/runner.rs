@@ -240,10 +240,9 @@ async fn run(
             timeout,
         } => {
             check(&answers)?;
-            let cluster = tokio::select! {
-                c = shared.connector.cluster(&answers) => c.map_err(|e| EngineError::Cluster { fix: e.fix(), message: e.to_string() })?,
-                () = cancel.cancelled() => return Err(EngineError::Interrupted),
-            };
+            let cluster = connect_cluster(shared, &answers, cancel)
+                .await?
+                .map_err(EngineError::from)?;
             let report = |a: Applied| {
                 let _ = events.send(Event::Applied(a));
             };
@@ -280,10 +279,9 @@ async fn run(
             dry_run,
         } => {
             check(&answers)?;
-            let cluster = tokio::select! {
-                c = shared.connector.cluster(&answers) => c.map_err(|e| EngineError::Cluster { fix: e.fix(), message: e.to_string() })?,
-                () = cancel.cancelled() => return Err(EngineError::Interrupted),
-            };
+            let cluster = connect_cluster(shared, &answers, cancel)
+                .await?
+                .map_err(EngineError::from)?;
             let report = |p: InstallProgress| {
                 let _ = events.send(Event::InstallProgress(p));
             };
@@ -304,10 +302,8 @@ async fn run(
         }
         Request::Preflight { answers } => {
             check(&answers)?;
-            let cluster = tokio::select! {
-                c = shared.connector.cluster(&answers) => c,
-                () = cancel.cancelled() => return Err(EngineError::Interrupted),
-            };
+            // A cluster that cannot be reached is the first check's error, not the request's.
+            let cluster = connect_cluster(shared, &answers, cancel).await?;
             let plan = match connect(shared, &answers, cancel).await {
                 Ok(sm) => {
                     crate::engine::preflight::seed_plan(sm.as_ref(), &answers, shared.concurrency)
@@ -337,6 +333,18 @@ fn check(answers: &Answers) -> Result<(), EngineError> {
         Ok(())
     } else {
         Err(EngineError::Invalid(problems))
+    }
+}
+
+/// The answers' cluster; the outer error is a cancel, the inner one the cluster's.
+async fn connect_cluster(
+    shared: &Shared,
+    answers: &Answers,
+    cancel: &CancellationToken,
+) -> Result<Result<Cluster, KubeError>, EngineError> {
+    tokio::select! {
+        c = shared.connector.cluster(answers) => Ok(c),
+        () = cancel.cancelled() => Err(EngineError::Interrupted),
     }
 }
 
