@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use crate::engine::apply::{ApplyAction, ApplyOutcome};
-use crate::engine::{Engine, EngineError, Event, Request};
+use crate::engine::{Event, Request};
 use crate::exit::Exit;
 
 use super::preflight::Format;
@@ -84,50 +83,34 @@ pub fn run(args: &ApplyArgs) -> Exit {
         return Exit::InvalidInput;
     }
     crate::logging::init(args.log_file.as_deref());
-    let runtime = match super::runtime() {
-        Ok(r) => r,
-        Err(exit) => return exit,
+    eprintln!(
+        "{} the secret store in {context}, namespace {}…",
+        if args.dry_run {
+            "Comparing"
+        } else {
+            "Applying"
+        },
+        answers.namespace
+    );
+    let request = Request::Apply {
+        answers: Box::new(answers),
+        dry_run: args.dry_run,
+        timeout: args.timeout,
     };
-    let (engine, mut events) = Engine::new(runtime.handle().clone());
-    runtime.block_on(async move {
-        let stop = CancellationToken::new();
-        let watcher = {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!(
-                        "\ninterrupted: the object being applied completes, no other starts…"
-                    );
-                    stop.cancel();
+    super::drive(
+        request,
+        "interrupted: the object being applied completes, no other starts…",
+        "Interrupted before any change: nothing was changed.",
+        |event| match event {
+            Event::Applied(a) => {
+                eprintln!("  {} {}: {}", a.kind, a.name, a.action.verb());
+                for f in a.action.fields() {
+                    eprintln!("      {f}");
                 }
-            })
-        };
-        eprintln!(
-            "{} the secret store in {context}, namespace {}…",
-            if args.dry_run {
-                "Comparing"
-            } else {
-                "Applying"
-            },
-            answers.namespace
-        );
-        engine.submit_with(
-            Request::Apply {
-                answers: Box::new(answers),
-                dry_run: args.dry_run,
-                timeout: args.timeout,
-            },
-            stop.child_token(),
-        );
-        let exit = loop {
-            match events.recv().await {
-                Some(Event::Applied(a)) => {
-                    eprintln!("  {} {}: {}", a.kind, a.name, a.action.verb());
-                    for f in a.action.fields() {
-                        eprintln!("      {f}");
-                    }
-                }
-                Some(Event::StoreCondition(c)) => eprintln!(
+                None
+            }
+            Event::StoreCondition(c) => {
+                eprintln!(
                     "  {} {} {}: {}{}",
                     if c.ready { "✓" } else { "…" },
                     c.kind,
@@ -138,36 +121,26 @@ pub fn run(args: &ApplyArgs) -> Exit {
                     } else {
                         format!(": {}", c.message)
                     }
-                ),
-                Some(Event::ApplyDone(outcome)) => {
-                    match args.output {
-                        Format::Json => println!(
-                            "{}",
-                            serde_json::to_string_pretty(&json_of(&outcome)).unwrap_or_default()
-                        ),
-                        Format::Text => println!("{}", summary(&outcome)),
-                    }
-                    break if outcome.interrupted {
-                        Exit::Other
-                    } else {
-                        Exit::Success
-                    };
-                }
-                Some(Event::Failed(EngineError::Interrupted)) => {
-                    println!("Interrupted before any change: nothing was changed.");
-                    break Exit::Other;
-                }
-                Some(Event::Failed(e)) => {
-                    super::print_error(&e);
-                    break e.exit();
-                }
-                Some(_) => {}
-                None => break Exit::Other,
+                );
+                None
             }
-        };
-        watcher.abort();
-        exit
-    })
+            Event::ApplyDone(outcome) => {
+                match args.output {
+                    Format::Json => println!(
+                        "{}",
+                        serde_json::to_string_pretty(&json_of(&outcome)).unwrap_or_default()
+                    ),
+                    Format::Text => println!("{}", summary(&outcome)),
+                }
+                Some(if outcome.interrupted {
+                    Exit::Other
+                } else {
+                    Exit::Success
+                })
+            }
+            _ => None,
+        },
+    )
 }
 
 fn summary(o: &ApplyOutcome) -> String {

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use crate::engine::install::{InstallOutcome, InstallProgress};
-use crate::engine::{Engine, EngineError, Event, Request};
+use crate::engine::{Event, Request};
 use crate::exit::Exit;
 
 use super::apply::parse_duration;
@@ -120,84 +119,64 @@ pub fn run(args: &InstallArgs) -> Exit {
         return Exit::InvalidInput;
     }
     crate::logging::init(args.log_file.as_deref());
-    let runtime = match super::runtime() {
-        Ok(r) => r,
-        Err(exit) => return exit,
-    };
-    let (engine, mut events) = Engine::new(runtime.handle().clone());
     let release = answers.release.clone();
-    runtime.block_on(async move {
-        let stop = CancellationToken::new();
-        let watcher = {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    stop.cancel();
-                }
-            })
-        };
-        eprintln!("Checking release {release} in {context}…");
-        engine.submit_with(
-            Request::Install {
-                answers: Box::new(answers),
-                timeout: args.timeout,
-                rollback_on_failure: args.rollback_on_failure,
-                dry_run: args.dry_run,
-            },
-            stop.child_token(),
-        );
-        let exit = loop {
-            match events.recv().await {
-                Some(Event::InstallProgress(InstallProgress::Workload {
-                    kind,
-                    name,
-                    ready,
-                    desired,
-                })) => eprintln!("  {kind} {name}: {ready}/{desired} ready"),
-                Some(Event::InstallProgress(InstallProgress::HelmRunning {
-                    revision_after,
-                    timeout,
-                })) => eprintln!(
+    eprintln!("Checking release {release} in {context}…");
+    let request = Request::Install {
+        answers: Box::new(answers),
+        timeout: args.timeout,
+        rollback_on_failure: args.rollback_on_failure,
+        dry_run: args.dry_run,
+    };
+    super::drive(
+        request,
+        "interrupted: stopping helm; the release may be left pending (install again explains it)…",
+        "Interrupted before helm ran: nothing was changed.",
+        |event| match event {
+            Event::InstallProgress(InstallProgress::HelmRunning {
+                revision_after,
+                timeout,
+            }) => {
+                eprintln!(
                     "helm upgrade --install {release} ({}): waiting up to {}s for the migration hooks and every Deployment and StatefulSet to be ready…",
                     match revision_after {
                         Some(r) => format!("after revision {r}"),
                         None => "first install".into(),
                     },
                     timeout.as_secs()
-                ),
-                Some(Event::InstallProgress(InstallProgress::Pod { name, reason })) => {
-                    if reason.is_empty() {
-                        eprintln!("  pod {name}: recovered");
-                    } else {
-                        eprintln!("  ✗ pod {name}: {reason}");
-                    }
-                }
-                Some(Event::InstallDone(outcome)) => {
-                    match args.output {
-                        Format::Json => println!(
-                            "{}",
-                            serde_json::to_string_pretty(&json_of(&outcome)).unwrap_or_default()
-                        ),
-                        Format::Text => println!("{}", text_of(&outcome, &release)),
-                    }
-                    break match outcome {
-                        InstallOutcome::Failed { .. } => Exit::CheckFailed,
-                        _ => Exit::Success,
-                    };
-                }
-                Some(Event::Failed(EngineError::Interrupted)) => {
-                    println!("Interrupted before helm ran: nothing was changed.");
-                    break Exit::Other;
-                }
-                Some(Event::Failed(e)) => {
-                    super::print_error(&e);
-                    break e.exit();
-                }
-                Some(_) => {}
-                None => break Exit::Other,
+                );
+                None
             }
-        };
-        watcher.abort();
-        exit
-    })
+            Event::InstallProgress(InstallProgress::Workload {
+                kind,
+                name,
+                ready,
+                desired,
+            }) => {
+                eprintln!("  {kind} {name}: {ready}/{desired} ready");
+                None
+            }
+            Event::InstallProgress(InstallProgress::Pod { name, reason }) => {
+                if reason.is_empty() {
+                    eprintln!("  pod {name}: recovered");
+                } else {
+                    eprintln!("  ✗ pod {name}: {reason}");
+                }
+                None
+            }
+            Event::InstallDone(outcome) => {
+                match args.output {
+                    Format::Json => println!(
+                        "{}",
+                        serde_json::to_string_pretty(&json_of(&outcome)).unwrap_or_default()
+                    ),
+                    Format::Text => println!("{}", text_of(&outcome, &release)),
+                }
+                Some(match outcome {
+                    InstallOutcome::Failed { .. } => Exit::CheckFailed,
+                    _ => Exit::Success,
+                })
+            }
+            _ => None,
+        },
+    )
 }

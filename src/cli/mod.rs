@@ -135,6 +135,56 @@ pub fn print_error(error: &EngineError) {
     }
 }
 
+/// Runs one engine request for a headless command. Ctrl-C cancels it (`on_interrupt` says
+/// what that means for this step); `on_event` prints each event and returns the exit for the
+/// one that ends the request. An engine failure is printed with its fix.
+fn drive(
+    request: crate::engine::Request,
+    on_interrupt: &'static str,
+    interrupted_before_any_change: &str,
+    mut on_event: impl FnMut(crate::engine::Event) -> Option<Exit>,
+) -> Exit {
+    use crate::engine::{Engine, Event};
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(exit) => return exit,
+    };
+    let (engine, mut events) = Engine::new(runtime.handle().clone());
+    runtime.block_on(async move {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let watcher = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("\n{on_interrupt}");
+                    stop.cancel();
+                }
+            })
+        };
+        engine.submit_with(request, stop.child_token());
+        let exit = loop {
+            match events.recv().await {
+                Some(Event::Failed(EngineError::Interrupted)) => {
+                    println!("{interrupted_before_any_change}");
+                    break Exit::Other;
+                }
+                Some(Event::Failed(e)) => {
+                    print_error(&e);
+                    break e.exit();
+                }
+                Some(event) => {
+                    if let Some(exit) = on_event(event) {
+                        break exit;
+                    }
+                }
+                None => break Exit::Other,
+            }
+        };
+        watcher.abort();
+        exit
+    })
+}
+
 /// The async runtime of a headless command, or the exit after printing why not.
 fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     crate::engine::start_runtime().map_err(|e| {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::engine::{Engine, EngineError, Event, Request};
+use crate::engine::{Event, Request};
 use crate::exit::Exit;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -33,47 +33,26 @@ pub fn run(args: &PreflightArgs) -> Exit {
         Err(exit) => return exit,
     };
     crate::logging::init(args.log_file.as_deref());
-    let runtime = match super::runtime() {
-        Ok(r) => r,
-        Err(exit) => return exit,
-    };
-    let (engine, mut events) = Engine::new(runtime.handle().clone());
-    runtime.block_on(async move {
-        eprintln!("Running the preflight checks (reads only; nothing is changed)…");
-        let token = engine.submit(Request::Preflight {
+    eprintln!("Running the preflight checks (reads only; nothing is changed)…");
+    super::drive(
+        Request::Preflight {
             answers: Box::new(answers),
-        });
-        let watcher = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                token.cancel();
+        },
+        "interrupted: nothing was changed (preflight only reads).",
+        "Interrupted: nothing was changed (preflight only reads).",
+        |event| match event {
+            Event::PreflightDone(report) => {
+                match args.output {
+                    Format::Text => print!("{}", report.to_text()),
+                    Format::Json => println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report.to_json())
+                            .unwrap_or_else(|_| "{}".into())
+                    ),
+                }
+                Some(report.exit(args.fail_on_warning))
             }
-        });
-        let exit = loop {
-            match events.recv().await {
-                Some(Event::PreflightDone(report)) => {
-                    match args.output {
-                        Format::Text => print!("{}", report.to_text()),
-                        Format::Json => println!(
-                            "{}",
-                            serde_json::to_string_pretty(&report.to_json())
-                                .unwrap_or_else(|_| "{}".into())
-                        ),
-                    }
-                    break report.exit(args.fail_on_warning);
-                }
-                Some(Event::Failed(EngineError::Interrupted)) => {
-                    eprintln!("interrupted: nothing was changed (preflight only reads).");
-                    break Exit::Other;
-                }
-                Some(Event::Failed(e)) => {
-                    super::print_error(&e);
-                    break e.exit();
-                }
-                Some(_) => {}
-                None => break Exit::Other,
-            }
-        };
-        watcher.abort();
-        exit
-    })
+            _ => None,
+        },
+    )
 }

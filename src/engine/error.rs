@@ -23,6 +23,10 @@ pub enum EngineError {
         message: String,
         fix: Option<String>,
     },
+    /// Stopped by the operator after something was started (the message says what, the fix
+    /// how to finish).
+    #[error("{message}")]
+    Stopped { message: String, fix: String },
     /// Stopped by the operator before anything was changed.
     #[error("interrupted before any change: nothing was changed")]
     Interrupted,
@@ -54,6 +58,7 @@ impl EngineError {
             EngineError::Cluster { fix, .. } => fix.clone(),
             EngineError::Source(e) => e.fix(),
             EngineError::Interrupted => Some("run the same command again".into()),
+            EngineError::Stopped { fix, .. } => Some(fix.clone()),
             EngineError::Internal(_) => Some(
                 "see the log file; every secret is either untouched or complete, run again".into(),
             ),
@@ -66,7 +71,9 @@ impl EngineError {
             EngineError::Invalid(_) | EngineError::Source(_) => Exit::InvalidInput,
             EngineError::SecretManager(SecretManagerError::Invalid(_)) => Exit::InvalidInput,
             EngineError::SecretManager(_) | EngineError::Cluster { .. } => Exit::CheckFailed,
-            EngineError::Interrupted | EngineError::Internal(_) => Exit::Other,
+            EngineError::Interrupted | EngineError::Stopped { .. } | EngineError::Internal(_) => {
+                Exit::Other
+            }
         }
     }
 }

@@ -355,9 +355,9 @@ pub async fn install(
     let result = tokio::select! {
         r = helm.upgrade_install(&args) => r,
         () = watch_release(cluster, answers, report, &problems) => unreachable!("a watch never ends by itself"),
-        () = cancel.cancelled() => return Err(EngineError::Cluster {
+        () = cancel.cancelled() => return Err(EngineError::Stopped {
             message: "interrupted: helm was stopped; the release may be left pending".into(),
-            fix: Some(format!("run install again: it explains the pending state, or `helm rollback {release} --namespace {ns}`")),
+            fix: format!("run install again: it explains the pending state, or `helm rollback {release} --namespace {ns}`"),
         }),
     };
     drop(values);
