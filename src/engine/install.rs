@@ -156,6 +156,17 @@ async fn watch_release(
         .boxed();
     let mut all = futures::stream::select_all([pods, deployments, sets]);
     let mut ready: BTreeMap<(String, String), (i32, i32)> = BTreeMap::new();
+    // Reports a workload's (ready, desired) when it changed.
+    let mut workload = |kind: &str, name: String, (got, desired): (i32, i32)| {
+        if ready.insert((kind.to_string(), name.clone()), (got, desired)) != Some((got, desired)) {
+            report(InstallProgress::Workload {
+                kind: kind.to_string(),
+                name,
+                ready: got,
+                desired,
+            });
+        }
+    };
     while let Some(item) = all.next().await {
         let Ok(item) = item else { continue };
         match item {
@@ -176,46 +187,26 @@ async fn watch_release(
             }
             Watched::Deployment(e) => {
                 if let WatchEvent::Apply(d) | WatchEvent::InitApply(d) = *e {
-                    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                    let got = d
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.ready_replicas)
-                        .unwrap_or(0);
-                    let key = (
-                        "Deployment".to_string(),
-                        d.metadata.name.unwrap_or_default(),
+                    let replicas = (
+                        d.status
+                            .as_ref()
+                            .and_then(|s| s.ready_replicas)
+                            .unwrap_or(0),
+                        d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
                     );
-                    if ready.insert(key.clone(), (got, desired)) != Some((got, desired)) {
-                        report(InstallProgress::Workload {
-                            kind: key.0,
-                            name: key.1,
-                            ready: got,
-                            desired,
-                        });
-                    }
+                    workload("Deployment", d.metadata.name.unwrap_or_default(), replicas);
                 }
             }
             Watched::StatefulSet(e) => {
                 if let WatchEvent::Apply(s) | WatchEvent::InitApply(s) = *e {
-                    let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                    let got = s
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.ready_replicas)
-                        .unwrap_or(0);
-                    let key = (
-                        "StatefulSet".to_string(),
-                        s.metadata.name.unwrap_or_default(),
+                    let replicas = (
+                        s.status
+                            .as_ref()
+                            .and_then(|s| s.ready_replicas)
+                            .unwrap_or(0),
+                        s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
                     );
-                    if ready.insert(key.clone(), (got, desired)) != Some((got, desired)) {
-                        report(InstallProgress::Workload {
-                            kind: key.0,
-                            name: key.1,
-                            ready: got,
-                            desired,
-                        });
-                    }
+                    workload("StatefulSet", s.metadata.name.unwrap_or_default(), replicas);
                 }
             }
         }
@@ -391,5 +382,47 @@ pub async fn install(
             })
         }
         Err(e) => Err(helm_error(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pod_problem;
+    use k8s_openapi::api::core::v1::Pod;
+    use serde_json::json;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({ "metadata": { "name": "p" }, "status": status })).unwrap()
+    }
+
+    #[test]
+    fn a_pods_problem_is_read_as_the_kubelet_and_scheduler_report_it() {
+        let pull = pod(json!({ "phase": "Pending", "containerStatuses": [{
+            "name": "api", "ready": false, "restartCount": 0, "image": "x", "imageID": "",
+            "state": { "waiting": { "reason": "ImagePullBackOff", "message": "Back-off pulling image \"x\"" } } }] }));
+        assert_eq!(
+            pod_problem(&pull).unwrap(),
+            "api: ImagePullBackOff (Back-off pulling image \"x\")"
+        );
+        let crash = pod(json!({ "phase": "Running", "containerStatuses": [{
+            "name": "sts", "ready": false, "restartCount": 4, "image": "x", "imageID": "",
+            "state": { "waiting": { "reason": "CrashLoopBackOff" } },
+            "lastState": { "terminated": { "exitCode": 1, "reason": "Error" } } }] }));
+        assert_eq!(
+            pod_problem(&crash).unwrap(),
+            "sts: CrashLoopBackOff; last exit 1 Error"
+        );
+        let pending = pod(json!({ "phase": "Pending", "conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims." }] }));
+        assert!(
+            pod_problem(&pending)
+                .unwrap()
+                .starts_with("Pending: 0/3 nodes")
+        );
+        let fine = pod(json!({ "phase": "Running", "containerStatuses": [{
+            "name": "web", "ready": true, "restartCount": 0, "image": "x", "imageID": "",
+            "state": { "running": {} } }] }));
+        assert_eq!(pod_problem(&fine), None);
     }
 }
