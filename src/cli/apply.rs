@@ -70,17 +70,9 @@ pub fn run(args: &ApplyArgs) -> Exit {
         Ok(a) => a,
         Err(exit) => return exit,
     };
-    let context = answers
-        .kube_context
-        .clone()
-        .unwrap_or_else(|| "the current context".into());
-    if !args.dry_run && !args.yes {
-        eprintln!(
-            "error: apply changes the cluster of {context} (namespace {}); nothing was changed.",
-            answers.namespace
-        );
-        eprintln!("  fix: pass --yes to confirm, or --dry-run to see what would change");
-        return Exit::InvalidInput;
+    let context = super::context_of(&answers);
+    if let Err(exit) = super::confirmed(&answers, "apply", args.dry_run, args.yes) {
+        return exit;
     }
     crate::logging::init(args.log_file.as_deref());
     eprintln!(

@@ -106,17 +106,10 @@ pub fn run(args: &InstallArgs) -> Exit {
         Ok(a) => a,
         Err(exit) => return exit,
     };
-    let context = answers
-        .kube_context
-        .clone()
-        .unwrap_or_else(|| "the current context".into());
-    if !args.dry_run && !args.yes {
-        eprintln!(
-            "error: install changes the cluster of {context} (release {} in namespace {}); nothing was changed.",
-            answers.release, answers.namespace
-        );
-        eprintln!("  fix: pass --yes to confirm, or --dry-run to see whether it would change");
-        return Exit::InvalidInput;
+    let context = super::context_of(&answers);
+    let what = format!("install of release {}", answers.release);
+    if let Err(exit) = super::confirmed(&answers, &what, args.dry_run, args.yes) {
+        return exit;
     }
     crate::logging::init(args.log_file.as_deref());
     let release = answers.release.clone();

@@ -185,6 +185,29 @@ fn drive(
     })
 }
 
+/// The context a command changes, as the operator named it.
+fn context_of(answers: &Answers) -> String {
+    answers
+        .kube_context
+        .clone()
+        .unwrap_or_else(|| "the current context".into())
+}
+
+/// A command that changes a cluster runs only with `--yes` (headless commands never ask) or as
+/// a dry run; otherwise it says what it would change and how to confirm, and exits 2.
+fn confirmed(answers: &Answers, what: &str, dry_run: bool, yes: bool) -> Result<(), Exit> {
+    if dry_run || yes {
+        return Ok(());
+    }
+    eprintln!(
+        "error: {what} changes the cluster of {} (namespace {}); nothing was changed.",
+        context_of(answers),
+        answers.namespace
+    );
+    eprintln!("  fix: pass --yes to confirm, or --dry-run to see what would change");
+    Err(Exit::InvalidInput)
+}
+
 /// The async runtime of a headless command, or the exit after printing why not.
 fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     crate::engine::start_runtime().map_err(|e| {
