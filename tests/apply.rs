@@ -5,31 +5,15 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use caracal_deploy::adapters::kube::Cluster;
 use caracal_deploy::core::answers::Answers;
 use caracal_deploy::core::render::render;
 use serde_json::Value;
-use support::bed_answers;
+use support::{bed_answers, caracal_with, text};
 
 /// The tests of this file take turns: they share the bed's store and namespaces.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn caracal(args: &[&str], answers: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caracal-deploy"))
-        .args(args)
-        .arg("-f")
-        .arg(answers)
-        .arg("--log-file")
-        .arg(answers.with_extension("log"))
-        .output()
-        .expect("run caracal-deploy")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn fresh(cloud: &str, dir: &Path) -> (Answers, std::path::PathBuf) {
     let mut answers = bed_answers(cloud);
@@ -88,10 +72,10 @@ async fn apply_waits_for_the_real_sync_and_a_rerun_writes_nothing() {
     let _turn = TURN.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let (answers, path) = fresh("aws", dir.path());
-    let out = caracal(&["seed"], &path);
+    let out = caracal_with(&["seed"], &path);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
-    let out = caracal(
+    let out = caracal_with(
         &["apply", "--yes", "-o", "json", "--timeout", "120s"],
         &path,
     );
@@ -153,7 +137,7 @@ async fn apply_waits_for_the_real_sync_and_a_rerun_writes_nothing() {
 
     // A re-run with nothing changed writes nothing: every resourceVersion stays.
     let before = versions(&cluster, &answers).await;
-    let out = caracal(&["apply", "--yes", "-o", "json", "--timeout", "60s"], &path);
+    let out = caracal_with(&["apply", "--yes", "-o", "json", "--timeout", "60s"], &path);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(objects(&json).iter().all(|o| o.1 == "unchanged"), "{json}");
@@ -169,7 +153,7 @@ async fn dry_run_shows_the_fields_that_would_change_and_changes_nothing() {
     let _turn = TURN.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let (mut answers, path) = fresh("aws", dir.path());
-    let out = caracal(&["apply", "--yes", "--timeout", "1s"], &path);
+    let out = caracal_with(&["apply", "--yes", "--timeout", "1s"], &path);
     // Not seeded: the objects are applied, the sync cannot complete in a second.
     assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let cluster = Cluster::connect(answers.kube_context.as_deref())
@@ -180,7 +164,7 @@ async fn dry_run_shows_the_fields_that_would_change_and_changes_nothing() {
         role_arn: "arn:aws:iam::123456789012:role/caracal-other".into(),
     };
     std::fs::write(&path, answers.to_yaml()).unwrap();
-    let out = caracal(&["apply", "--dry-run", "-o", "json"], &path);
+    let out = caracal_with(&["apply", "--dry-run", "-o", "json"], &path);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     let objs = objects(&json);
@@ -207,7 +191,7 @@ async fn dry_run_shows_the_fields_that_would_change_and_changes_nothing() {
 async fn apply_without_yes_changes_nothing_and_says_how() {
     let dir = tempfile::tempdir().unwrap();
     let (answers, path) = fresh("aws", dir.path());
-    let out = caracal(&["apply"], &path);
+    let out = caracal_with(&["apply"], &path);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
@@ -225,7 +209,7 @@ async fn a_store_that_cannot_sync_ends_with_the_controllers_reason() {
     // The bed's External Secrets cannot reach Google for this store: it must say so, and
     // apply must end with that reason, exit 3.
     let (_answers, path) = fresh("gcp", dir.path());
-    let out = caracal(&["apply", "--yes", "--timeout", "40s"], &path);
+    let out = caracal_with(&["apply", "--yes", "--timeout", "40s"], &path);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("not synced after 40s"), "{stderr}");

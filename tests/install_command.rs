@@ -5,26 +5,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use caracal_deploy::core::answers::Answers;
 use serde_json::Value;
-use support::{bed_answers, helm};
-
-fn caracal(args: &[&str], answers: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caracal-deploy"))
-        .args(args)
-        .arg("-f")
-        .arg(answers)
-        .arg("--log-file")
-        .arg(answers.with_extension("log"))
-        .output()
-        .expect("run caracal-deploy")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use support::{bed_answers, caracal_with, helm, text};
 
 fn write(answers: &Answers, path: &Path) {
     std::fs::write(path, answers.to_yaml()).unwrap();
@@ -78,11 +63,11 @@ fn fresh(dir: &Path, tag: &str) -> (Answers, std::path::PathBuf) {
 fn install_deploys_and_a_rerun_makes_no_new_revision() {
     let dir = tempfile::tempdir().unwrap();
     let (mut answers, path) = fresh(dir.path(), "inst");
-    let out = caracal(&["install", "--dry-run"], &path);
+    let out = caracal_with(&["install", "--dry-run"], &path);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("would install the release"));
 
-    let out = caracal(
+    let out = caracal_with(
         &["install", "--yes", "-o", "json", "--timeout", "300s"],
         &path,
     );
@@ -96,7 +81,7 @@ fn install_deploys_and_a_rerun_makes_no_new_revision() {
     );
     assert_eq!(history(&answers).len(), 1);
 
-    let out = caracal(&["install", "--yes", "-o", "json"], &path);
+    let out = caracal_with(&["install", "--yes", "-o", "json"], &path);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["result"], "up to date", "{json}");
@@ -105,7 +90,7 @@ fn install_deploys_and_a_rerun_makes_no_new_revision() {
     // A changed answer: the dry run names the value, and changes nothing.
     answers.ingress.hosts.web = "console2.caracal.test".into();
     write(&answers, &path);
-    let out = caracal(&["install", "--dry-run", "-o", "json"], &path);
+    let out = caracal_with(&["install", "--dry-run", "-o", "json"], &path);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["result"], "would change");
@@ -126,12 +111,12 @@ fn install_deploys_and_a_rerun_makes_no_new_revision() {
 fn a_failed_upgrade_says_why_and_rolls_back_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let (mut answers, path) = fresh(dir.path(), "rb");
-    let out = caracal(&["install", "--yes", "--timeout", "300s"], &path);
+    let out = caracal_with(&["install", "--yes", "--timeout", "300s"], &path);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     // The StatefulSets' claim templates cannot change: the API server refuses the upgrade.
     answers.storage_class = Some("premium-rwo".into());
     write(&answers, &path);
-    let out = caracal(
+    let out = caracal_with(
         &[
             "install",
             "--yes",
@@ -160,7 +145,7 @@ fn a_first_install_that_cannot_schedule_names_the_pods_and_is_not_removed() {
     let (mut answers, path) = fresh(dir.path(), "pend");
     answers.storage_class = Some("no-such-class".into());
     write(&answers, &path);
-    let out = caracal(
+    let out = caracal_with(
         &[
             "install",
             "--yes",
@@ -201,7 +186,7 @@ fn install_before_apply_says_to_apply_first() {
     answers.namespace = support::unique("noapply");
     let path = dir.path().join("answers.yaml");
     write(&answers, &path);
-    let out = caracal(&["install", "--yes"], &path);
+    let out = caracal_with(&["install", "--yes"], &path);
     assert_eq!(out.status.code(), Some(3));
     let stderr = text(&out.stderr);
     assert!(
@@ -214,7 +199,7 @@ fn install_before_apply_says_to_apply_first() {
 fn install_without_yes_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (answers, path) = fresh(dir.path(), "noyes");
-    let out = caracal(&["install"], &path);
+    let out = caracal_with(&["install"], &path);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--yes"));
     let out = Command::new(helm())

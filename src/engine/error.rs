@@ -65,6 +65,14 @@ impl EngineError {
         }
     }
 
+    /// The message and, when known, its fix, on one line (for a check's detail).
+    pub fn with_fix(&self) -> String {
+        match self.fix() {
+            Some(fix) => format!("{self} (fix: {fix})"),
+            None => self.to_string(),
+        }
+    }
+
     /// The exit code this error ends a command with. The only place errors become codes.
     pub fn exit(&self) -> Exit {
         match self {

@@ -414,17 +414,9 @@ pub async fn seed_plan(
     sm: &dyn SecretManager,
     answers: &Answers,
     concurrency: usize,
+    cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<SeedPlan, String> {
-    crate::engine::seed::plan_seed(
-        sm,
-        answers,
-        &[],
-        concurrency,
-        &tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .map_err(|e| match e.fix() {
-        Some(fix) => format!("{e} (fix: {fix})"),
-        None => e.to_string(),
-    })
+    crate::engine::seed::plan_seed(sm, answers, &[], concurrency, cancel)
+        .await
+        .map_err(|e| e.with_fix())
 }

@@ -306,14 +306,16 @@ async fn run(
             let cluster = connect_cluster(shared, &answers, cancel).await?;
             let plan = match connect(shared, &answers, cancel).await {
                 Ok(sm) => {
-                    crate::engine::preflight::seed_plan(sm.as_ref(), &answers, shared.concurrency)
-                        .await
+                    crate::engine::preflight::seed_plan(
+                        sm.as_ref(),
+                        &answers,
+                        shared.concurrency,
+                        cancel,
+                    )
+                    .await
                 }
                 Err(EngineError::Interrupted) => return Err(EngineError::Interrupted),
-                Err(e) => Err(match e.fix() {
-                    Some(fix) => format!("{e} (fix: {fix})"),
-                    None => e.to_string(),
-                }),
+                Err(e) => Err(e.with_fix()),
             };
             let helm = Helm::from_env();
             let report = tokio::select! {

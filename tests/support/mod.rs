@@ -146,3 +146,20 @@ pub fn unique(tag: &str) -> String {
     getrandom::fill(&mut suffix).expect("OS random source");
     format!("{tag}{}", hex::encode(suffix))
 }
+
+/// Runs the binary as an operator would, `args` then `-f ANSWERS`, logging beside the answers.
+pub fn caracal_with(args: &[&str], answers: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_caracal-deploy"))
+        .args(args)
+        .arg("-f")
+        .arg(answers)
+        .arg("--log-file")
+        .arg(answers.with_extension("log"))
+        .output()
+        .expect("run caracal-deploy")
+}
+
+/// Command output as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
