@@ -111,8 +111,151 @@ fn seed(path: &Path) {
     );
 }
 
+/// The tests that change the bed's controller Deployments take turns with the one that needs
+/// them running.
+static CONTROLLERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn kubectl(args: &[&str], stdin: Option<&str>) {
+    use std::io::Write;
+    let mut child = Command::new("kubectl")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("kubectl of the bed on PATH (eval \"$(scripts/testbed env)\")");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success(), "kubectl {args:?}");
+}
+
+/// Puts the bed's controller Deployments back as `up` made them, even when a test fails.
+struct RestoreControllers;
+
+impl Drop for RestoreControllers {
+    fn drop(&mut self) {
+        let manifest = support::repo().join("testbed/k8s/manifests/controllers.yaml");
+        kubectl(
+            &[
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "--field-manager=caracal-testbed",
+                "-f",
+                manifest.to_str().unwrap(),
+            ],
+            None,
+        );
+        kubectl(
+            &[
+                "-n",
+                "cert-manager",
+                "rollout",
+                "status",
+                "deployment/cert-manager",
+                "--timeout=60s",
+            ],
+            None,
+        );
+    }
+}
+
+#[tokio::test]
+async fn preflight_sees_whether_a_controller_runs() {
+    let _turn = CONTROLLERS.lock().await;
+    let _restore = RestoreControllers;
+    let dir = tempfile::tempdir().unwrap();
+    let answers = bed_answers("aws");
+    let path = write(dir.path(), "answers.yaml", &answers);
+    let controller = |path: &Path| {
+        let (_, report) = preflight(path, &[]);
+        check(&checks(&report), "controller-cert-manager").clone()
+    };
+    // Scaled to zero: installed, not running.
+    kubectl(
+        &[
+            "-n",
+            "cert-manager",
+            "scale",
+            "deployment/cert-manager",
+            "--replicas=0",
+        ],
+        None,
+    );
+    let mut seen = controller(&path);
+    for _ in 0..50 {
+        if seen.1 == "error" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        seen = controller(&path);
+    }
+    assert_eq!(seen.1, "error", "{seen:?}");
+    assert_eq!(
+        seen.2,
+        "Deployment cert-manager/cert-manager has 0/0 ready replicas"
+    );
+    assert!(
+        seen.3
+            .contains("kubectl -n cert-manager describe deployment cert-manager")
+    );
+    // Gone: a warning that says where it looked and how to install it.
+    kubectl(
+        &[
+            "-n",
+            "cert-manager",
+            "delete",
+            "deployment/cert-manager",
+            "--wait=true",
+        ],
+        None,
+    );
+    let seen = controller(&path);
+    assert_eq!(seen.1, "warning", "{seen:?}");
+    assert!(
+        seen.2.contains("app.kubernetes.io/name=cert-manager")
+            && seen.2.contains("cert-manager-controller")
+            && seen.3.contains("install cert-manager"),
+        "{seen:?}"
+    );
+    // A controller running elsewhere that holds its leader Lease counts as running.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let renewed = k8s_openapi::jiff::Timestamp::from_second(now as i64).unwrap();
+    let lease = format!(
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: cert-manager-controller\n  namespace: kube-system\nspec:\n  holderIdentity: preflight-test\n  leaseDurationSeconds: 60\n  renewTime: \"{}\"\n",
+        renewed.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    );
+    kubectl(&["apply", "-f", "-"], Some(&lease));
+    let seen = controller(&path);
+    kubectl(
+        &[
+            "-n",
+            "kube-system",
+            "delete",
+            "lease/cert-manager-controller",
+        ],
+        None,
+    );
+    assert_eq!(seen.1, "success", "{seen:?}");
+    assert!(
+        seen.2
+            .starts_with("leader lease kube-system/cert-manager-controller held by preflight-test"),
+        "{seen:?}"
+    );
+}
+
 #[tokio::test]
 async fn preflight_passes_on_a_ready_cluster() {
+    let _turn = CONTROLLERS.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let mut answers = bed_answers("aws");
     answers.secret_manager.prefix = support::unique("pf");
@@ -136,6 +279,9 @@ async fn preflight_passes_on_a_ready_cluster() {
         "crd-external-secrets",
         "crd-cert-manager",
         "crd-prometheus-operator",
+        "controller-external-secrets",
+        "controller-cert-manager",
+        "controller-prometheus-operator",
         "permissions",
         "storage-class",
         "ingress-class",
@@ -148,6 +294,10 @@ async fn preflight_passes_on_a_ready_cluster() {
     assert!(check(&all, "kube-context").2.contains("caracal-testbed"));
     assert!(check(&all, "kube-api").2.starts_with("v1.34"));
     assert_eq!(check(&all, "secrets-seeded").2, "all 13 present");
+    assert_eq!(
+        check(&all, "controller-cert-manager").2,
+        "Deployment cert-manager/cert-manager 1/1 ready"
+    );
 }
 
 #[tokio::test]

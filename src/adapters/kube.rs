@@ -19,8 +19,26 @@ pub enum KubeError {
     Config(String),
     #[error("cannot reach the API server of context {context}: {message}")]
     Unreachable { context: String, message: String },
-    #[error("the API server rejected the credentials of context {context} (401)")]
-    Unauthorized { context: String },
+    #[error("the API server rejected the credentials of context {context} (401){}", plugin_note(.plugin))]
+    Unauthorized {
+        context: String,
+        plugin: Option<String>,
+    },
+    #[error("the credential plugin `{plugin}` of context {context} failed: {message}")]
+    CredentialPlugin {
+        context: String,
+        plugin: String,
+        message: String,
+    },
+    #[error(
+        "the admission webhook {webhook} did not answer, so the API server refused {kind} {name}: {message}"
+    )]
+    WebhookNotReady {
+        webhook: String,
+        kind: String,
+        name: String,
+        message: String,
+    },
     #[error("forbidden: {message}")]
     Forbidden { message: String },
     #[error("{kind} ({api_version}) is not served by this cluster: install its CRDs ({hint})")]
@@ -54,10 +72,13 @@ impl KubeError {
                     .into(),
             ),
             KubeError::Unreachable { .. } => None,
-            KubeError::Unauthorized { .. } => Some(
-                "refresh them, e.g. `aws eks update-kubeconfig`, `gcloud container clusters get-credentials` or `az aks get-credentials`"
+            KubeError::Unauthorized { plugin, .. } => Some(match plugin {
+                Some(p) => refresh_hint(p),
+                None => "refresh them, e.g. `aws eks update-kubeconfig`, `gcloud container clusters get-credentials` or `az aks get-credentials`"
                     .into(),
-            ),
+            }),
+            KubeError::CredentialPlugin { plugin, .. } => Some(refresh_hint(plugin)),
+            KubeError::WebhookNotReady { webhook, .. } => Some(webhook_hint(webhook)),
             KubeError::Forbidden { .. } => Some(
                 "grant your user this permission (RBAC), or use a context that has it".into(),
             ),
@@ -69,6 +90,95 @@ impl KubeError {
             ),
         }
     }
+}
+
+fn plugin_note(plugin: &Option<String>) -> String {
+    plugin
+        .as_ref()
+        .map(|p| format!("; its token comes from `{p}`"))
+        .unwrap_or_default()
+}
+
+/// How to refresh the credentials a kubeconfig's exec plugin produces, by the plugin.
+fn refresh_hint(plugin: &str) -> String {
+    let program = plugin.split_whitespace().next().unwrap_or("");
+    let program = program.rsplit('/').next().unwrap_or(program);
+    match program {
+        "aws" | "aws-iam-authenticator" => format!(
+            "your AWS credentials are missing or expired: `aws sso login` (or refresh the keys of AWS_PROFILE), check with `aws sts get-caller-identity`, then `aws eks update-kubeconfig --name CLUSTER --region REGION`; `{plugin}` must then print a token"
+        ),
+        "gke-gcloud-auth-plugin" => "sign in again: `gcloud auth login`, then `gcloud container clusters get-credentials CLUSTER --location LOCATION`; if the plugin is missing: `gcloud components install gke-gcloud-auth-plugin`".into(),
+        "kubelogin" => "sign in again: `az login`, then `az aks get-credentials --resource-group GROUP --name CLUSTER` and `kubelogin convert-kubeconfig -l azurecli`; if kubelogin is missing: `az aks install-cli`".into(),
+        _ => format!("run `{plugin}` yourself to see why it fails, and refresh the credentials it uses"),
+    }
+}
+
+/// What to look at when an operator's admission webhook does not answer.
+fn webhook_hint(webhook: &str) -> String {
+    let (operator, namespace) = if webhook.contains("external-secrets") {
+        ("External Secrets Operator", "external-secrets")
+    } else if webhook.contains("cert-manager") {
+        ("cert-manager", "cert-manager")
+    } else if webhook.contains("monitoring.coreos.com") || webhook.contains("prometheus") {
+        ("the Prometheus Operator", "monitoring")
+    } else {
+        ("the operator that registered it", "NAMESPACE")
+    };
+    format!(
+        "the webhook of {operator} is not running or not ready yet: `kubectl -n {namespace} get pods,endpoints`; wait until its pods are Ready (a fresh install takes a minute), then run this again"
+    )
+}
+
+/// The words of an exec plugin that say what it is (`aws eks get-token`), without its
+/// options and their values.
+fn plugin_words(exec: &kube::config::ExecConfig) -> Option<String> {
+    let command = exec.command.as_deref()?;
+    let program = command.rsplit('/').next().unwrap_or(command);
+    let words: Vec<&str> = std::iter::once(program)
+        .chain(
+            exec.args
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .take_while(|a| !a.starts_with('-')),
+        )
+        .collect();
+    Some(words.join(" "))
+}
+
+/// A failure to get a token: the exec plugin could not start, failed, or printed nothing
+/// usable. Only the plugin's standard error is shown (its output would be the token).
+fn auth_error(context: &str, plugin: Option<&str>, e: &kube::client::AuthError) -> KubeError {
+    use kube::client::AuthError;
+    let plugin = plugin.unwrap_or("exec plugin").to_string();
+    let message = match e {
+        AuthError::AuthExecStart(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            format!("`{}` is not installed or not on PATH", first_word(&plugin))
+        }
+        AuthError::AuthExecRun { out, .. } => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+            let mut text = format!("exit status {}", out.status.code().unwrap_or(-1));
+            if let Some(line) = last {
+                text.push_str(": ");
+                text.extend(line.trim().chars().take(300));
+            }
+            text
+        }
+        AuthError::AuthExecParse(_) | AuthError::ExecPluginFailed => {
+            "it printed no usable ExecCredential".into()
+        }
+        other => other.to_string(),
+    };
+    KubeError::CredentialPlugin {
+        context: context.to_string(),
+        plugin,
+        message,
+    }
+}
+
+fn first_word(text: &str) -> &str {
+    text.split_whitespace().next().unwrap_or(text)
 }
 
 fn crd_hint(api_version: &str) -> &'static str {
@@ -87,6 +197,8 @@ pub struct Cluster {
     server: String,
     client: Client,
     context: String,
+    /// The exec credential plugin of the context's user (`aws eks get-token`), if any.
+    plugin: Option<String>,
 }
 
 impl fmt::Debug for Cluster {
@@ -140,6 +252,16 @@ impl Cluster {
                 known.join(", ")
             )));
         }
+        let plugin = kubeconfig
+            .contexts
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.context.as_ref())
+            .and_then(|c| c.user.as_deref())
+            .and_then(|user| kubeconfig.auth_infos.iter().find(|a| a.name == user))
+            .and_then(|a| a.auth_info.as_ref())
+            .and_then(|a| a.exec.as_ref())
+            .and_then(plugin_words);
         let options = KubeConfigOptions {
             context: Some(name.clone()),
             ..Default::default()
@@ -148,11 +270,16 @@ impl Cluster {
             .await
             .map_err(|e| KubeError::Config(e.to_string()))?;
         let server = config.cluster_url.to_string();
-        let client = Client::try_from(config).map_err(|e| KubeError::Config(e.to_string()))?;
+        // An exec credential plugin runs here, for the first token.
+        let client = Client::try_from(config).map_err(|e| match e {
+            kube::Error::Auth(e) => auth_error(&name, plugin.as_deref(), &e),
+            other => KubeError::Config(other.to_string()),
+        })?;
         Ok(Cluster {
             server,
             client,
             context: name,
+            plugin,
         })
     }
 
@@ -317,6 +444,31 @@ impl Cluster {
         serde_json::to_value(stored).map_err(|e| KubeError::Other(e.to_string()))
     }
 
+    /// Every object of a built-in kind in all namespaces that matches a label or field
+    /// selector (empty: none).
+    pub async fn list_all<K>(&self, labels: &str, fields: &str) -> Result<Vec<K>, KubeError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = Api::all(self.client.clone());
+        let mut params = kube::api::ListParams::default();
+        if !labels.is_empty() {
+            params = params.labels(labels);
+        }
+        if !fields.is_empty() {
+            params = params.fields(fields);
+        }
+        let kind = K::kind(&K::DynamicType::default()).to_string();
+        api.list(&params)
+            .await
+            .map(|l| l.items)
+            .map_err(|e| self.map_error(e, &kind, "(all namespaces)", "list"))
+    }
+
     /// Reads an object; None when it does not exist.
     pub async fn get(
         &self,
@@ -346,9 +498,13 @@ impl Cluster {
                 context: self.context.clone(),
                 message: e.to_string(),
             },
-            kube::Error::Service(e) => KubeError::Unreachable {
-                context: self.context.clone(),
-                message: e.to_string(),
+            kube::Error::Auth(e) => auth_error(&self.context, self.plugin.as_deref(), &e),
+            kube::Error::Service(e) => match e.downcast_ref::<kube::client::AuthError>() {
+                Some(auth) => auth_error(&self.context, self.plugin.as_deref(), auth),
+                None => KubeError::Unreachable {
+                    context: self.context.clone(),
+                    message: e.to_string(),
+                },
             },
             other => KubeError::Other(other.to_string()),
         }
@@ -359,6 +515,13 @@ impl Cluster {
         match status.code {
             401 => KubeError::Unauthorized {
                 context: self.context.clone(),
+                plugin: self.plugin.clone(),
+            },
+            _ if message.contains("failed calling webhook") => KubeError::WebhookNotReady {
+                webhook: message.split('"').nth(1).unwrap_or("(unnamed)").to_string(),
+                kind: kind.into(),
+                name: name.into(),
+                message,
             },
             403 => KubeError::Forbidden {
                 message: if message.is_empty() {

@@ -49,6 +49,165 @@ const OPERATOR_KINDS: &[(&str, &str, &str, &[&str], &str)] = &[
     ),
 ];
 
+/// An operator's controller as upstream installs it: the label selectors of its Deployment
+/// (its helm chart's or bundle's labels) and the leader-election Leases it holds.
+struct Controller {
+    id: &'static str,
+    description: &'static str,
+    selectors: &'static [&'static str],
+    leases: &'static [&'static str],
+    install: &'static str,
+}
+
+const CONTROLLERS: &[Controller] = &[
+    Controller {
+        id: "controller-external-secrets",
+        description: "External Secrets controller running",
+        selectors: &["app.kubernetes.io/name=external-secrets"],
+        leases: &["external-secrets-controller"],
+        install: "install External Secrets Operator (`helm install external-secrets external-secrets/external-secrets -n external-secrets --create-namespace`): without it the runtime Secret is never synced",
+    },
+    Controller {
+        id: "controller-cert-manager",
+        description: "cert-manager controller running",
+        selectors: &["app.kubernetes.io/name=cert-manager"],
+        leases: &["cert-manager-controller"],
+        install: "install cert-manager (`helm install cert-manager jetstack/cert-manager -n cert-manager --create-namespace --set crds.enabled=true`): without it the ingress certificates are never issued",
+    },
+    Controller {
+        id: "controller-prometheus-operator",
+        description: "Prometheus Operator running",
+        selectors: &[
+            "app.kubernetes.io/name in (prometheus-operator,kube-prometheus-stack-prometheus-operator)",
+            "app=kube-prometheus-stack-operator",
+        ],
+        leases: &[],
+        install: "install the Prometheus Operator (kube-prometheus-stack): without it the chart's ServiceMonitors and alert rules are stored but nothing scrapes or alerts",
+    },
+];
+
+/// How long after a Lease's expiry its holder still counts as running (clock skew).
+const LEASE_GRACE_SECONDS: i64 = 15;
+
+/// Judges whether a controller runs, from the Deployments its selectors found and the Leases
+/// of its names: a Deployment with a ready replica, or a Lease renewed within its duration,
+/// is running; Deployments with none ready are an error; nothing found is a warning (it may be
+/// installed in a way these labels do not see).
+fn judge_controller(
+    check: Check,
+    controller: &Controller,
+    deployments: &[k8s_openapi::api::apps::v1::Deployment],
+    leases: &[k8s_openapi::api::coordination::v1::Lease],
+    now: k8s_openapi::jiff::Timestamp,
+) -> Check {
+    let name = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        format!(
+            "{}/{}",
+            meta.namespace.as_deref().unwrap_or(""),
+            meta.name.as_deref().unwrap_or("")
+        )
+    };
+    let counts = |d: &k8s_openapi::api::apps::v1::Deployment| {
+        (
+            d.status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0),
+            d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+        )
+    };
+    if let Some(d) = deployments.iter().find(|d| counts(d).0 > 0) {
+        let (ready, desired) = counts(d);
+        return check.success(format!(
+            "Deployment {} {ready}/{desired} ready",
+            name(&d.metadata)
+        ));
+    }
+    for lease in leases {
+        let Some(spec) = &lease.spec else { continue };
+        let (Some(renewed), Some(duration)) = (&spec.renew_time, spec.lease_duration_seconds)
+        else {
+            continue;
+        };
+        let age = now.as_second() - renewed.0.as_second();
+        if age <= i64::from(duration) + LEASE_GRACE_SECONDS {
+            return check.success(format!(
+                "leader lease {} held by {}, renewed {}s ago",
+                name(&lease.metadata),
+                spec.holder_identity.as_deref().unwrap_or("?"),
+                age.max(0)
+            ));
+        }
+    }
+    if let Some(d) = deployments.first() {
+        let (ready, desired) = counts(d);
+        let ns = d.metadata.namespace.as_deref().unwrap_or("");
+        return check.error(
+            format!(
+                "Deployment {} has {ready}/{desired} ready replicas",
+                name(&d.metadata)
+            ),
+            format!(
+                "see why: `kubectl -n {ns} describe deployment {}` and `kubectl -n {ns} get pods`",
+                d.metadata.name.as_deref().unwrap_or("")
+            ),
+        );
+    }
+    let mut looked = vec![format!(
+        "no Deployment labelled {}",
+        controller.selectors.join(" or ")
+    )];
+    if !controller.leases.is_empty() {
+        looked.push(format!(
+            "no leader lease {} renewed lately",
+            controller.leases.join(" or ")
+        ));
+    }
+    check.warning(
+        format!("not found: {}", looked.join(", ")),
+        controller.install,
+    )
+}
+
+/// Looks for the controller's Deployments and Leases in every namespace and judges them.
+async fn controller_check(c: &Cluster, controller: &Controller) -> Check {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::coordination::v1::Lease;
+    let check = Check::new(controller.id, controller.description);
+    let mut deployments = Vec::new();
+    for selector in controller.selectors {
+        match c.list_all::<Deployment>(selector, "").await {
+            Ok(found) => deployments.extend(found),
+            Err(e) => return unknown(check, &e),
+        }
+    }
+    let mut leases = Vec::new();
+    for lease in controller.leases {
+        match c
+            .list_all::<Lease>("", &format!("metadata.name={lease}"))
+            .await
+        {
+            Ok(found) => leases.extend(found),
+            Err(e) => return unknown(check, &e),
+        }
+    }
+    judge_controller(
+        check,
+        controller,
+        &deployments,
+        &leases,
+        k8s_openapi::jiff::Timestamp::now(),
+    )
+}
+
+/// A controller check that could not look: a warning, since the steps may still work.
+fn unknown(check: Check, e: &KubeError) -> Check {
+    check.warning(
+        format!("cannot tell whether it runs: {e}"),
+        "allow your user to list deployments and leases in all namespaces, or check by hand with `kubectl get deployments -A`",
+    )
+}
+
 /// Every (verb, group, resource, namespaced) the apply and install steps use.
 fn needed_permissions() -> Vec<(&'static str, &'static str, &'static str, bool)> {
     let mut out = vec![
@@ -138,7 +297,8 @@ pub async fn run(
         None => {
             report.push(
                 KUBERNETES,
-                Check::new("kube-api", "API server reachable").skipped("no context"),
+                Check::new("kube-api", "API server reachable")
+                    .skipped("not connected to the cluster"),
             );
             None
         }
@@ -202,6 +362,16 @@ pub async fn run(
                     format!("not served: {}", missing.join(", ")),
                     install.to_string(),
                 ),
+            },
+        );
+    }
+    for controller in CONTROLLERS {
+        report.push(
+            OPERATORS,
+            match reachable {
+                None => Check::new(controller.id, controller.description)
+                    .skipped("the API server is not reachable"),
+                Some(c) => controller_check(c, controller).await,
             },
         );
     }
@@ -419,4 +589,80 @@ pub async fn seed_plan(
     crate::engine::seed::plan_seed(sm, answers, &[], concurrency, cancel)
         .await
         .map_err(|e| e.with_fix())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::coordination::v1::Lease;
+    use serde_json::json;
+
+    fn deployment(ready: Option<i32>, desired: i32) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": { "name": "cert-manager", "namespace": "cert-manager" },
+            "spec": { "replicas": desired, "selector": {}, "template": {} },
+            "status": { "readyReplicas": ready },
+        }))
+        .unwrap()
+    }
+
+    fn lease(renewed: &str, duration: i32) -> Lease {
+        serde_json::from_value(json!({
+            "metadata": { "name": "cert-manager-controller", "namespace": "kube-system" },
+            "spec": { "holderIdentity": "cm-7d9_1f2", "leaseDurationSeconds": duration,
+                      "renewTime": renewed },
+        }))
+        .unwrap()
+    }
+
+    fn judge(deployments: &[Deployment], leases: &[Lease]) -> Check {
+        let now: k8s_openapi::jiff::Timestamp = "2026-11-29T12:00:00Z".parse().unwrap();
+        let cm = &CONTROLLERS[1];
+        judge_controller(
+            Check::new(cm.id, cm.description),
+            cm,
+            deployments,
+            leases,
+            now,
+        )
+    }
+
+    #[test]
+    fn a_ready_deployment_or_a_fresh_lease_is_a_running_controller() {
+        let c = judge(&[deployment(Some(0), 2), deployment(Some(1), 2)], &[]);
+        assert_eq!(c.result, Outcome::Success);
+        assert_eq!(c.detail, "Deployment cert-manager/cert-manager 1/2 ready");
+        let c = judge(&[], &[lease("2026-11-29T11:59:40.123456Z", 15)]);
+        assert_eq!(c.result, Outcome::Success, "{c:?}");
+        assert_eq!(
+            c.detail,
+            "leader lease kube-system/cert-manager-controller held by cm-7d9_1f2, renewed 20s ago"
+        );
+    }
+
+    #[test]
+    fn a_stale_lease_or_an_unready_deployment_is_not() {
+        let c = judge(&[], &[lease("2026-11-29T11:58:00Z", 15)]);
+        assert_eq!(c.result, Outcome::Warning, "{c:?}");
+        assert!(c.detail.contains("no leader lease cert-manager-controller"));
+        assert!(c.hint.contains("install cert-manager"));
+        let c = judge(&[deployment(None, 1)], &[lease("2026-11-29T11:58:00Z", 15)]);
+        assert_eq!(c.result, Outcome::Error, "{c:?}");
+        assert_eq!(
+            c.detail,
+            "Deployment cert-manager/cert-manager has 0/1 ready replicas"
+        );
+        assert!(
+            c.hint
+                .contains("kubectl -n cert-manager describe deployment cert-manager")
+        );
+        let c = judge(&[], &[]);
+        assert_eq!(c.result, Outcome::Warning);
+        assert!(
+            c.detail
+                .contains("no Deployment labelled app.kubernetes.io/name=cert-manager"),
+            "{c:?}"
+        );
+    }
 }
