@@ -1,6 +1,9 @@
 //! `caracal-deploy apply` as an operator runs it, against the bed: server-side apply to the
-//! real API server, the real External Secrets controller syncing from moto through IRSA, and
-//! the API server's resourceVersions as the oracle that a re-run writes nothing.
+//! real API server, the real External Secrets controller syncing through workload identity
+//! (AWS: IRSA against moto; GCP: GKE workload identity, gRPC Secret Manager; Azure: Entra ID
+//! federation, Key Vault REST; the last two reach the emulators under the real host names
+//! through the bed's CONNECT proxy), and the API server's resourceVersions as the oracle that a
+//! re-run writes nothing.
 
 mod support;
 
@@ -67,19 +70,67 @@ fn objects(json: &Value) -> Vec<(String, String, Vec<String>)> {
         .collect()
 }
 
+/// The emulator's count of successful calls of each operation (`/_emulator/stats`): the
+/// workload identity exchanges External Secrets made, seen from the cloud's side.
+async fn cloud_calls(cloud: &str) -> Value {
+    let var = |v: &str| std::env::var(v).unwrap_or_else(|_| panic!("{v}: the bed's environment"));
+    let (url, client) = match cloud {
+        "gcp" => (
+            var("CARACAL_TESTBED_GCP_ENDPOINT"),
+            reqwest::Client::builder(),
+        ),
+        "azure" => {
+            let pem = std::fs::read(var("CARACAL_TESTBED_CA_BUNDLE")).unwrap();
+            (
+                var("CARACAL_TESTBED_AZURE_VAULT_URL"),
+                reqwest::Client::builder()
+                    .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap()),
+            )
+        }
+        _ => return Value::Null,
+    };
+    let http = client.no_proxy().build().unwrap();
+    let response = http.get(format!("{url}/_emulator/stats")).send().await;
+    let stats: Value = response.unwrap().json().await.unwrap();
+    stats["ok"].clone()
+}
+
+/// How many more times `op` succeeded in `after` than in `before`.
+fn more(before: &Value, after: &Value, op: &str) -> u64 {
+    after[op].as_u64().unwrap_or(0) - before[op].as_u64().unwrap_or(0)
+}
+
 #[tokio::test]
 async fn apply_waits_for_the_real_sync_and_a_rerun_writes_nothing() {
+    syncs_and_a_rerun_writes_nothing("aws").await;
+}
+
+#[tokio::test]
+async fn gcp_syncs_through_gke_workload_identity_and_a_rerun_writes_nothing() {
+    syncs_and_a_rerun_writes_nothing("gcp").await;
+}
+
+#[tokio::test]
+async fn azure_syncs_through_entra_federation_and_a_rerun_writes_nothing() {
+    syncs_and_a_rerun_writes_nothing("azure").await;
+}
+
+/// Seed, then apply: the real controller syncs the store the product renders, with only what
+/// that store and its service account carry (the controller has no cloud identity of its own).
+async fn syncs_and_a_rerun_writes_nothing(cloud: &str) {
     let _turn = TURN.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let (answers, path) = fresh("aws", dir.path());
+    let (answers, path) = fresh(cloud, dir.path());
     let out = caracal_with(&["seed"], &path);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
+    let calls_before = cloud_calls(cloud).await;
     let out = caracal_with(
         &["apply", "--yes", "-o", "json", "--timeout", "120s"],
         &path,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let calls = cloud_calls(cloud).await;
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["synced"], true, "{json}");
     let kinds: Vec<String> = objects(&json).into_iter().map(|o| o.0).collect();
@@ -98,6 +149,21 @@ async fn apply_waits_for_the_real_sync_and_a_rerun_writes_nothing() {
         stderr.contains("SecretSynced"),
         "the sync is shown: {stderr}"
     );
+    // The identity exchanges of a real cluster ran (the ServiceAccount's token traded for the
+    // cloud's), and the secrets were read with what they gave.
+    match cloud {
+        "gcp" => {
+            for op in ["identity_binding_token", "generate_access_token", "access"] {
+                assert!(more(&calls_before, &calls, op) > 0, "no {op}: {calls}");
+            }
+        }
+        "azure" => {
+            for op in ["discovery", "token", "get"] {
+                assert!(more(&calls_before, &calls, op) > 0, "no {op}: {calls}");
+            }
+        }
+        _ => {}
+    }
 
     // The oracle: the runtime Secret the real controller wrote holds the value moto has.
     let cluster = Cluster::connect(answers.kube_context.as_deref())
@@ -206,16 +272,28 @@ async fn apply_without_yes_changes_nothing_and_says_how() {
 async fn a_store_that_cannot_sync_ends_with_the_controllers_reason() {
     let _turn = TURN.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    // The bed's External Secrets cannot reach Google for this store: it must say so, and
-    // apply must end with that reason, exit 3.
-    let (_answers, path) = fresh("gcp", dir.path());
+    // A tenant Entra ID does not know: the controller's sign-in is refused (the emulator's
+    // discovery and token endpoints answer AADSTS90002), the store stays not ready, and apply
+    // ends with the controller's reason, exit 3.
+    let (mut answers, path) = fresh("azure", dir.path());
+    let caracal_deploy::core::answers::Identity::Azure { tenant_id, .. } = &mut answers.identity
+    else {
+        panic!("an Azure identity")
+    };
+    *tenant_id = "00000000-0000-4000-8000-0000000bad00".into();
+    std::fs::write(&path, answers.to_yaml()).unwrap();
     let out = caracal_with(&["apply", "--yes", "--timeout", "40s"], &path);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("not synced after 40s"), "{stderr}");
     assert!(stderr.contains("fix: "), "{stderr}");
     assert!(
-        stderr.contains("ClusterSecretStore caracal-gcp"),
+        stderr.contains("ClusterSecretStore caracal-azure"),
         "{stderr}"
+    );
+    // The controller's own condition (the AADSTS90002 detail is only in its log and events).
+    assert!(
+        stderr.contains("ClusterSecretStore caracal-azure: InvalidProviderConfig"),
+        "the controller's own reason: {stderr}"
     );
 }

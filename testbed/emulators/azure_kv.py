@@ -74,6 +74,7 @@ TENANT_RE = re.compile(r"^[0-9A-Za-z.-]{1,64}$")
 MAX_VALUE_BYTES = 25 * 1024
 MAX_RESULTS = 25
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+FEDERATED_AUDIENCE = "api://AzureADTokenExchange"
 
 RBAC_ACTIONS = {
     "set": "Microsoft.KeyVault/vaults/secrets/setSecret/action",
@@ -237,10 +238,13 @@ class KvApp(App):
 
     def __init__(self, *, tenant_id: str, client_id: str, client_secret: str, token_key: bytes,
                  token_lifetime: int, recoverable_days: int, purge_protection: bool,
-                 vault_name: str, latency_ms: int = 0):
+                 vault_name: str, latency_ms: int = 0, federated_clients: list[str] | None = None):
         super().__init__(latency_ms)
         self.tenant_id = tenant_id
         self.client_id = client_id
+        # Workload identities: app registrations that sign in only with a federated client
+        # assertion (a Kubernetes service account token for api://AzureADTokenExchange).
+        self.federated_clients = set(federated_clients or [])
         self.client_secret = client_secret
         self.token_key = token_key
         self.kid = hashlib.sha256(token_key).hexdigest()[:16]
@@ -484,7 +488,8 @@ class KvApp(App):
         if not client_id:
             return self.oauth_error(400, "invalid_request", 900144,
                                     "The request body must contain the following parameter: 'client_id'.")
-        if client_id != self.client_id:
+        federated = client_id in self.federated_clients
+        if client_id != self.client_id and not federated:
             return self.oauth_error(400, "unauthorized_client", 700016,
                                     f"Application with identifier '{client_id}' was not found in "
                                     f"the directory '{tenant}'.")
@@ -500,6 +505,22 @@ class KvApp(App):
             if assertion.get("exp", 0) <= time.time():
                 return self.oauth_error(400, "invalid_client", 700024,
                                         "Client assertion is not within its valid time range.")
+            if federated:
+                # A federated credential matches the token's audience and subject (its issuer
+                # and signature are not checked here).
+                aud = assertion.get("aud")
+                if FEDERATED_AUDIENCE not in (aud if isinstance(aud, list) else [aud]):
+                    return self.oauth_error(400, "invalid_client", 700212,
+                                            "No matching federated identity record found for "
+                                            f"presented assertion audience '{aud}'.")
+                if not str(assertion.get("sub") or ""):
+                    return self.oauth_error(400, "invalid_client", 70021,
+                                            "No matching federated identity record found for "
+                                            "presented assertion.")
+        elif federated:
+            return self.oauth_error(401, "invalid_client", 7000218, "The request body must contain "
+                                    "the following parameter: 'client_assertion' (this application "
+                                    "has only federated credentials).")
         elif "client_secret" not in form:
             return self.oauth_error(401, "invalid_client", 7000218, "The request body must contain "
                                     "the following parameter: 'client_assertion' or 'client_secret'.")
@@ -529,6 +550,11 @@ class KvApp(App):
                         headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
 
     def openid_configuration(self, req: Request, tenant: str) -> Response:
+        if tenant not in (self.tenant_id, "common", "organizations"):
+            return Response(400, {"error": "invalid_tenant", "error_description":
+                                  f"AADSTS90002: Tenant '{tenant}' not found. Check to make sure "
+                                  "you have the correct tenant ID and are signing into the "
+                                  "correct cloud.", "error_codes": [90002]})
         base = f"https://{req.host}/{tenant}"
         return Response(200, {
             "token_endpoint": f"{base}/oauth2/v2.0/token",
@@ -870,6 +896,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="certificates (ca.pem is the CA clients must trust) and the token key")
     ap.add_argument("--tenant-id", default=os.environ.get("CARACAL_TESTBED_AZURE_TENANT_ID", DEFAULT_TENANT))
     ap.add_argument("--client-id", default=os.environ.get("CARACAL_TESTBED_AZURE_CLIENT_ID", DEFAULT_CLIENT))
+    ap.add_argument("--federated-client", action="append", default=[], metavar="CLIENT_ID",
+                    help="a workload identity (repeatable): signs in only with a client assertion "
+                    "whose audience is api://AzureADTokenExchange")
     ap.add_argument("--client-secret-file",
                     help="read the accepted client secret from this file (default: a fixed test value)")
     ap.add_argument("--vault-name", default="caracal-testbed")
@@ -892,12 +921,13 @@ def main(argv: list[str] | None = None) -> int:
                 token_key=load_or_create_secret(os.path.join(args.state_dir, "token.key")),
                 token_lifetime=args.token_lifetime, recoverable_days=args.recoverable_days,
                 purge_protection=args.purge_protection, vault_name=args.vault_name,
-                latency_ms=args.latency_ms)
+                latency_ms=args.latency_ms, federated_clients=args.federated_client)
     server = EmulatorServer((args.host, args.port), app, ssl_context=server_context(paths))
     port = server.server_address[1]
     url = f"https://{args.host}:{port}"
     write_ready_file(args.ready_file, {"port": port, "url": url, "pid": os.getpid(), "ca": paths["ca"],
-                                       "tenant_id": args.tenant_id, "client_id": args.client_id})
+                                       "tenant_id": args.tenant_id, "client_id": args.client_id,
+                                       "federated_clients": args.federated_client})
     log(NAME, f"listening on {url} (tenant {args.tenant_id}, CA {paths['ca']})")
     serve(server, NAME)
     return 0

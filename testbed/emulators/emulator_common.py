@@ -296,9 +296,21 @@ class Stats:
 # --------------------------------------------------------------------------------------
 
 
+class Headers(dict):
+    """Case-insensitive header lookup for requests that did not come over HTTP (gRPC)."""
+
+    def __init__(self, items: dict[str, str] | None = None):
+        super().__init__({k.lower(): v for k, v in (items or {}).items()})
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(name.lower(), default)
+
+
 class Request:
-    def __init__(self, handler: "Handler", method: str, raw_path: str, body: bytes):
+    def __init__(self, handler: "Handler | None", method: str, raw_path: str, body: bytes,
+                 headers: Any = None, host: str | None = None):
         self.handler = handler
+        self.default_host = host
         self.method = method
         parsed = urllib.parse.urlsplit(raw_path)
         self.raw_path = parsed.path
@@ -307,7 +319,7 @@ class Request:
         self.segments = [urllib.parse.unquote(s) for s in parsed.path.split("/")[1:]]
         self.query_string = parsed.query
         self.query: dict[str, list[str]] = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
-        self.headers = handler.headers
+        self.headers = handler.headers if handler is not None else (headers or Headers())
         self.body = body
 
     def q(self, name: str, default: str | None = None) -> str | None:
@@ -325,9 +337,9 @@ class Request:
     @property
     def host(self) -> str:
         host = self.headers.get("Host")
-        if not host:
+        if not host and self.handler is not None:
             host = f"127.0.0.1:{self.handler.server.server_address[1]}"
-        return host
+        return host or self.default_host or "127.0.0.1"
 
 
 class Response:
@@ -501,45 +513,52 @@ class Handler(BaseHTTPRequestHandler):
             self._send(Response(400, {"error": "bad request body"}), None)
             return
         req = Request(self, self.command, self.path, body)
-        started = time.monotonic()
-        op = "admin"
-        write = False
-        try:
-            if req.path.startswith("/_emulator/") or req.path == "/_emulator":
-                resp = app.admin(req)
-            else:
-                routed = app.route(req)
-                if isinstance(routed, Response):
-                    op = "unknown"
-                    resp = routed
-                else:
-                    op = routed.op
-                    write = routed.write
-                    resp = self._dispatch(app, req, routed)
-        except Exception:  # noqa: BLE001 - an emulator bug must not kill the connection
-            log(app.name, "internal error:\n" + traceback.format_exc(limit=8))
-            resp = app.internal_error()
-        if op != "admin":
-            app.stats.record(op, req.method, req.raw_path, resp.status, write)
-        elapsed_ms = (time.monotonic() - started) * 1000
-        log(app.name, f"{req.method} {req.raw_path} -> {resp.status} ({op}, {elapsed_ms:.0f} ms)")
+        resp = handle(app, req)
         self._send(resp, req)
 
-    def _dispatch(self, app: App, req: Request, route: Route) -> Response:
-        latency = app.faults.current_latency()
-        if latency > 0:
-            time.sleep(latency / 1000.0)
-        if route.auth:
-            denied = app.authenticate(req, route)
-            if denied is not None:
-                return denied
-        for kind in ("throttle", "errors_5xx", "deny"):
-            spec = app.faults.take(kind, route.tags)
-            if spec is not None:
-                return app.fault_response(kind, spec, req, route)
-        return route.run()
-
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+
+def handle(app: App, req: Request) -> Response:
+    """Route, authenticate, inject faults, run, record and log one API request (any transport)."""
+    started = time.monotonic()
+    op = "admin"
+    write = False
+    try:
+        if req.path.startswith("/_emulator/") or req.path == "/_emulator":
+            resp = app.admin(req)
+        else:
+            routed = app.route(req)
+            if isinstance(routed, Response):
+                op = "unknown"
+                resp = routed
+            else:
+                op = routed.op
+                write = routed.write
+                resp = dispatch(app, req, routed)
+    except Exception:  # noqa: BLE001 - an emulator bug must not kill the connection
+        log(app.name, "internal error:\n" + traceback.format_exc(limit=8))
+        resp = app.internal_error()
+    if op != "admin":
+        app.stats.record(op, req.method, req.raw_path, resp.status, write)
+    elapsed_ms = (time.monotonic() - started) * 1000
+    log(app.name, f"{req.method} {req.raw_path} -> {resp.status} ({op}, {elapsed_ms:.0f} ms)")
+    return resp
+
+
+def dispatch(app: App, req: Request, route: Route) -> Response:
+    latency = app.faults.current_latency()
+    if latency > 0:
+        time.sleep(latency / 1000.0)
+    if route.auth:
+        denied = app.authenticate(req, route)
+        if denied is not None:
+            return denied
+    for kind in ("throttle", "errors_5xx", "deny"):
+        spec = app.faults.take(kind, route.tags)
+        if spec is not None:
+            return app.fault_response(kind, spec, req, route)
+    return route.run()
 
 
 class EmulatorServer(ThreadingHTTPServer):

@@ -14,7 +14,17 @@ import ssl
 
 from emulator_common import atomic_write
 
-DEFAULT_NAMES = ("localhost", "127.0.0.1", "::1")
+# The cloud host names are there for clients that reach the emulators through the bed's CONNECT
+# proxy (connect_proxy.py) under the real names: External Secrets Operator dials
+# secretmanager.googleapis.com:443 etc. and checks the certificate against those names.
+CLOUD_NAMES = (
+    "secretmanager.googleapis.com",    # GCP Secret Manager (gRPC)
+    "iamcredentials.googleapis.com",   # GCP IAM Credentials (gRPC GenerateAccessToken)
+    "securetoken.googleapis.com",      # GKE workload identity: identity binding tokens
+    "login.microsoftonline.com",       # Entra ID (MSAL discovery and token endpoint)
+    "*.vault.azure.net",               # Key Vault hosts
+)
+DEFAULT_NAMES = ("localhost", "127.0.0.1", "::1") + CLOUD_NAMES
 
 
 def _san_entries(names: tuple[str, ...]):
@@ -129,9 +139,25 @@ def ensure_certs(directory: str, names: tuple[str, ...] = DEFAULT_NAMES) -> dict
     return paths
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python emulator_tls.py DIR``: create (or keep) the CA and server certificate in DIR."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: emulator_tls.py DIR", file=sys.stderr)
+        return 2
+    print(ensure_certs(args[0])["ca"])
+    return 0
+
+
 def server_context(paths: dict[str, str]) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(paths["cert"], paths["key"])
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

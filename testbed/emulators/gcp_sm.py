@@ -638,11 +638,16 @@ class GcpApp(App):
 
     def __init__(self, *, allow_anonymous: bool, keyring: KeyRing, token_key: bytes,
                  names_with_project_id: bool, projects: list[str], strict_projects: bool,
-                 token_lifetime: int, latency_ms: int = 0):
+                 token_lifetime: int, latency_ms: int = 0,
+                 workload_clusters: list[str] | None = None):
         super().__init__(latency_ms)
         self.allow_anonymous = allow_anonymous
         self.keyring = keyring
         self.tokens = SignedTokens(token_key, "ya29.emu.")
+        # Federated tokens of workload identity: good for GenerateAccessToken only.
+        self.idbind_tokens = SignedTokens(token_key, "ya29.idbind.")
+        self.project_ids = list(projects)
+        self.workload_clusters = set(workload_clusters or [])
         self.names_with_project_id = names_with_project_id
         self.strict_projects = strict_projects
         self.known_projects = {self.project_number(p) for p in projects}
@@ -687,6 +692,16 @@ class GcpApp(App):
         segs = req.segments
         if req.path == "/token" and req.method == "POST":
             return Route("token", lambda: self.token(req), auth=False)
+        # GKE workload identity: securetoken.googleapis.com, then iamcredentials.googleapis.com
+        # (its REST path; the gRPC GenerateAccessToken of gcp_grpc.py comes here too).
+        if req.path == "/v1/identitybindingtoken" and req.method == "POST":
+            return Route("identity_binding_token", lambda: self.identity_binding_token(req),
+                         auth=False, tags=("token",))
+        if len(segs) == 5 and segs[:4] == ["v1", "projects", "-", "serviceAccounts"] \
+                and segs[4].endswith(":generateAccessToken") and req.method == "POST":
+            email = segs[4][: -len(":generateAccessToken")]
+            return Route("generate_access_token", lambda: self.generate_access_token(req, email),
+                         auth=False, tags=("token",))
         if not segs or segs[0] != "v1" or len(segs) < 3 or segs[1] != "projects":
             return error_response("NOT_FOUND", f"Method not found: {req.method} {req.raw_path}")
         rest = segs[1:]
@@ -830,6 +845,113 @@ class GcpApp(App):
                                     "exp": now + self.token_lifetime, "n": pysecrets.token_hex(4)})
         return Response(200, {"access_token": access, "expires_in": self.token_lifetime - 1,
                               "token_type": "Bearer"})
+
+    # -- workload identity ----------------------------------------------------------------
+    def identity_binding_token(self, req: Request) -> Response:
+        """``POST securetoken.googleapis.com/v1/identitybindingtoken``: a Kubernetes service
+        account token for a GKE workload pool's federated token (what External Secrets sends).
+
+        Checked: the grant and token types, ``audience`` =
+        ``identitynamespace:POOL:https://container.googleapis.com/v1/projects/P/locations/L/clusters/C``
+        with POOL = ``P.svc.id.goog`` for a project this emulator serves, the cluster among
+        ``--workload-cluster`` (when given), and a subject token that is a JWT for that pool,
+        unexpired, of a Kubernetes service account.  Its signature is not verified."""
+        def sts_error(status: int, error: str, description: str) -> Response:
+            return Response(status, {"error": error, "error_description": description})
+
+        try:
+            body = json.loads(req.body.decode("utf-8") or "{}")
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            return sts_error(400, "invalid_request", "Malformed request body.")
+        if body.get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange":
+            return sts_error(400, "unsupported_grant_type", "Invalid grant_type.")
+        if body.get("subject_token_type") != "urn:ietf:params:oauth:token-type:jwt":
+            return sts_error(400, "invalid_request", "Invalid subject_token_type.")
+        m = re.fullmatch(r"identitynamespace:([^:]+):(https://container\.googleapis\.com/v1/"
+                         r"projects/([^/]+)/locations/([^/]+)/clusters/([^/]+))",
+                         str(body.get("audience") or ""))
+        if not m:
+            return sts_error(400, "invalid_request", f"Invalid audience: {body.get('audience')!r}.")
+        pool, provider, project, location, cluster = m.groups()
+        if pool not in {f"{p}.svc.id.goog" for p in self.project_ids} or \
+                pool != f"{project}.svc.id.goog":
+            return sts_error(400, "invalid_target", f"The target workload identity pool {pool} "
+                             f"does not exist or does not match the identity provider.")
+        if self.workload_clusters and f"{project}/{location}/{cluster}" not in self.workload_clusters:
+            return sts_error(400, "invalid_target", f"The identity provider {provider} is not "
+                             f"registered in the workload identity pool {pool}.")
+        try:
+            parts = str(body.get("subject_token") or "").split(".")
+            if len(parts) != 3:
+                raise ValueError
+            claims = json.loads(b64url_decode(parts[1]))
+        except (ValueError, binascii.Error):
+            return sts_error(400, "invalid_grant", "The subject token is not a JWT.")
+        aud = claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        sub = str(claims.get("sub") or "")
+        if pool not in auds:
+            return sts_error(400, "invalid_grant", f"The audience of the subject token does not "
+                             f"include {pool}.")
+        if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] <= time.time():
+            return sts_error(400, "invalid_grant", "The subject token has expired.")
+        if not re.fullmatch(r"system:serviceaccount:[^:]+:[^:]+", sub):
+            return sts_error(400, "invalid_grant", "The subject token is not a Kubernetes service "
+                             "account token.")
+        _, _, ns, sa = sub.split(":")
+        now = int(time.time())
+        token = self.idbind_tokens.issue({"sub": f"serviceAccount:{pool}[{ns}/{sa}]", "pool": pool,
+                                          "provider": provider, "iat": now,
+                                          "exp": now + self.token_lifetime,
+                                          "n": pysecrets.token_hex(4)})
+        return Response(200, {"access_token": token, "token_type": "Bearer",
+                              "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                              "expires_in": self.token_lifetime})
+
+    def generate_access_token(self, req: Request, email: str) -> Response:
+        """``IAMCredentials.GenerateAccessToken`` (gRPC, or REST ``POST
+        /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken``) with an identity binding
+        token as the caller's credential: an access token of that Google service account."""
+        resource = f"projects/-/serviceAccounts/{email}"
+        header = req.header("Authorization") or ""
+        scheme, _, token = header.partition(" ")
+        claims = self.idbind_tokens.verify(token.strip()) if scheme.lower() == "bearer" else None
+        if claims is None or claims.get("exp", 0) <= time.time():
+            return error_response("UNAUTHENTICATED", "Request had invalid authentication "
+                                  "credentials. Expected OAuth 2 access token, login cookie or "
+                                  "other valid authentication credential.")
+        m = re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]@([a-z][a-z0-9-]{4,28}[a-z0-9])"
+                         r"\.iam\.gserviceaccount\.com", email)
+        if not m or m.group(1) not in self.project_ids:
+            return error_response("PERMISSION_DENIED", f"Permission 'iam.serviceAccounts."
+                                  f"getAccessToken' denied on resource (or it may not exist).",
+                                  details=[{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                            "reason": "IAM_PERMISSION_DENIED",
+                                            "domain": "iam.googleapis.com",
+                                            "metadata": {"permission":
+                                                         "iam.serviceAccounts.getAccessToken",
+                                                         "resource": resource}}])
+        try:
+            body = json.loads(req.body.decode("utf-8") or "{}")
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            return error_response("INVALID_ARGUMENT", "Invalid JSON payload received.")
+        scopes = body.get("scope") or []
+        if not isinstance(scopes, list) or not scopes:
+            return error_response("INVALID_ARGUMENT", "Scope required.")
+        lifetime = self.token_lifetime
+        if body.get("lifetime"):
+            lifetime = int(parse_duration(body["lifetime"], "lifetime"))
+            if not 0 < lifetime <= 3600:
+                return error_response("INVALID_ARGUMENT", "The lifetime must be at most 3600s.")
+        now = int(time.time())
+        access = self.tokens.issue({"sub": email, "scope": " ".join(map(str, scopes)),
+                                    "via": claims.get("sub"), "iat": now, "exp": now + lifetime,
+                                    "n": pysecrets.token_hex(4)})
+        return Response(200, {"accessToken": access, "expireTime": rfc3339(now + lifetime)})
 
     # -- faults --------------------------------------------------------------------------
     def fault_response(self, kind: str, spec: dict[str, Any], req: Request, route: Route) -> Response:
@@ -1260,6 +1382,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--token-lifetime", type=int, default=3600)
     ap.add_argument("--latency-ms", type=int, default=0, help="delay every API request")
     ap.add_argument("--ready-file", help="write {port, url, pid} here once listening")
+    ap.add_argument("--tls-dir", help="also serve over TLS with the CA and certificate of this "
+                    "directory (emulator_tls.py; created if missing): the REST API and the "
+                    "identity binding token endpoint over HTTPS (--https-port) and gRPC "
+                    "(--grpc-port)")
+    ap.add_argument("--https-port", type=int, default=0, help="with --tls-dir; 0 picks a free port")
+    ap.add_argument("--grpc-port", type=int, default=0, help="with --tls-dir; 0 picks a free port")
+    ap.add_argument("--workload-cluster", action="append", default=[],
+                    metavar="PROJECT/LOCATION/NAME",
+                    help="GKE clusters whose service accounts may get identity binding tokens "
+                    "(repeatable; default: any cluster of a served project)")
     args = ap.parse_args(argv)
 
     projects = args.project or ["caracal-testbed"]
@@ -1274,10 +1406,30 @@ def main(argv: list[str] | None = None) -> int:
                                                  if state_dir else None),
                  names_with_project_id=args.names_with_project_id, projects=projects,
                  strict_projects=args.strict_projects, token_lifetime=args.token_lifetime,
-                 latency_ms=args.latency_ms)
+                 latency_ms=args.latency_ms, workload_clusters=args.workload_cluster)
     server = EmulatorServer((args.host, args.port), app)
     port = server.server_address[1]
     url = f"http://{args.host}:{port}"
+    tls_info: dict[str, Any] = {}
+    if args.tls_dir:
+        from emulator_tls import ensure_certs, server_context
+        from gcp_grpc import start_grpc_server
+
+        paths = ensure_certs(args.tls_dir)
+        https = EmulatorServer((args.host, args.https_port), app, ssl_context=server_context(paths))
+        threading.Thread(target=https.serve_forever, kwargs={"poll_interval": 0.2},
+                         name="https", daemon=True).start()
+        with open(paths["cert"], "rb") as fh:
+            cert_pem = fh.read()
+        with open(paths["key"], "rb") as fh:
+            key_pem = fh.read()
+        grpc_server, grpc_port = start_grpc_server(app, args.host, args.grpc_port, cert_pem, key_pem)
+        tls_info = {"https_port": https.server_address[1],
+                    "https_url": f"https://{args.host}:{https.server_address[1]}",
+                    "grpc_port": grpc_port, "grpc_target": f"{args.host}:{grpc_port}",
+                    "ca": paths["ca"]}
+        log(NAME, f"TLS: REST on {tls_info['https_url']}, gRPC on {tls_info['grpc_target']} "
+                  f"(CA {paths['ca']})")
     if key_path:
         data = ensure_key_file(key_path, projects[0], args.client_email, f"{url}/token")
         keyring.add(data["client_email"], data["private_key_id"], public_key_of(data))
@@ -1285,7 +1437,7 @@ def main(argv: list[str] | None = None) -> int:
         data = load_key_file(extra)
         keyring.add(data["client_email"], data["private_key_id"], public_key_of(data))
     write_ready_file(args.ready_file, {"port": port, "url": url, "pid": os.getpid(),
-                                       "key_file": key_path})
+                                       "key_file": key_path, **tls_info})
     log(NAME, f"listening on {url} (anonymous {'allowed' if args.allow_anonymous else 'refused'}"
               f"{', key file ' + key_path if key_path else ''})")
     serve(server, NAME)

@@ -3,17 +3,26 @@
 #
 #   testbed/emulators/start.sh STATE_DIR
 #
-# Starts moto (AWS Secrets Manager + STS), gcp_sm.py (GCP Secret Manager, HTTP) and
-# azure_kv.py (Azure Key Vault + token endpoint, HTTPS), waits until each answers, and writes
-#   STATE_DIR/pids/{moto,gcp-sm,azure-kv}.pid    STATE_DIR/logs/{moto,gcp-sm,azure-kv}.log
-#   STATE_DIR/emulators.env                       (export lines: endpoints, credentials, CA)
-# Idempotent: when all three are already running it only says so.
+# Starts moto (AWS Secrets Manager + STS), gcp_sm.py (GCP Secret Manager: REST over HTTP, and
+# over TLS REST + gRPC + the workload identity token services), azure_kv.py (Azure Key Vault +
+# Entra ID endpoints, HTTPS) and connect_proxy.py (the HTTPS proxy that maps the real cloud host
+# names to them, for External Secrets), waits until each answers, and writes
+#   STATE_DIR/pids/{moto,gcp-sm,azure-kv,connect-proxy}.pid    STATE_DIR/logs/<same>.log
+#   STATE_DIR/emulators.env                       (export lines: endpoints, credentials, CA, proxy)
+# Idempotent: when all are already running it only says so; when only the proxy is gone it is
+# restarted alone (same routes, same port when free).
 #
 # Environment knobs:
 #   CARACAL_TESTBED_CACHE              where setup.sh keeps the virtualenv
 #   CARACAL_TESTBED_GCP_REQUIRE_AUTH=1 GCP emulator refuses requests without a token
 #                                      (default: anonymous allowed; tokens sent are checked)
 #   CARACAL_TESTBED_EMULATOR_LATENCY_MS  start both emulators with this latency per request
+#   CARACAL_TESTBED_AZURE_WI_CLIENT_ID   the workload identity (federated) client the Azure
+#                                      emulator accepts (default: the one testbed/answers/azure.yaml.tmpl names)
+#   CARACAL_TESTBED_GKE_CLUSTER        PROJECT/LOCATION/NAME of the GKE cluster whose service
+#                                      accounts get identity binding tokens (default: the one
+#                                      testbed/answers/gcp.yaml.tmpl names)
+#   CARACAL_TESTBED_AZURE_VAULT_HOST   the Key Vault host the proxy maps to the Azure emulator
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,7 +41,12 @@ exec 8>"$state/.start.lock"
 if command -v flock >/dev/null 2>&1; then flock 8; fi
 
 # name -> pattern that must appear in /proc/PID/cmdline
-declare -A pattern=([moto]="moto_server" [gcp-sm]="gcp_sm.py" [azure-kv]="azure_kv.py")
+declare -A pattern=([moto]="moto_server" [gcp-sm]="gcp_sm.py" [azure-kv]="azure_kv.py"
+  [connect-proxy]="connect_proxy.py")
+
+wi_client="${CARACAL_TESTBED_AZURE_WI_CLIENT_ID:-00000000-0000-4000-8000-000000000e50}"
+gke_cluster="${CARACAL_TESTBED_GKE_CLUSTER:-caracal-testbed/us-central1/caracal-testbed}"
+vault_host="${CARACAL_TESTBED_AZURE_VAULT_HOST:-caracal-testbed.vault.azure.net}"
 
 alive() {
   local name="$1" pidfile="$state/pids/$1.pid" pid
@@ -44,19 +58,26 @@ alive() {
 }
 
 if alive moto && alive gcp-sm && alive azure-kv && [ -f "$state/emulators.env" ]; then
-  log "already running (see $state/emulators.env)"
-  exit 0
+  if alive connect-proxy; then
+    log "already running (see $state/emulators.env)"
+    exit 0
+  fi
+  restart_proxy_only=1
+else
+  restart_proxy_only=0
+  if alive moto || alive gcp-sm || alive azure-kv || alive connect-proxy; then
+    log "some emulators are running, some not: restarting all"
+    "$here/stop.sh" "$state" || true
+  fi
+  rm -f "$state/emulators.env"
 fi
-if alive moto || alive gcp-sm || alive azure-kv; then
-  log "some emulators are running, some not: restarting all"
-  "$here/stop.sh" "$state" || true
-fi
-rm -f "$state/emulators.env"
 
 # Whatever fails below, leave nothing half-started behind.
 complete=0
 on_exit() {
-  if [ "$complete" != 1 ]; then
+  if [ "$complete" != 1 ] && [ "$restart_proxy_only" = 1 ]; then
+    log "the proxy failed to start (log in $state/logs/connect-proxy.log)"
+  elif [ "$complete" != 1 ]; then
     log "start failed: stopping what was started (logs in $state/logs)"
     "$here/stop.sh" "$state" || true
   fi
@@ -111,6 +132,34 @@ launch() {
   echo $! >"$state/pids/$name.pid"
 }
 
+# start_proxy: the CONNECT proxy, from STATE_DIR/connect-proxy/routes.json, on the port it had
+# before when that port is free (External Secrets keeps the proxy URL it was started with).
+start_proxy() {
+  local dir="$state/connect-proxy" port=0
+  mkdir -p "$dir"
+  rm -f "$dir/ready.json"
+  if [ -s "$dir/port" ]; then port="$(cat "$dir/port")"; fi
+  log "starting connect_proxy.py"
+  launch connect-proxy "$py" "$here/connect_proxy.py" --host 127.0.0.1 --port "$port" \
+    --routes "$dir/routes.json" --ready-file "$dir/ready.json"
+  if ! wait_ready "$(cat "$state/pids/connect-proxy.pid")" "$dir/ready.json"; then
+    [ "$port" != 0 ] || return 1
+    log "port $port is taken: the proxy gets a new one (restart External Secrets to use it)"
+    launch connect-proxy "$py" "$here/connect_proxy.py" --host 127.0.0.1 --port 0 \
+      --routes "$dir/routes.json" --ready-file "$dir/ready.json"
+    wait_ready "$(cat "$state/pids/connect-proxy.pid")" "$dir/ready.json" || return 1
+  fi
+  json_field "$dir/ready.json" port >"$dir/port"
+}
+
+if [ "$restart_proxy_only" = 1 ]; then
+  log "the emulators run, the proxy does not: restarting the proxy"
+  start_proxy || exit 1
+  complete=1
+  log "proxy     http://127.0.0.1:$(cat "$state/connect-proxy/port")"
+  exit 0
+fi
+
 latency_args=()
 if [ -n "${CARACAL_TESTBED_EMULATOR_LATENCY_MS:-}" ]; then
   latency_args=(--latency-ms "$CARACAL_TESTBED_EMULATOR_LATENCY_MS")
@@ -131,8 +180,12 @@ for attempt in 1 2 3; do
 done
 [ -n "$moto_port" ] || { log "moto failed to start"; exit 1; }
 
+# --- one CA and server certificate for every TLS emulator (cloud host names included) ----
+mkdir -p "$state/azure-kv"
+"$py" "$here/emulator_tls.py" "$state/azure-kv" >/dev/null
+
 # --- GCP Secret Manager -----------------------------------------------------------------
-gcp_args=()
+gcp_args=(--tls-dir "$state/azure-kv" --workload-cluster "$gke_cluster")
 if [ "${CARACAL_TESTBED_GCP_REQUIRE_AUTH:-0}" != "1" ]; then gcp_args+=(--allow-anonymous); fi
 mkdir -p "$state/gcp-sm"
 rm -f "$state/gcp-sm/ready.json"
@@ -144,6 +197,8 @@ if ! wait_ready "$(cat "$state/pids/gcp-sm.pid")" "$state/gcp-sm/ready.json"; th
   log "gcp_sm.py failed to start; see $state/logs/gcp-sm.log"; exit 1
 fi
 gcp_url="$(json_field "$state/gcp-sm/ready.json" url)"
+gcp_https_url="$(json_field "$state/gcp-sm/ready.json" https_url)"
+gcp_grpc_port="$(json_field "$state/gcp-sm/ready.json" grpc_port)"
 wait_http "$gcp_url/_emulator/healthz" "" 20
 
 # --- Azure Key Vault --------------------------------------------------------------------
@@ -151,7 +206,7 @@ mkdir -p "$state/azure-kv"
 rm -f "$state/azure-kv/ready.json"
 log "starting azure_kv.py"
 launch azure-kv "$py" "$here/azure_kv.py" --host 127.0.0.1 --port 0 --state-dir "$state/azure-kv" \
-  --ready-file "$state/azure-kv/ready.json" "${latency_args[@]}"
+  --ready-file "$state/azure-kv/ready.json" --federated-client "$wi_client" "${latency_args[@]}"
 if ! wait_ready "$(cat "$state/pids/azure-kv.pid")" "$state/azure-kv/ready.json"; then
   log "azure_kv.py failed to start; see $state/logs/azure-kv.log"; exit 1
 fi
@@ -161,6 +216,22 @@ tenant="$(json_field "$state/azure-kv/ready.json" tenant_id)"
 client="$(json_field "$state/azure-kv/ready.json" client_id)"
 ca="$state/azure-kv/ca.pem"
 wait_http "$azure_url/_emulator/healthz" "$ca" 20
+
+# --- the CONNECT proxy: real cloud host names -> emulators --------------------------------
+gcp_https_port="${gcp_https_url##*:}"
+mkdir -p "$state/connect-proxy"
+cat >"$state/connect-proxy/routes.json.tmp" <<JSON
+{
+  "secretmanager.googleapis.com:443": "127.0.0.1:$gcp_grpc_port",
+  "iamcredentials.googleapis.com:443": "127.0.0.1:$gcp_grpc_port",
+  "securetoken.googleapis.com:443": "127.0.0.1:$gcp_https_port",
+  "login.microsoftonline.com:443": "127.0.0.1:$azure_port",
+  "$vault_host:443": "127.0.0.1:$azure_port"
+}
+JSON
+mv "$state/connect-proxy/routes.json.tmp" "$state/connect-proxy/routes.json"
+start_proxy || { log "connect_proxy.py failed to start; see $state/logs/connect-proxy.log"; exit 1; }
+proxy_url="http://127.0.0.1:$(cat "$state/connect-proxy/port")"
 
 # --- environment contract ---------------------------------------------------------------
 moto_url="http://127.0.0.1:$moto_port"
@@ -184,6 +255,11 @@ tmp="$state/emulators.env.tmp"
     AZURE_CLIENT_ID "$client" \
     AZURE_CLIENT_SECRET caracal-testbed-client-secret \
     CARACAL_TESTBED_CA_BUNDLE "$ca" \
+    CARACAL_TESTBED_GCP_HTTPS_URL "$gcp_https_url" \
+    CARACAL_TESTBED_GCP_GRPC_TARGET "127.0.0.1:$gcp_grpc_port" \
+    CARACAL_TESTBED_AZURE_VAULT_HOST "$vault_host" \
+    CARACAL_TESTBED_AZURE_WI_CLIENT_ID "$wi_client" \
+    CARACAL_TESTBED_PROXY_URL "$proxy_url" \
     CARACAL_TESTBED_EMULATORS_PYTHON "$py" \
     CARACAL_TESTBED_EMULATORS_STATE "$state"
 } >"$tmp"
@@ -192,4 +268,5 @@ complete=1
 log "moto      $moto_url"
 log "gcp-sm    $gcp_url"
 log "azure-kv  https://127.0.0.1:$azure_port (CA $ca)"
+log "proxy     $proxy_url (cloud host names -> emulators)"
 log "ready: source $state/emulators.env"

@@ -14,9 +14,10 @@ if [ -z "$state" ]; then
 fi
 [ -d "$state" ] || { log "no state dir $state: nothing to stop"; exit 0; }
 
-declare -A pattern=([moto]="moto_server" [gcp-sm]="gcp_sm.py" [azure-kv]="azure_kv.py")
+declare -A pattern=([moto]="moto_server" [gcp-sm]="gcp_sm.py" [azure-kv]="azure_kv.py"
+  [connect-proxy]="connect_proxy.py")
 
-for name in moto gcp-sm azure-kv; do
+for name in connect-proxy moto gcp-sm azure-kv; do
   pidfile="$state/pids/$name.pid"
   [ -f "$pidfile" ] || continue
   pid="$(cat "$pidfile" 2>/dev/null || true)"

@@ -1179,9 +1179,12 @@ def test_start_stop_scripts(tmp_path):
                     "CARACAL_TESTBED_MOTO_URL", "CARACAL_TESTBED_GCP_ENDPOINT",
                     "GOOGLE_APPLICATION_CREDENTIALS", "CARACAL_TESTBED_AZURE_VAULT_URL",
                     "AZURE_AUTHORITY_HOST", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
-                    "CARACAL_TESTBED_CA_BUNDLE"]:
+                    "CARACAL_TESTBED_CA_BUNDLE", "CARACAL_TESTBED_PROXY_URL",
+                    "CARACAL_TESTBED_GCP_GRPC_TARGET", "CARACAL_TESTBED_GCP_HTTPS_URL",
+                    "CARACAL_TESTBED_AZURE_VAULT_HOST", "CARACAL_TESTBED_AZURE_WI_CLIENT_ID"]:
             assert vals.get(key), key
-        pids = {n: int((state / "pids" / f"{n}.pid").read_text()) for n in ("moto", "gcp-sm", "azure-kv")}
+        pids = {n: int((state / "pids" / f"{n}.pid").read_text())
+                for n in ("moto", "gcp-sm", "azure-kv", "connect-proxy")}
         for pid in pids.values():
             os.kill(pid, 0)
         assert all((state / "logs" / f"{n}.log").exists() for n in pids)
@@ -1215,11 +1218,41 @@ def test_start_stop_scripts(tmp_path):
                          headers={"Authorization": f"Bearer {tok}"}, verify=ca, timeout=10)
         assert r.status_code == 200
 
+        # the proxy maps the real names to these emulators and refuses the rest
+        proxy = {"port": int(vals["CARACAL_TESTBED_PROXY_URL"].rsplit(":", 1)[1]),
+                 "url": vals["CARACAL_TESTBED_PROXY_URL"]}
+        for target, want in (("login.microsoftonline.com:443", 200),
+                             (vals["CARACAL_TESTBED_AZURE_VAULT_HOST"] + ":443", 200),
+                             ("secretmanager.googleapis.com:443", 200), ("example.com:443", 403)):
+            status, head, sock = connect(proxy, target)
+            sock.close()
+            assert status == want, (target, head)
+
         # idempotent
         r = subprocess.run([str(HERE / "start.sh"), str(state)], capture_output=True, text=True, env=env,
                            timeout=120)
         assert r.returncode == 0 and "already running" in r.stderr
         assert (state / "emulators.env").read_text() == envfile
+
+        # a dead proxy is restarted alone, on its port (External Secrets keeps its HTTPS_PROXY)
+        os.kill(pids["connect-proxy"], 15)
+        deadline = time.time() + 10
+        while (state / "pids" / "connect-proxy.pid").exists() and time.time() < deadline:
+            try:
+                os.kill(pids["connect-proxy"], 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        r = subprocess.run([str(HERE / "start.sh"), str(state)], capture_output=True, text=True, env=env,
+                           timeout=120)
+        assert r.returncode == 0 and "restarting the proxy" in r.stderr, r.stderr
+        pids["connect-proxy"] = int((state / "pids" / "connect-proxy.pid").read_text())
+        for n in ("moto", "gcp-sm", "azure-kv"):
+            assert int((state / "pids" / f"{n}.pid").read_text()) == pids[n]
+        assert (state / "emulators.env").read_text() == envfile
+        status, head, sock = connect(proxy, "login.microsoftonline.com:443")
+        sock.close()
+        assert status == 200, head
         assert not any(MARK in (state / "logs" / f"{n}.log").read_text() for n in ("gcp-sm", "azure-kv"))
     finally:
         r = subprocess.run([str(HERE / "stop.sh"), str(state)], capture_output=True, text=True, timeout=60)
@@ -1385,6 +1418,326 @@ def test_sdk_azure_keyvault_secrets(azure):
     client.begin_delete_secret("sdk-00").result()
     client.purge_deleted_secret("sdk-00")
     assert client.restore_secret_backup(backup).name == "sdk-00"
+
+
+# ======================================================================================
+# gRPC (what External Secrets speaks), workload identity, and the CONNECT proxy
+# ======================================================================================
+
+SM_HOST = "secretmanager.googleapis.com"
+GKE_CLUSTER = "caracal-testbed/us-central1/caracal-testbed"
+POOL = f"{PROJECT}.svc.id.goog"
+PROVIDER = ("https://container.googleapis.com/v1/projects/caracal-testbed/locations/us-central1/"
+            "clusters/caracal-testbed")
+WI_CLIENT = "00000000-0000-4000-8000-000000000e50"
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+
+
+@pytest.fixture(scope="module")
+def tls_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("tls")
+
+
+@pytest.fixture(scope="module")
+def gcp_tls(tmp_path_factory, tls_dir):
+    emu = launch("gcp_sm.py", tmp_path_factory.mktemp("gcp-tls"), "--allow-anonymous",
+                 "--tls-dir", str(tls_dir), "--workload-cluster", GKE_CLUSTER)
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(scope="module")
+def azure_wi(tmp_path_factory, tls_dir):
+    emu = launch("azure_kv.py", tls_dir, "--federated-client", WI_CLIENT)
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory, gcp_tls, azure_wi):
+    d = tmp_path_factory.mktemp("proxy")
+    routes = {f"{SM_HOST}:443": gcp_tls.ready["grpc_target"],
+              "iamcredentials.googleapis.com:443": gcp_tls.ready["grpc_target"],
+              "securetoken.googleapis.com:443": f"127.0.0.1:{gcp_tls.ready['https_port']}",
+              "login.microsoftonline.com:443": f"127.0.0.1:{azure_wi.port}",
+              "caracal-testbed.vault.azure.net:443": f"127.0.0.1:{azure_wi.port}"}
+    (d / "routes.json").write_text(json.dumps(routes))
+    ready = d / "ready.json"
+    log = open(d / "proxy.log", "ab")
+    proc = subprocess.Popen([sys.executable, str(HERE / "connect_proxy.py"), "--routes",
+                             str(d / "routes.json"), "--ready-file", str(ready)],
+                            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while not (ready.exists() and ready.read_text().strip()):
+        assert proc.poll() is None and time.time() < deadline, (d / "proxy.log").read_text()
+        time.sleep(0.05)
+    info = json.loads(ready.read_text())
+    info["log"] = d / "proxy.log"
+    yield info
+    proc.terminate()
+    proc.wait(10)
+
+
+def sa_jwt(aud, sub="system:serviceaccount:caracal-gcp:caracal-external-secrets", exp_in=600) -> str:
+    """The shape of a Kubernetes TokenRequest token (not signed: the emulators do not check)."""
+    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()  # noqa: E731
+    now = int(time.time())
+    return (f"{enc({'alg': 'RS256', 'kid': 'k'})}."
+            f"{enc({'aud': aud, 'sub': sub, 'iss': 'https://kubernetes.default.svc', 'iat': now, 'exp': now + exp_in})}"
+            ".c2ln")
+
+
+def grpc_channel(emu, ca: str, token: str | None = None, via_proxy: dict | None = None):
+    """A channel to the emulator's gRPC port named secretmanager.googleapis.com, or to the real
+    name through the proxy (grpc core's HTTP CONNECT, as External Secrets dials)."""
+    import grpc
+
+    creds = grpc.ssl_channel_credentials(Path(ca).read_bytes())
+    if token is not None:
+        creds = grpc.composite_channel_credentials(
+            creds, grpc.access_token_call_credentials(token))
+    if via_proxy is not None:
+        return grpc.secure_channel(f"{SM_HOST}:443", creds,
+                                   options=[("grpc.http_proxy", via_proxy["url"])])
+    return grpc.secure_channel(emu.ready["grpc_target"], creds,
+                               options=[("grpc.ssl_target_name_override", SM_HOST)])
+
+
+def sm_client(channel):
+    from google.cloud import secretmanager_v1
+    from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
+        SecretManagerServiceGrpcTransport,
+    )
+
+    return secretmanager_v1.SecretManagerServiceClient(
+        transport=SecretManagerServiceGrpcTransport(channel=channel))
+
+
+def gcp_access_token(emu) -> str:
+    r = requests.post(f"{emu.url}/token", timeout=10, data={
+        "grant_type": gcp_sm.JWT_BEARER,
+        "assertion": self_signed(emu, aud=f"{emu.url}/token", scope=CLOUD_PLATFORM)})
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+def idbind(emu, ca, **over) -> requests.Response:
+    body = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "subject_token": sa_jwt([POOL]), "audience": f"identitynamespace:{POOL}:{PROVIDER}",
+            "scope": CLOUD_PLATFORM}
+    body.update(over)
+    return requests.post(f"{emu.ready['https_url']}/v1/identitybindingtoken", json=body, verify=ca,
+                         timeout=10)
+
+
+def test_gcp_grpc_with_the_official_client(gcp_tls):
+    from google.api_core import exceptions as gexc
+
+    ca = gcp_tls.ready["ca"]
+    client = sm_client(grpc_channel(gcp_tls, ca, gcp_access_token(gcp_tls)))
+    parent = f"projects/{PROJECT}"
+    s = client.create_secret(parent=parent, secret_id="grpc-1",
+                             secret={"replication": {"automatic": {}}, "labels": {"env": "bed"}})
+    assert s.name == f"projects/{PROJECT_NUMBER}/secrets/grpc-1" and s.labels["env"] == "bed"
+    v = client.add_secret_version(parent=s.name, payload={"data": (MARK + "-grpc").encode()})
+    assert v.name.endswith("/versions/1") and v.state == 1
+    got = client.access_secret_version(name=f"{parent}/secrets/grpc-1/versions/latest")
+    assert got.payload.data == (MARK + "-grpc").encode()
+    assert got.payload.data_crc32c == gcp_sm.crc32c((MARK + "-grpc").encode())
+    assert client.get_secret(name=f"{parent}/secrets/grpc-1").labels == {"env": "bed"}
+    assert [x.name for x in client.list_secrets(parent=parent)] == [s.name]
+    assert [x.name for x in client.list_secret_versions(parent=s.name)] == [v.name]
+    # one store: what gRPC wrote, REST reads, and the other way round
+    assert base64.b64decode(Gcp(gcp_tls).access("grpc-1").json()["payload"]["data"]) == \
+        (MARK + "-grpc").encode()
+    assert Gcp(gcp_tls).add("grpc-1", MARK + "-rest").status_code == 200
+    assert client.access_secret_version(name=f"{s.name}/versions/2").payload.data == \
+        (MARK + "-rest").encode()
+    # errors carry the REST API's status as the gRPC code
+    with pytest.raises(gexc.NotFound, match="not found or has no versions"):
+        client.access_secret_version(name=f"{parent}/secrets/nope/versions/latest")
+    with pytest.raises(gexc.AlreadyExists):
+        client.create_secret(parent=parent, secret_id="grpc-1",
+                             secret={"replication": {"automatic": {}}})
+    client.disable_secret_version(name=v.name)
+    with pytest.raises(gexc.FailedPrecondition, match="DISABLED"):
+        client.access_secret_version(name=v.name)
+    client.delete_secret(name=s.name)
+    with pytest.raises(gexc.NotFound):
+        client.get_secret(name=s.name)
+    ops = gcp_tls.stats()["ok"]
+    assert ops["create"] >= 1 and ops["access"] >= 3 and ops["delete"] == 1
+
+
+def test_gcp_grpc_requires_an_access_token(gcp_tls):
+    from google.api_core import exceptions as gexc
+
+    ca = gcp_tls.ready["ca"]
+    name = f"projects/{PROJECT}/secrets/x/versions/latest"
+    # anonymous REST is allowed on this server; gRPC never is (External Secrets always signs in)
+    with pytest.raises(gexc.Unauthenticated):
+        sm_client(grpc_channel(gcp_tls, ca)).access_secret_version(name=name)
+    with pytest.raises(gexc.Unauthenticated):
+        sm_client(grpc_channel(gcp_tls, ca, "ya29.emu.forged.x")).access_secret_version(name=name)
+    # the federated token alone is good for GenerateAccessToken only
+    fed = idbind(gcp_tls, ca).json()["access_token"]
+    with pytest.raises(gexc.Unauthenticated):
+        sm_client(grpc_channel(gcp_tls, ca, fed)).access_secret_version(name=name)
+
+
+def test_gcp_identity_binding_token_checks_pool_cluster_and_subject(gcp_tls):
+    ca = gcp_tls.ready["ca"]
+    r = idbind(gcp_tls, ca)
+    assert r.status_code == 200, r.text
+    assert r.json()["token_type"] == "Bearer" and r.json()["access_token"].startswith("ya29.")
+    other = PROVIDER.replace("clusters/caracal-testbed", "clusters/other")
+    bad = {
+        "audience": f"identitynamespace:other-project.svc.id.goog:{PROVIDER}",
+        "subject_token": sa_jwt(["sts.amazonaws.com"]),
+        "grant_type": "client_credentials",
+    }
+    for key, value in bad.items():
+        r = idbind(gcp_tls, ca, **{key: value})
+        assert r.status_code == 400 and "error" in r.json(), (key, r.text)
+    r = idbind(gcp_tls, ca, audience=f"identitynamespace:{POOL}:{other}")
+    assert r.status_code == 400 and "not registered" in r.json()["error_description"]
+    r = idbind(gcp_tls, ca, subject_token=sa_jwt([POOL], exp_in=-5))
+    assert r.status_code == 400 and "expired" in r.json()["error_description"]
+    r = idbind(gcp_tls, ca, subject_token=sa_jwt([POOL], sub="alice"))
+    assert r.status_code == 400
+
+
+def test_gcp_generate_access_token_over_grpc_then_read_a_secret(gcp_tls):
+    import grpc
+    from google.api_core import exceptions as gexc
+    from google.cloud import iam_credentials_v1
+    from google.cloud.iam_credentials_v1.services.iam_credentials.transports import (
+        IAMCredentialsGrpcTransport,
+    )
+
+    ca = gcp_tls.ready["ca"]
+    Gcp(gcp_tls).create("wi-1")
+    assert Gcp(gcp_tls).add("wi-1", MARK + "-wi").status_code == 200
+    fed = idbind(gcp_tls, ca).json()["access_token"]
+
+    def iam(token):
+        creds = grpc.composite_channel_credentials(
+            grpc.ssl_channel_credentials(Path(ca).read_bytes()),
+            grpc.access_token_call_credentials(token))
+        ch = grpc.secure_channel(gcp_tls.ready["grpc_target"], creds, options=[
+            ("grpc.ssl_target_name_override", "iamcredentials.googleapis.com")])
+        return iam_credentials_v1.IAMCredentialsClient(transport=IAMCredentialsGrpcTransport(channel=ch))
+
+    sa = f"projects/-/serviceAccounts/caracal@{PROJECT}.iam.gserviceaccount.com"
+    resp = iam(fed).generate_access_token(name=sa, scope=[CLOUD_PLATFORM])
+    assert resp.access_token.startswith("ya29.emu.") and resp.expire_time.timestamp() > time.time()
+    data = sm_client(grpc_channel(gcp_tls, ca, resp.access_token)).access_secret_version(
+        name=f"projects/{PROJECT}/secrets/wi-1/versions/latest").payload.data
+    assert data == (MARK + "-wi").encode()
+    with pytest.raises(gexc.PermissionDenied, match="getAccessToken"):
+        iam(fed).generate_access_token(
+            name="projects/-/serviceAccounts/caracal@other-project.iam.gserviceaccount.com",
+            scope=[CLOUD_PLATFORM])
+    with pytest.raises(gexc.Unauthenticated):  # an access token is not a federated token
+        iam(resp.access_token).generate_access_token(name=sa, scope=[CLOUD_PLATFORM])
+
+
+def test_azure_workload_identity_federation(azure_wi):
+    base = f"{azure_wi.url}/{AZ_TENANT}/oauth2/v2.0/token"
+
+    def token(client=WI_CLIENT, aud=("api://AzureADTokenExchange",), tenant=AZ_TENANT, **extra):
+        form = {"client_id": client, "grant_type": "client_credentials",
+                "scope": "https://vault.azure.net/.default",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": sa_jwt(list(aud), sub="system:serviceaccount:caracal-azure:eso")}
+        form.update(extra)
+        return requests.post(base.replace(AZ_TENANT, tenant), data=form, verify=azure_wi.verify,
+                             timeout=10)
+
+    r = token()
+    assert r.status_code == 200, r.text
+    assert Kv(azure_wi, token=r.json()["access_token"]).req("GET", "/secrets").status_code == 200
+    assert "AADSTS700016" in token(client="00000000-0000-4000-8000-0000000000ff").text
+    assert "AADSTS90002" in token(tenant="00000000-0000-4000-8000-0000000bad00").text
+    r = token(aud=["sts.amazonaws.com"])
+    assert r.status_code == 400 and "AADSTS700212" in r.text
+    r = token(client_assertion="", client_assertion_type="", client_secret=AZ_SECRET)
+    assert r.status_code == 401  # a federated client has no secret
+    # MSAL's discovery refuses an unknown tenant too (External Secrets' first call)
+    r = requests.get(f"{azure_wi.url}/00000000-0000-4000-8000-0000000bad00/v2.0/.well-known/"
+                     "openid-configuration", verify=azure_wi.verify, timeout=10)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_tenant"
+
+
+def test_tls_certificate_names_the_cloud_hosts(gcp_tls, azure_wi):
+    ctx = ssl.create_default_context(cafile=azure_wi.verify)
+    import socket
+
+    for host in ("secretmanager.googleapis.com", "securetoken.googleapis.com",
+                 "iamcredentials.googleapis.com", "login.microsoftonline.com",
+                 "caracal-testbed.vault.azure.net"):
+        with socket.create_connection(("127.0.0.1", azure_wi.port), timeout=10) as sock:
+            with ctx.wrap_socket(sock, server_hostname=host) as tls:
+                assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    assert gcp_tls.ready["ca"] == azure_wi.verify  # one CA for the bed (SSL_CERT_FILE)
+
+
+def connect(proxy, target: str, method: str = "CONNECT") -> tuple[int, bytes, object]:
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", proxy["port"]), timeout=10)
+    sock.sendall(f"{method} {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    status = int(head.split(b" ", 2)[1])
+    return status, head, sock
+
+
+def test_proxy_refuses_every_other_destination(proxy):
+    for target in ("example.com:443", "oauth2.googleapis.com:443", "169.254.169.254:80",
+                   "metadata.google.internal:80", "secretmanager.googleapis.com:8443",
+                   "other-vault.vault.azure.net:443", "127.0.0.1:22"):
+        status, head, sock = connect(proxy, target)
+        sock.close()
+        assert status == 403, (target, head)
+    status, _, sock = connect(proxy, "http://example.com/", method="GET")
+    sock.close()
+    assert status == 403
+    assert "CONNECT example.com:443 -> 403" in proxy["log"].read_text()
+
+
+def test_proxy_tunnels_the_cloud_hosts_to_the_emulators(proxy, gcp_tls, azure_wi):
+    # HTTPS through the tunnel, certificate checked against the real name
+    ctx = ssl.create_default_context(cafile=azure_wi.verify)
+    for host in ("securetoken.googleapis.com", "login.microsoftonline.com",
+                 "caracal-testbed.vault.azure.net"):
+        status, head, sock = connect(proxy, f"{host}:443")
+        assert status == 200, head
+        with ctx.wrap_socket(sock, server_hostname=host) as tls:
+            tls.sendall(f"GET /_emulator/healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close"
+                        "\r\n\r\n".encode())
+            reply = b""
+            while True:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    # gRPC to the real name, dialled through the proxy by grpc core (as External Secrets does)
+    Gcp(gcp_tls).create("via-proxy")
+    assert Gcp(gcp_tls).add("via-proxy", MARK + "-proxy").status_code == 200
+    client = sm_client(grpc_channel(gcp_tls, gcp_tls.ready["ca"], gcp_access_token(gcp_tls),
+                                    via_proxy=proxy))
+    got = client.access_secret_version(name=f"projects/{PROJECT}/secrets/via-proxy/versions/latest")
+    assert got.payload.data == (MARK + "-proxy").encode()
+    text = proxy["log"].read_text()
+    assert MARK not in text and "Bearer" not in text
 
 
 # ======================================================================================

@@ -8,6 +8,14 @@
 #                              `testbed/eso/crds.sh apply` does it)
 #   CARACAL_TESTBED_MOTO_URL   moto's URL, e.g. http://127.0.0.1:4566 (falls back to AWS_ENDPOINT_URL)
 #   AWS_REGION                 optional, default us-east-1
+#   CARACAL_TESTBED_PROXY_URL  the bed's CONNECT proxy (testbed/emulators/connect_proxy.py), given
+#                              to the controller as HTTPS_PROXY: its GCP and Azure providers dial
+#                              the real host names (secretmanager.googleapis.com,
+#                              login.microsoftonline.com, ...), which the proxy maps to the emulators
+#   CARACAL_TESTBED_CA_BUNDLE  the emulators' CA, given as SSL_CERT_FILE (the only roots it trusts)
+# The controller gets an environment built from scratch (env -i): no cloud identity of its own
+# (no AZURE_*, GOOGLE_*, GCE_METADATA_HOST, AWS keys), so a store authenticates only through
+# what it carries (workload identity), as on a real cluster.
 # Optional:
 #   CARACAL_TESTBED_ESO_LOGLEVEL          debug|info|... (default info)
 #   CARACAL_TESTBED_ESO_STORE_REQUEUE     how often stores are re-validated (default 10s)
@@ -100,6 +108,8 @@ flags=(
 # The AWS provider (aws-sdk-go v1) resolves endpoints through pkg/provider/aws/auth/resolver.go:
 # AWS_SECRETSMANAGER_ENDPOINT, AWS_STS_ENDPOINT and AWS_SSM_ENDPOINT override the real ones.
 envs=(
+    "PATH=/usr/local/bin:/usr/bin:/bin"
+    "HOME=${HOME:-/tmp}"
     "KUBECONFIG=$KUBECONFIG"
     "AWS_SECRETSMANAGER_ENDPOINT=$moto"
     "AWS_STS_ENDPOINT=$moto"
@@ -110,23 +120,32 @@ envs=(
     # No instance metadata service here: fail fast instead of a 169.254.169.254 timeout.
     "AWS_EC2_METADATA_DISABLED=true"
 )
-unset_envs=(-u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_WEB_IDENTITY_TOKEN_FILE -u AWS_ROLE_ARN)
+# GCP and Azure: the real endpoints, reached through the bed's proxy; TLS verified against the
+# emulators' CA. Loopback (the API server, moto) is never proxied (Go skips it; NO_PROXY too).
+proxy="${CARACAL_TESTBED_PROXY_URL:-}"
+ca="${CARACAL_TESTBED_CA_BUNDLE:-}"
+if [[ -n "$proxy" && -n "$ca" ]]; then
+    [[ -r "$ca" ]] || die "CARACAL_TESTBED_CA_BUNDLE=$ca is not readable"
+    envs+=("HTTPS_PROXY=$proxy" "NO_PROXY=127.0.0.1,localhost,::1" "SSL_CERT_FILE=$ca")
+else
+    log "WARNING: CARACAL_TESTBED_PROXY_URL or CARACAL_TESTBED_CA_BUNDLE unset: GCP and Azure stores will not sync"
+fi
+shown=("${envs[@]}")
 if [[ "${CARACAL_TESTBED_ESO_AMBIENT_AWS_CREDS:-0}" == 1 ]]; then
     envs+=("AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-testing}" "AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-testing}")
-else
-    unset_envs+=(-u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY)
+    shown+=("AWS_ACCESS_KEY_ID=..." "AWS_SECRET_ACCESS_KEY=...")
 fi
 
-log "starting $bin (metrics 127.0.0.1:$port, AWS endpoints -> $moto, log $logfile)"
+log "starting $bin (metrics 127.0.0.1:$port, AWS endpoints -> $moto, HTTPS proxy ${proxy:-none}, log $logfile)"
 {
     printf '\n===== %s start: %s %s\n' "$(date -Is)" "$bin" "${flags[*]}"
-    printf '===== env: %s\n' "${envs[*]}"
+    printf '===== env (nothing else): %s\n' "${shown[*]}"
 } >>"$logfile"
 # Only this start's log lines count when waiting (the log is appended to across restarts).
 start_line=$(($(wc -l <"$logfile") + 1))
 # setsid: own session, so a Ctrl-C in the caller's terminal does not reach it; stop.sh stops it.
 # (No fork: $! is the controller's pid.)
-env "${unset_envs[@]}" "${envs[@]}" setsid "$bin" "${flags[@]}" </dev/null >>"$logfile" 2>&1 &
+env -i "${envs[@]}" setsid "$bin" "${flags[@]}" </dev/null >>"$logfile" 2>&1 &
 pid=$!
 echo "$pid" >"$pidfile"
 cat >"$envfile" <<EOF
