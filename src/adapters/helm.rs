@@ -2,24 +2,33 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, OnceLock};
 
 use thiserror::Error;
 use tokio::process::Command;
 
+use crate::core::helm_command::HelmDialect;
+
 #[derive(Debug, Error)]
 pub enum HelmError {
-    #[error("helm was not found (looked for {0}); install helm 3 or set CARACAL_HELM to its path")]
+    #[error(
+        "helm was not found (looked for {0}); install helm 3 (3.14 or newer) or helm 4, or set CARACAL_HELM to its path"
+    )]
     NotFound(String),
+    #[error("helm {0} is not supported: caracal-deploy runs helm 3 (3.14 or newer) or helm 4")]
+    Unsupported(String),
     #[error("helm {command} failed: {stderr}")]
     Failed { command: String, stderr: String },
     #[error("could not run helm: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// The helm binary: `$CARACAL_HELM`, else `helm` on PATH.
+/// The helm binary: `$CARACAL_HELM`, else `helm` on PATH; helm 3 or helm 4, whose flags
+/// differ (see `HelmDialect`): its major version is read once, from `helm version --short`.
 #[derive(Clone, Debug)]
 pub struct Helm {
     program: PathBuf,
+    dialect: Arc<OnceLock<HelmDialect>>,
 }
 
 impl Helm {
@@ -27,13 +36,25 @@ impl Helm {
         let program = std::env::var_os("CARACAL_HELM")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("helm"));
-        Helm { program }
+        Helm::at(program)
     }
 
     pub fn at(program: impl Into<PathBuf>) -> Helm {
         Helm {
             program: program.into(),
+            dialect: Arc::default(),
         }
+    }
+
+    /// The flags this helm takes: helm 3 or helm 4, by its major version (asked once, then
+    /// remembered). Another major version is an error, not a guess.
+    pub async fn dialect(&self) -> Result<HelmDialect, HelmError> {
+        if let Some(d) = self.dialect.get() {
+            return Ok(*d);
+        }
+        let version = self.version().await?;
+        let dialect = HelmDialect::from_version(&version).ok_or(HelmError::Unsupported(version))?;
+        Ok(*self.dialect.get_or_init(|| dialect))
     }
 
     async fn run(&self, args: &[String]) -> Result<String, HelmError> {
@@ -123,7 +144,8 @@ impl Helm {
             .map(str::to_string))
     }
 
-    /// `helm rollback RELEASE REVISION --wait`.
+    /// `helm rollback RELEASE REVISION`, waiting as the install does (helm 3 `--wait`, helm 4
+    /// `--wait=watcher`).
     pub async fn rollback(
         &self,
         release: &str,
@@ -131,10 +153,11 @@ impl Helm {
         context: Option<&str>,
         revision: u64,
     ) -> Result<String, HelmError> {
+        let wait = self.dialect().await?.wait_flag();
         let mut args: Vec<String> = vec![
             "rollback".into(),
             format!("--namespace={namespace}"),
-            "--wait".into(),
+            wait.into(),
             "--timeout=10m".into(),
         ];
         if let Some(c) = context {
@@ -168,7 +191,8 @@ impl Helm {
         })
     }
 
-    /// `helm version --short`.
+    /// `helm version --short`: `v3.22.0`, `v4.3.1`, with `+g<commit>` on release builds; the
+    /// same flag and shape in helm 3 and helm 4.
     pub async fn version(&self) -> Result<String, HelmError> {
         Ok(self
             .run(&["version".into(), "--short".into()])

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::adapters::helm::{Helm, HelmError};
 use crate::adapters::kube::Cluster;
 use crate::core::answers::Answers;
-use crate::core::helm_command::helm_install_args;
+use crate::core::helm_command::helm_install_args_for;
 use crate::core::render::render;
 use crate::engine::error::EngineError;
 
@@ -328,7 +328,9 @@ pub async fn install(
         .map_err(|e| EngineError::Internal(format!("cannot write the values file: {e}")))?;
     std::fs::write(values.path(), crate::core::yaml::to_string(&bundle.values))
         .map_err(|e| EngineError::Internal(format!("cannot write the values file: {e}")))?;
-    let args: Vec<String> = helm_install_args(answers, &values.path().display().to_string())
+    let dialect = helm.dialect().await.map_err(helm_error)?;
+    let path = values.path().display().to_string();
+    let args: Vec<String> = helm_install_args_for(answers, &path, dialect)
         .into_iter()
         .map(|a| {
             if a.starts_with("--timeout=") {

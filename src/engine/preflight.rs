@@ -550,15 +550,16 @@ pub async fn run(
             }
         },
     );
-    let check = Check::new("helm", "helm found, 3.14 or newer");
+    let check = Check::new("helm", "helm found: 3.14 or newer 3.x, or helm 4");
     report.push(
         TOOLS,
         match helm.version().await {
+            // The install speaks helm 3's and helm 4's flags (core::helm_command::HelmDialect).
             Ok(version) => match kube_minor(&version) {
-                Some(v) if v.0 >= 4 || v >= MIN_HELM3 => check.success(version),
+                Some(v) if v.0 == 4 || (v.0 == 3 && v >= MIN_HELM3) => check.success(version),
                 Some(_) => check.error(
                     format!("helm {version}"),
-                    "install helm 3.14 or newer (or helm 4)",
+                    "install helm 3.14 or newer 3.x, or helm 4",
                 ),
                 None => check.warning(
                     format!("cannot read the version `{version}`"),

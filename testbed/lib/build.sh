@@ -40,6 +40,15 @@ helm_ldflags() {
   echo "$flags"
 }
 
+# helm 4 beside helm 3 (testbed/helm4/), cached as helm-v4.x.y and linked as `helm4`. Only its
+# version needs ldflags: helm 4 reads the Kubernetes version of `helm template` from the
+# client-go in its build info (pkg/chart/common/capabilities.go), v0.37 -> 1.37, at run time.
+HELM4_VERSION=$(modver helm4 helm.sh/helm/v4)
+helm4_path() { echo "$TB_BIN/helm-$HELM4_VERSION"; }
+helm4_ldflags() {
+  echo "-X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
+}
+
 k8s_ldflags() {
   local v=$K8S_VERSION minor flags="" pkg
   minor=$(echo "$v" | cut -d. -f2)
@@ -52,7 +61,7 @@ k8s_ldflags() {
 # ensure_bin NAME: build NAME unless its versioned binary is already cached.
 ensure_bin() {
   local name=$1 out
-  out=$(bin_path "$name")
+  if [[ $name == helm4 ]]; then out=$(helm4_path); else out=$(bin_path "$name"); fi
   [[ -x "$out" ]] && return 0
   # Serialise concurrent builds of the same binary (parallel test runs, two shells).
   mkdir -p "$TB_BIN"
@@ -67,6 +76,9 @@ ensure_bin() {
   case "$name" in
     helm)
       go_build helm "$out" helm.sh/helm/v3/cmd/helm "$(helm_ldflags)"
+      ;;
+    helm4)
+      go_build helm4 "$out" helm.sh/helm/v4/cmd/helm "$(helm4_ldflags)"
       ;;
     kubectl | kube-apiserver | kube-controller-manager | kube-scheduler)
       go_build k8s "$out" "k8s.io/kubernetes/cmd/$name" "$(k8s_ldflags)"
@@ -101,6 +113,8 @@ build_tools() {
   local n
   for n in "${TB_TOOLS[@]}"; do ensure_bin "$n"; done
   link_bins "$TB_STATE/bin" "${TB_TOOLS[@]}"
+  ensure_bin helm4
+  ln -sfn "$(helm4_path)" "$TB_STATE/bin/helm4"
 }
 
 build_all() {

@@ -163,3 +163,49 @@ pub fn caracal_with(args: &[&str], answers: &Path) -> std::process::Output {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// `helm version --short` of a helm binary, or a panic that says how to get one.
+pub fn helm_version(program: &Path) -> String {
+    match Command::new(program).args(["version", "--short"]).output() {
+        Ok(out) if out.status.success() => text(&out.stdout).trim().to_string(),
+        other => panic!(
+            "helm is required by this test and did not run at {} ({other:?}). \
+             Run `scripts/testbed tools` and `eval \"$(scripts/testbed env)\"`, or use scripts/test.",
+            program.display()
+        ),
+    }
+}
+
+/// helm 4: `$CARACAL_HELM4` (set by `scripts/testbed env`, built by `scripts/testbed tools`).
+/// Required, never skipped: without it the test fails and says how to build it.
+pub fn helm4() -> PathBuf {
+    let program = std::env::var_os("CARACAL_HELM4")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
+                "CARACAL_HELM4 is not set: this test runs the product with helm 4 too. Run \
+             `scripts/testbed tools` (it builds helm 4 beside helm 3) and \
+             `eval \"$(scripts/testbed env)\"`, or use scripts/test."
+            )
+        });
+    let version = helm_version(&program);
+    assert!(
+        version.starts_with("v4."),
+        "CARACAL_HELM4={} is helm {version}, not helm 4",
+        program.display()
+    );
+    program
+}
+
+/// Runs the binary as `caracal_with` does, with `CARACAL_HELM` set to `helm`.
+pub fn caracal_with_helm(args: &[&str], answers: &Path, helm: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_caracal-deploy"))
+        .args(args)
+        .arg("-f")
+        .arg(answers)
+        .arg("--log-file")
+        .arg(answers.with_extension("log"))
+        .env("CARACAL_HELM", helm)
+        .output()
+        .expect("run caracal-deploy")
+}
