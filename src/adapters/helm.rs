@@ -5,7 +5,9 @@ use std::process::Stdio;
 use std::sync::{Arc, OnceLock};
 
 use thiserror::Error;
+use tokio::io::AsyncReadExt;
 use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
 
 use crate::core::helm_command::HelmDialect;
 
@@ -21,6 +23,29 @@ pub enum HelmError {
     Failed { command: String, stderr: String },
     #[error("could not run helm: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// How a cancellable helm run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HelmRun {
+    /// helm exited 0 by itself: its stdout.
+    Finished(String),
+    /// Cancelled: helm was sent SIGTERM and exited within the grace period (`killed` false),
+    /// or did not and was killed; what it printed.
+    Stopped { killed: bool, output: String },
+}
+
+/// Asks a child to stop (SIGTERM), as a terminal's Ctrl-C would.
+fn terminate(child: &tokio::process::Child) {
+    #[cfg(unix)]
+    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+        // SAFETY: kill(2) on our own child's pid, which is not yet reaped (we still hold it).
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = child;
 }
 
 /// The helm binary: `$CARACAL_HELM`, else `helm` on PATH; helm 3 or helm 4, whose flags
@@ -82,6 +107,112 @@ impl Helm {
     /// `helm upgrade --install` with the argv of `core::helm_command::helm_install_args`.
     pub async fn upgrade_install(&self, args: &[String]) -> Result<String, HelmError> {
         self.run(args).await
+    }
+
+    /// `helm upgrade --install` (argv as for [`Helm::upgrade_install`]) that stops cleanly when
+    /// `cancel` fires: helm gets SIGTERM (helm 3 then cancels its work and marks the release
+    /// failed instead of leaving it pending-*) and `grace` to exit, then SIGKILL. helm runs in a
+    /// process group of its own, so a Ctrl-C in the operator's terminal reaches it only this way.
+    pub async fn upgrade_install_until(
+        &self,
+        args: &[String],
+        cancel: &CancellationToken,
+        grace: std::time::Duration,
+    ) -> Result<HelmRun, HelmError> {
+        self.run_until(args, cancel, grace).await
+    }
+
+    async fn run_until(
+        &self,
+        args: &[String],
+        cancel: &CancellationToken,
+        grace: std::time::Duration,
+    ) -> Result<HelmRun, HelmError> {
+        let mut command = Command::new(&self.program);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        command.process_group(0);
+        let mut child = command.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => HelmError::NotFound(self.program.display().to_string()),
+            _ => HelmError::Io(e),
+        })?;
+        let mut out = child.stdout.take();
+        let mut err = child.stderr.take();
+        let read_out = tokio::spawn(async move {
+            let mut buf = Vec::new();
+            if let Some(o) = out.as_mut() {
+                let _ = o.read_to_end(&mut buf).await;
+            }
+            buf
+        });
+        let read_err = tokio::spawn(async move {
+            let mut buf = Vec::new();
+            if let Some(e) = err.as_mut() {
+                let _ = e.read_to_end(&mut buf).await;
+            }
+            buf
+        });
+        let finished = tokio::select! {
+            status = child.wait() => Some(status?),
+            () = cancel.cancelled() => None,
+        };
+        let stopped = match finished {
+            Some(_) => None,
+            None => {
+                terminate(&child);
+                match tokio::time::timeout(grace, child.wait()).await {
+                    Ok(status) => {
+                        status?;
+                        Some(false)
+                    }
+                    Err(_) => {
+                        child.kill().await?;
+                        Some(true)
+                    }
+                }
+            }
+        };
+        let status = child.wait().await?;
+        let stdout = String::from_utf8_lossy(&read_out.await.unwrap_or_default()).into_owned();
+        let stderr = String::from_utf8_lossy(&read_err.await.unwrap_or_default())
+            .trim()
+            .to_string();
+        match stopped {
+            Some(killed) => Ok(HelmRun::Stopped {
+                killed,
+                output: format!("{}\n{stderr}", stdout.trim()).trim().to_string(),
+            }),
+            None if status.success() => Ok(HelmRun::Finished(stdout)),
+            None => Err(HelmError::Failed {
+                command: args.first().cloned().unwrap_or_default(),
+                stderr,
+            }),
+        }
+    }
+
+    /// `helm uninstall RELEASE --wait`: removes the release and its objects.
+    pub async fn uninstall(
+        &self,
+        release: &str,
+        namespace: &str,
+        context: Option<&str>,
+    ) -> Result<String, HelmError> {
+        let mut args: Vec<String> = vec![
+            "uninstall".into(),
+            format!("--namespace={namespace}"),
+            "--wait".into(),
+            "--timeout=5m".into(),
+        ];
+        if let Some(c) = context {
+            args.push(format!("--kube-context={c}"));
+        }
+        args.extend(["--".into(), release.into()]);
+        self.run(&args).await
     }
 
     /// The values a release was installed with (`helm get values -o json`); None when the

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::engine::install::{InstallOutcome, InstallProgress};
+use crate::engine::install::{InstallOutcome, InstallProgress, JobState, Waits};
 use crate::engine::{Event, Request};
 use crate::exit::Exit;
 
@@ -23,9 +23,18 @@ pub struct InstallArgs {
     /// Confirm changing the cluster of the answers' context (headless commands never ask).
     #[arg(long)]
     yes: bool,
-    /// On failure, roll the release back to its previous revision.
+    /// On failure, roll the release back to its last deployed revision.
     #[arg(long)]
     rollback_on_failure: bool,
+    /// On the failure of a release that never deployed (a first install), uninstall it. Never
+    /// done without this flag.
+    #[arg(long)]
+    uninstall_on_failure: bool,
+    /// Clear a release a stopped helm run left pending-* before installing: pending-upgrade or
+    /// pending-rollback are rolled back to the last deployed revision, pending-install (nothing
+    /// ever deployed) is uninstalled.
+    #[arg(long)]
+    recover: bool,
     /// Output format of the result.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
     output: Format,
@@ -50,10 +59,14 @@ fn json_of(outcome: &InstallOutcome) -> serde_json::Value {
         }
         InstallOutcome::Failed {
             reason,
+            helm,
             pods,
+            jobs,
             rolled_back_to,
+            uninstalled,
         } => json!({
-            "result": "failed", "reason": reason, "pods": pods, "rolledBackTo": rolled_back_to,
+            "result": "failed", "reason": reason, "helm": helm, "pods": pods, "jobs": jobs,
+            "rolledBackTo": rolled_back_to, "uninstalled": uninstalled,
         }),
     }
 }
@@ -83,21 +96,60 @@ fn text_of(outcome: &InstallOutcome, release: &str) -> String {
         }
         InstallOutcome::Failed {
             reason,
+            helm,
             pods,
+            jobs: _,
             rolled_back_to,
+            uninstalled,
         } => {
             let mut t = format!("{release} failed: {reason}");
+            if !helm.is_empty() && helm != reason {
+                t.push_str(&format!("\nhelm: {helm}"));
+            }
             for p in pods {
                 t.push_str(&format!("\n  {p}"));
             }
-            match rolled_back_to {
-                Some(r) => t.push_str(&format!("\nRolled back to revision {r}.")),
-                None => t.push_str(
-                    "\nNot rolled back: --rollback-on-failure returns to the previous revision (a first install is never removed unless you run helm uninstall).",
+            match (rolled_back_to, uninstalled) {
+                (Some(r), _) => t.push_str(&format!("\nRolled back to revision {r}.")),
+                (None, true) => t.push_str(&format!(
+                    "\nUninstalled {release}: it never deployed (--uninstall-on-failure)."
+                )),
+                (None, false) => t.push_str(
+                    "\nNot undone: --rollback-on-failure returns to the last deployed revision; a release that never deployed is removed only with --uninstall-on-failure.",
                 ),
             }
             t
         }
+    }
+}
+
+/// What `helm --wait` waits for, in words.
+fn waits_text(waits: Option<&Waits>) -> String {
+    let Some(w) = waits else {
+        return "the hook Jobs, the Jobs and every Deployment and StatefulSet of the chart".into();
+    };
+    let mut parts = vec![];
+    if !w.hooks.is_empty() {
+        parts.push(format!("hook Jobs {}", w.hooks.join(", ")));
+    }
+    if !w.jobs.is_empty() {
+        parts.push(format!("Jobs {}", w.jobs.join(", ")));
+    }
+    parts.push(format!(
+        "{} Deployment{}",
+        w.deployments.len(),
+        if w.deployments.len() == 1 { "" } else { "s" }
+    ));
+    parts.push(format!(
+        "{} StatefulSet{}",
+        w.stateful_sets.len(),
+        if w.stateful_sets.len() == 1 { "" } else { "s" }
+    ));
+    let last = parts.pop().unwrap_or_default();
+    if parts.is_empty() {
+        last
+    } else {
+        format!("{} and {last}", parts.join(", "))
     }
 }
 
@@ -118,25 +170,74 @@ pub fn run(args: &InstallArgs) -> Exit {
         answers: Box::new(answers),
         timeout: args.timeout,
         rollback_on_failure: args.rollback_on_failure,
+        uninstall_on_failure: args.uninstall_on_failure,
+        recover: args.recover,
         dry_run: args.dry_run,
     };
     super::drive(
         request,
-        "interrupted: stopping helm; the release may be left pending (install again explains it)…",
+        "interrupted: asking helm to stop (SIGTERM; it marks the release failed, not pending; killed after 30 s)…",
         "Interrupted before helm ran: nothing was changed.",
         |event| match event {
             Event::InstallProgress(InstallProgress::HelmRunning {
                 revision_after,
                 timeout,
+                waits,
             }) => {
                 eprintln!(
-                    "helm upgrade --install {release} ({}): waiting up to {}s for the migration hooks and every Deployment and StatefulSet to be ready…",
+                    "helm upgrade --install {release} ({}): waiting up to {}s for {}…",
                     match revision_after {
                         Some(r) => format!("after revision {r}"),
                         None => "first install".into(),
                     },
-                    timeout.as_secs()
+                    timeout.as_secs(),
+                    waits_text(waits.as_ref())
                 );
+                None
+            }
+            Event::InstallProgress(InstallProgress::Recovered { state, action }) => {
+                eprintln!("Release {release} was {state}: {action}.");
+                None
+            }
+            Event::InstallProgress(InstallProgress::Job {
+                name,
+                hook,
+                state,
+                reason,
+            }) => {
+                let what = if hook { "hook Job" } else { "Job" };
+                match state {
+                    JobState::Started => eprintln!("  {what} {name}: started"),
+                    JobState::Succeeded => eprintln!("  {what} {name}: succeeded"),
+                    JobState::Failed => eprintln!("  ✗ {what} {name} failed: {reason}"),
+                }
+                None
+            }
+            Event::InstallProgress(InstallProgress::Warning {
+                object,
+                reason,
+                message,
+            }) => {
+                eprintln!("  warning {object}: {reason}: {message}");
+                None
+            }
+            Event::InstallProgress(InstallProgress::Logs {
+                pod,
+                container,
+                lines,
+            }) => {
+                match lines {
+                    Ok(lines) if lines.is_empty() => {
+                        eprintln!("  pod {pod} ({container}): its last run logged nothing")
+                    }
+                    Ok(lines) => {
+                        eprintln!("  pod {pod} ({container}), last log lines:");
+                        for l in lines {
+                            eprintln!("    | {l}");
+                        }
+                    }
+                    Err(why) => eprintln!("  pod {pod} ({container}): no logs ({why})"),
+                }
                 None
             }
             Event::InstallProgress(InstallProgress::Workload {

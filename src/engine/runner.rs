@@ -39,11 +39,15 @@ pub enum Request {
     },
     /// The checks that must pass before anything is changed (reads only).
     Preflight { answers: Box<Answers> },
-    /// Step 3: helm upgrade --install of the chart, watched from the cluster.
+    /// Step 3: helm upgrade --install of the chart, watched from the cluster. On failure,
+    /// `rollback_on_failure` returns to the last deployed revision and `uninstall_on_failure`
+    /// removes a release that never deployed; `recover` first clears a release left pending-*.
     Install {
         answers: Box<Answers>,
         timeout: std::time::Duration,
         rollback_on_failure: bool,
+        uninstall_on_failure: bool,
+        recover: bool,
         dry_run: bool,
     },
     /// Step 2: apply the store's objects in order and wait for the sync (`timeout`); with
@@ -276,6 +280,8 @@ async fn run(
             answers,
             timeout,
             rollback_on_failure,
+            uninstall_on_failure,
+            recover,
             dry_run,
         } => {
             check(&answers)?;
@@ -292,6 +298,8 @@ async fn run(
                 InstallOptions {
                     timeout,
                     rollback_on_failure,
+                    uninstall_on_failure,
+                    recover,
                     dry_run,
                 },
                 cancel,
