@@ -248,26 +248,7 @@ pub fn run_until(
     effects: Vec<Effect>,
     done: impl Fn(&Msg) -> bool,
 ) -> Vec<Event> {
-    assert!(!driver.perform(state, effects));
-    let mut seen = Vec::new();
-    loop {
-        let msg = runtime
-            .block_on(async {
-                tokio::time::timeout(std::time::Duration::from_secs(90), driver.next_engine_msg())
-                    .await
-            })
-            .expect("the engine answered within 90 s")
-            .expect("the engine is running");
-        if let Msg::Engine(e) = &msg {
-            seen.push(e.clone());
-        }
-        let finished = done(&msg);
-        let effects = update(state, msg);
-        assert!(!driver.perform(state, effects));
-        if finished {
-            return seen;
-        }
-    }
+    run_for(runtime, driver, state, effects, 90, done)
 }
 
 pub fn planned(msg: &Msg) -> bool {
@@ -649,4 +630,991 @@ fn a_file_that_fails_validation_is_never_silently_rewritten() {
         .filter(|c| !c.contains("older build"))
         .collect();
     assert_eq!(comment_lines(&saved), kept, "{saved}");
+}
+
+// ---- The cluster steps: preflight, the typed confirmation, apply, install. ----
+
+use caracal_deploy::core::checks::{Check, Report};
+use caracal_deploy::engine::EngineError;
+use caracal_deploy::engine::apply::{Applied, ApplyAction, ApplyOutcome, Condition};
+use caracal_deploy::engine::install::{InstallOutcome, InstallProgress, JobState, Waits};
+use caracal_deploy::tui::cluster::{ApplyPhase, InstallPhase, Recovery};
+
+/// A frame wide enough that no line wraps, for assertions on whole lines.
+fn draw_wide(state: &State) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(240, 60)).unwrap();
+    terminal.draw(|f| view::draw(f, state)).unwrap();
+    terminal.backend().to_string()
+}
+
+fn ctrl(state: &mut State, c: char) -> Vec<Effect> {
+    let msg = key_to_msg(
+        state,
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL),
+    )
+    .expect("mapped key");
+    update(state, msg)
+}
+
+fn type_keys(state: &mut State, text: &str) {
+    for c in text.chars() {
+        press(state, KeyCode::Char(c));
+    }
+}
+
+/// A report as `engine::preflight::run` writes it: the `kube-context` check's detail names the
+/// context and the API server. With `failing`, one check fails with its hint.
+fn report(context: &str, server: &str, failing: bool) -> Report {
+    let mut r = Report::default();
+    r.push(
+        "kubernetes",
+        Check::new("kube-context", "kubeconfig and context found")
+            .success(format!("context {context}, API server {server}, EKS")),
+    );
+    r.push(
+        "kubernetes",
+        Check::new("kube-api", "API server reachable").success("v1.31.0"),
+    );
+    let crd = Check::new("crd-external-secrets", "External Secrets CRDs installed");
+    r.push(
+        "operators",
+        if failing {
+            crd.error(
+                "external-secrets.io/v1 ClusterSecretStore is not served",
+                "install External Secrets Operator 0.16 or newer (helm install external-secrets …)",
+            )
+        } else {
+            crd.success("external-secrets.io/v1")
+        },
+    );
+    r.push(
+        "secrets",
+        Check::new("secrets-seeded", "every catalog secret exists")
+            .warning("2 secret(s) missing", "run step 1 (seed)"),
+    );
+    r
+}
+
+/// The AWS example wizard at the preflight screen, its request sent.
+fn at_preflight() -> State {
+    let mut state = resumed("aws");
+    state.screen = Screen::Secrets;
+    let effects = press(&mut state, KeyCode::PageDown);
+    assert_eq!(state.screen, Screen::Preflight);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Preflight { .. })]
+        ),
+        "{effects:?}"
+    );
+    state
+}
+
+const SERVER: &str = "https://ABCD.gr7.us-east-1.eks.amazonaws.com";
+
+/// Past preflight and the typed confirmation: the dry run is running.
+fn at_apply() -> State {
+    let mut state = at_preflight();
+    update(
+        &mut state,
+        Msg::Engine(Event::PreflightDone(report("prod-eks", SERVER, false))),
+    );
+    press(&mut state, KeyCode::Enter);
+    type_keys(&mut state, "prod-eks");
+    let effects = press(&mut state, KeyCode::Enter);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Apply { dry_run: true, .. })]
+        ),
+        "{effects:?}"
+    );
+    state
+}
+
+fn applied(kind: &str, name: &str, action: ApplyAction) -> Applied {
+    Applied {
+        kind: kind.into(),
+        name: name.into(),
+        action,
+    }
+}
+
+/// At the install screen with helm running after `previous` (None: a first install).
+fn at_install(previous: Option<u64>) -> State {
+    let mut state = at_apply();
+    update(
+        &mut state,
+        Msg::Engine(Event::ApplyDone(ApplyOutcome {
+            dry_run: true,
+            objects: vec![],
+            synced: false,
+            interrupted: false,
+        })),
+    );
+    press(&mut state, KeyCode::Char('a'));
+    update(
+        &mut state,
+        Msg::Engine(Event::ApplyDone(ApplyOutcome {
+            dry_run: false,
+            objects: vec![],
+            synced: true,
+            interrupted: false,
+        })),
+    );
+    let effects = press(&mut state, KeyCode::Enter);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Install { dry_run: false, .. })]
+        ),
+        "{effects:?}"
+    );
+    assert_eq!(state.screen, Screen::Install);
+    update(
+        &mut state,
+        Msg::Engine(Event::InstallProgress(InstallProgress::HelmRunning {
+            revision_after: previous,
+            timeout: std::time::Duration::from_secs(900),
+            waits: Some(Waits {
+                hooks: vec!["caracal-caracal-migrate".into()],
+                jobs: vec![],
+                deployments: vec!["caracal-api".into(), "caracal-web".into()],
+                stateful_sets: vec!["caracal-sts".into()],
+            }),
+        })),
+    );
+    state
+}
+
+fn failed_install(state: &mut State) {
+    update(
+        state,
+        Msg::Engine(Event::InstallProgress(InstallProgress::Pod {
+            name: "caracal-api-7d9c-x2".into(),
+            reason: "api: ImagePullBackOff (Back-off pulling image \"x\")".into(),
+        })),
+    );
+    update(
+        state,
+        Msg::Engine(Event::InstallDone(InstallOutcome::Failed {
+            reason: "Error: UPGRADE FAILED: context deadline exceeded".into(),
+            helm: "Error: UPGRADE FAILED: context deadline exceeded".into(),
+            pods: vec!["caracal-api-7d9c-x2: api: ImagePullBackOff".into()],
+            jobs: vec![],
+            rolled_back_to: None,
+            uninstalled: false,
+        })),
+    );
+}
+
+#[test]
+fn preflight_failures_block_the_next_step_with_their_hints_and_r_reruns() {
+    let mut state = at_preflight();
+    assert!(draw_wide(&state).contains("… running the checks"));
+    update(
+        &mut state,
+        Msg::Engine(Event::PreflightDone(report("prod-eks", SERVER, true))),
+    );
+    let screen = draw_wide(&state);
+    for line in [
+        "√ kubeconfig and context found [kube-context]: context prod-eks, API server",
+        "× External Secrets CRDs installed [crd-external-secrets]: external-secrets.io/v1 ClusterSecretStore is not served",
+        "    fix: install External Secrets Operator 0.16 or newer",
+        "‼ every catalog secret exists [secrets-seeded]: 2 secret(s) missing",
+        "    fix: run step 1 (seed)",
+        "✗ 2 passed, 1 warning(s), 1 failed, 0 skipped",
+    ] {
+        assert!(screen.contains(line), "{line:?} not in\n{screen}");
+    }
+    // A failure blocks going on, whatever key is pressed.
+    for code in [KeyCode::Enter, KeyCode::PageDown, KeyCode::Char('c')] {
+        assert!(press(&mut state, code).is_empty());
+        assert_eq!(state.screen, Screen::Preflight);
+    }
+    assert!(matches!(&state.status, Some(Err(m)) if m.contains("block")));
+    // r runs the checks again; meanwhile r does nothing more.
+    let effects = press(&mut state, KeyCode::Char('r'));
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Engine(Request::Preflight { .. })]
+    ));
+    assert!(press(&mut state, KeyCode::Char('r')).is_empty());
+    update(
+        &mut state,
+        Msg::Engine(Event::PreflightDone(report("prod-eks", SERVER, false))),
+    );
+    assert!(draw_wide(&state).contains("✓ 3 passed, 1 warning(s), 0 failed, 0 skipped"));
+    assert!(press(&mut state, KeyCode::Enter).is_empty());
+    assert_eq!(state.screen, Screen::Confirm);
+}
+
+#[test]
+fn a_failed_preflight_request_shows_its_message_and_fix() {
+    let mut state = at_preflight();
+    update(
+        &mut state,
+        Msg::Engine(Event::Failed(EngineError::Cluster {
+            message: "chart directory /nope does not exist".into(),
+            fix: Some("set chart.ref to the chart's directory".into()),
+        })),
+    );
+    let screen = draw_wide(&state);
+    assert!(
+        screen.contains("✗ chart directory /nope does not exist"),
+        "{screen}"
+    );
+    assert!(screen.contains("  fix: set chart.ref to the chart's directory"));
+    assert!(press(&mut state, KeyCode::Enter).is_empty());
+    assert_eq!(state.screen, Screen::Preflight);
+    assert!(
+        state.seed.result.is_none(),
+        "not the secrets screen's failure"
+    );
+}
+
+#[test]
+fn the_typed_confirmation_accepts_only_the_exact_context_name() {
+    let mut state = at_preflight();
+    update(
+        &mut state,
+        Msg::Engine(Event::PreflightDone(report("prod-eks", SERVER, false))),
+    );
+    press(&mut state, KeyCode::Enter);
+    assert_eq!(state.screen, Screen::Confirm);
+    let screen = draw_wide(&state);
+    for line in [
+        "Context     prod-eks",
+        &format!("API server  {SERVER}"),
+        "Namespace   caracal",
+        "Type the context's name (prod-eks) to confirm:",
+    ] {
+        assert!(screen.contains(line), "{line:?} not in\n{screen}");
+    }
+    // Near misses are refused with a message, and change nothing.
+    for wrong in ["prod-ek", "prod-eks ", "PROD-EKS", "y"] {
+        type_keys(&mut state, wrong);
+        assert!(press(&mut state, KeyCode::Enter).is_empty(), "{wrong:?}");
+        assert_eq!(state.screen, Screen::Confirm);
+        assert!(
+            matches!(&state.status, Some(Err(m)) if m.contains("is not the context's name")),
+            "{:?}",
+            state.status
+        );
+        assert!(draw_wide(&state).contains("is not the context's name"));
+        ctrl(&mut state, 'u');
+    }
+    // Esc goes back to preflight, and the typing starts over.
+    type_keys(&mut state, "prod-eks");
+    assert!(press(&mut state, KeyCode::Esc).is_empty());
+    assert_eq!(state.screen, Screen::Preflight);
+    assert!(!state.confirm_quit);
+    press(&mut state, KeyCode::Enter);
+    assert_eq!(state.screen, Screen::Confirm);
+    assert_eq!(state.confirm.typed, "");
+    type_keys(&mut state, "prod-eks");
+    assert!(draw_wide(&state).contains("prod-eks▏"));
+    let effects = press(&mut state, KeyCode::Enter);
+    assert_eq!(state.screen, Screen::Apply);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Apply { dry_run: true, .. })]
+        ),
+        "the first request after the confirmation is the dry run: {effects:?}"
+    );
+}
+
+#[test]
+fn the_apply_screen_shows_the_diff_then_each_object_and_condition() {
+    let mut state = at_apply();
+    assert!(draw_wide(&state).contains("… asking the API server what would change"));
+    for a in [
+        applied("Namespace", "caracal", ApplyAction::Unchanged),
+        applied(
+            "ServiceAccount",
+            "caracal/external-secrets",
+            ApplyAction::WouldChange(vec![
+                "metadata.annotations.eks.amazonaws.com/role-arn".into(),
+            ]),
+        ),
+        applied(
+            "ClusterSecretStore",
+            "caracal-aws",
+            ApplyAction::WouldCreate,
+        ),
+    ] {
+        update(&mut state, Msg::Engine(Event::Applied(a)));
+    }
+    update(
+        &mut state,
+        Msg::Engine(Event::ApplyDone(ApplyOutcome {
+            dry_run: true,
+            objects: vec![],
+            synced: false,
+            interrupted: false,
+        })),
+    );
+    assert_eq!(state.apply.phase, ApplyPhase::Previewed);
+    let screen = draw_wide(&state);
+    for line in [
+        "Dry run (nothing changed):",
+        "= Namespace caracal: unchanged",
+        "~ ServiceAccount caracal/external-secrets: would change",
+        "    metadata.annotations.eks.amazonaws.com/role-arn",
+        "~ ClusterSecretStore caracal-aws: would be created",
+        "a applies these changes to the cluster.",
+    ] {
+        assert!(screen.contains(line), "{line:?} not in\n{screen}");
+    }
+    // The dry run changed nothing, so install is not yet offered.
+    assert!(press(&mut state, KeyCode::PageDown).is_empty());
+    assert_eq!(state.screen, Screen::Apply);
+    let effects = press(&mut state, KeyCode::Char('a'));
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Apply { dry_run: false, .. })]
+        ),
+        "{effects:?}"
+    );
+    update(
+        &mut state,
+        Msg::Engine(Event::Applied(applied(
+            "ClusterSecretStore",
+            "caracal-aws",
+            ApplyAction::Created,
+        ))),
+    );
+    for (kind, ready, reason, message) in [
+        (
+            "ClusterSecretStore",
+            false,
+            "InvalidProviderConfig",
+            "unable to assume role",
+        ),
+        ("ClusterSecretStore", true, "Valid", "store validated"),
+        ("ExternalSecret", true, "SecretSynced", "secret synced"),
+    ] {
+        update(
+            &mut state,
+            Msg::Engine(Event::StoreCondition(Condition {
+                kind: kind.into(),
+                name: "caracal-aws".into(),
+                ready,
+                reason: reason.into(),
+                message: message.into(),
+            })),
+        );
+    }
+    update(
+        &mut state,
+        Msg::Engine(Event::ApplyDone(ApplyOutcome {
+            dry_run: false,
+            objects: vec![],
+            synced: true,
+            interrupted: false,
+        })),
+    );
+    let screen = draw_wide(&state);
+    for line in [
+        "Applied:",
+        "✓ ClusterSecretStore caracal-aws: created",
+        "… ClusterSecretStore caracal-aws: InvalidProviderConfig: unable to assume role",
+        "✓ ClusterSecretStore caracal-aws: Valid: store validated",
+        "✓ ExternalSecret caracal-aws: SecretSynced: secret synced",
+        "✓ the store is Ready and the ExternalSecret synced",
+    ] {
+        assert!(screen.contains(line), "{line:?} not in\n{screen}");
+    }
+    insta::assert_snapshot!("aws_12_apply_synced", draw(&state));
+}
+
+#[test]
+fn an_apply_error_shows_its_message_and_fix() {
+    let mut state = at_apply();
+    update(
+        &mut state,
+        Msg::Engine(Event::Failed(EngineError::Cluster {
+            message: "forbidden: cannot create clustersecretstores".into(),
+            fix: Some("grant the verbs preflight lists".into()),
+        })),
+    );
+    let screen = draw_wide(&state);
+    assert!(
+        screen.contains("✗ forbidden: cannot create clustersecretstores"),
+        "{screen}"
+    );
+    assert!(screen.contains("  fix: grant the verbs preflight lists"));
+    assert!(
+        press(&mut state, KeyCode::Enter).len() == 1,
+        "a applies again"
+    );
+}
+
+#[test]
+fn esc_during_apply_and_install_cancels_and_the_screen_says_what_was_done() {
+    let mut state = at_apply();
+    update(
+        &mut state,
+        Msg::Engine(Event::ApplyDone(ApplyOutcome {
+            dry_run: true,
+            objects: vec![],
+            synced: false,
+            interrupted: false,
+        })),
+    );
+    press(&mut state, KeyCode::Char('a'));
+    assert_eq!(state.apply.phase, ApplyPhase::Applying);
+    assert_eq!(press(&mut state, KeyCode::Esc), vec![Effect::Cancel]);
+    assert!(!state.confirm_quit, "a stop, not a quit");
+    assert_eq!(ctrl(&mut state, 'c'), vec![Effect::Cancel]);
+    let done = vec![
+        applied("Namespace", "caracal", ApplyAction::Created),
+        applied(
+            "ServiceAccount",
+            "caracal/external-secrets",
+            ApplyAction::Created,
+        ),
+    ];
+    for a in &done {
+        update(&mut state, Msg::Engine(Event::Applied(a.clone())));
+    }
+    update(
+        &mut state,
+        Msg::Engine(Event::ApplyDone(ApplyOutcome {
+            dry_run: false,
+            objects: done,
+            synced: false,
+            interrupted: true,
+        })),
+    );
+    let screen = draw_wide(&state);
+    assert!(screen.contains("✓ Namespace caracal: created"), "{screen}");
+    assert!(
+        screen.contains("✗ stopped after 2 object(s) applied; a (apply) again finishes the job"),
+        "{screen}"
+    );
+    // Stopped: Esc now asks before quitting.
+    assert!(press(&mut state, KeyCode::Esc).is_empty());
+    assert!(state.confirm_quit);
+
+    let mut state = at_install(Some(3));
+    assert_eq!(press(&mut state, KeyCode::Esc), vec![Effect::Cancel]);
+    update(
+        &mut state,
+        Msg::Engine(Event::Failed(EngineError::Stopped {
+            message: "interrupted: helm was stopped; the release may be left pending".into(),
+            fix: "run install again: it explains the pending state".into(),
+        })),
+    );
+    let screen = draw_wide(&state);
+    assert!(
+        screen.contains("✗ interrupted: helm was stopped; the release may be left pending"),
+        "{screen}"
+    );
+    assert!(screen.contains("  fix: run install again: it explains the pending state"));
+    assert!(screen.contains("b rolls back to revision 3"), "{screen}");
+}
+
+#[test]
+fn a_failed_upgrade_offers_the_rollback_to_the_previous_revision() {
+    let mut state = at_install(Some(4));
+    update(
+        &mut state,
+        Msg::Engine(Event::InstallProgress(InstallProgress::Workload {
+            kind: "Deployment".into(),
+            name: "caracal-api".into(),
+            ready: 1,
+            desired: 2,
+        })),
+    );
+    update(
+        &mut state,
+        Msg::Engine(Event::InstallProgress(InstallProgress::Pod {
+            name: "caracal-sts-0".into(),
+            reason: "Pending: 0/3 nodes are available".into(),
+        })),
+    );
+    update(
+        &mut state,
+        Msg::Engine(Event::InstallProgress(InstallProgress::Job {
+            name: "caracal-caracal-migrate".into(),
+            hook: true,
+            state: JobState::Failed,
+            reason: "BackoffLimitExceeded".into(),
+        })),
+    );
+    let screen = draw_wide(&state);
+    for line in [
+        "… helm upgrade --install caracal (after revision 4), waiting up to 900s for hook Jobs caracal-caracal-migrate, 2 Deployments and 1 StatefulSet",
+        "✗ hook Job caracal-caracal-migrate failed: BackoffLimitExceeded",
+        "… Deployment caracal-api: 1/2 ready",
+        "✗ pod caracal-sts-0: Pending: 0/3 nodes are available",
+    ] {
+        assert!(screen.contains(line), "{line:?} not in\n{screen}");
+    }
+    assert!(
+        press(&mut state, KeyCode::Char('b')).is_empty(),
+        "no rollback while helm runs"
+    );
+    failed_install(&mut state);
+    let screen = draw_wide(&state);
+    assert_eq!(
+        screen.matches("caracal-api-7d9c-x2").count(),
+        1,
+        "the outcome names the pods, once: {screen}"
+    );
+    for line in [
+        "✗ caracal failed: Error: UPGRADE FAILED: context deadline exceeded",
+        "    pod caracal-api-7d9c-x2: api: ImagePullBackOff",
+        "b rolls back to revision 4",
+    ] {
+        assert!(screen.contains(line), "{line:?} not in\n{screen}");
+    }
+    insta::assert_snapshot!("aws_13_install_failed_upgrade", draw(&state));
+    // An upgrade is never uninstalled.
+    assert!(press(&mut state, KeyCode::Char('u')).is_empty());
+    assert!(!state.install.confirm_uninstall);
+    let effects = press(&mut state, KeyCode::Char('b'));
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Rollback { revision: 4, .. })]
+        ),
+        "{effects:?}"
+    );
+    assert_eq!(state.install.phase, InstallPhase::RollingBack(4));
+    assert!(draw_wide(&state).contains("… rolling caracal back to revision 4"));
+    update(&mut state, Msg::Engine(Event::RolledBack { revision: 4 }));
+    assert_eq!(state.install.recovery, Some(Recovery::RolledBack(4)));
+    let screen = draw_wide(&state);
+    assert!(screen.contains("✓ rolled back to revision 4"), "{screen}");
+    assert!(!screen.contains("b rolls back"), "offered once: {screen}");
+    assert!(press(&mut state, KeyCode::Char('b')).is_empty());
+}
+
+#[test]
+fn a_failed_first_install_is_uninstalled_only_on_explicit_keys() {
+    let mut state = at_install(None);
+    failed_install(&mut state);
+    let screen = draw_wide(&state);
+    assert!(
+        screen.contains("this first install is kept as it is; u uninstalls it, only if you ask"),
+        "{screen}"
+    );
+    assert!(!screen.contains("rolls back"), "{screen}");
+    // Nothing to roll back to; no other key uninstalls.
+    for code in [
+        KeyCode::Char('b'),
+        KeyCode::Char('y'),
+        KeyCode::Enter,
+        KeyCode::PageDown,
+    ] {
+        assert!(press(&mut state, code).is_empty(), "{code:?}");
+    }
+    // u asks; anything but y keeps the release.
+    assert!(press(&mut state, KeyCode::Char('u')).is_empty());
+    assert!(draw_wide(&state).contains("Uninstall caracal from namespace caracal? y uninstalls"));
+    assert!(press(&mut state, KeyCode::Char('n')).is_empty());
+    assert!(!state.install.confirm_uninstall);
+    assert!(
+        press(&mut state, KeyCode::Char('y')).is_empty(),
+        "y alone does nothing"
+    );
+    press(&mut state, KeyCode::Char('u'));
+    let effects = press(&mut state, KeyCode::Char('y'));
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Uninstall { .. })]
+        ),
+        "{effects:?}"
+    );
+    update(
+        &mut state,
+        Msg::Engine(Event::Uninstalled {
+            release: "caracal".into(),
+        }),
+    );
+    assert!(draw_wide(&state).contains("✓ caracal uninstalled"));
+}
+
+#[test]
+fn a_deployed_install_offers_no_way_back() {
+    let mut state = at_install(Some(1));
+    update(
+        &mut state,
+        Msg::Engine(Event::InstallDone(InstallOutcome::Deployed { revision: 2 })),
+    );
+    let screen = draw_wide(&state);
+    assert!(
+        screen.contains("✓ caracal deployed: revision 2"),
+        "{screen}"
+    );
+    for code in [KeyCode::Char('b'), KeyCode::Char('u')] {
+        assert!(press(&mut state, code).is_empty());
+    }
+    assert!(!state.install.confirm_uninstall);
+}
+
+/// Runs the wizard's effects on the real engine until `done`, allowing `secs` between events.
+fn run_for(
+    runtime: &tokio::runtime::Runtime,
+    driver: &mut Driver,
+    state: &mut State,
+    effects: Vec<Effect>,
+    secs: u64,
+    done: impl Fn(&Msg) -> bool,
+) -> Vec<Event> {
+    assert!(!driver.perform(state, effects));
+    let mut seen = Vec::new();
+    loop {
+        let msg = runtime
+            .block_on(async {
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(secs),
+                    driver.next_engine_msg(),
+                )
+                .await
+            })
+            .unwrap_or_else(|_| panic!("the engine answered within {secs} s: {seen:?}"))
+            .expect("the engine is running");
+        if let Msg::Engine(e) = &msg {
+            seen.push(e.clone());
+        }
+        let finished = done(&msg);
+        let effects = update(state, msg);
+        assert!(!driver.perform(state, effects));
+        if finished {
+            return seen;
+        }
+    }
+}
+
+/// The real engine behind the wizard on the bed: preflight's real report (its context and API
+/// server in the confirmation), the real dry run, then the real apply and External Secrets'
+/// real sync, each drawn from the events the engine sent.
+#[test]
+fn the_wizard_runs_preflight_and_apply_on_the_bed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut answers = bed_answers("aws");
+    answers.secret_manager.prefix = support::unique("wzap");
+    let path = dir.path().join("answers.yaml");
+    std::fs::write(&path, answers.to_yaml()).unwrap();
+    let out = support::caracal_with(&["seed"], &path);
+    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out.stderr));
+
+    let doc: serde_json::Value = serde_saphyr::from_str(&answers.to_yaml()).unwrap();
+    let mut state = State::resume(&doc, path.clone(), dir.path().join("bundle"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (engine, events) = Engine::new(runtime.handle().clone());
+    let mut driver = Driver::new(engine, events);
+    state.screen = Screen::Secrets;
+    let effects = press(&mut state, KeyCode::PageDown);
+    run_for(&runtime, &mut driver, &mut state, effects, 120, |m| {
+        matches!(m, Msg::Engine(Event::PreflightDone(_) | Event::Failed(_)))
+    });
+    assert!(
+        state.preflight.passed(),
+        "{:?}\n{}",
+        state.preflight.error,
+        draw_wide(&state)
+    );
+    let screen = draw_wide(&state);
+    assert!(
+        screen.contains("[kube-context]: context caracal-testbed, API server https://127.0.0.1:"),
+        "{screen}"
+    );
+    assert!(screen.contains(" failed, "), "the summary: {screen}");
+
+    press(&mut state, KeyCode::Enter);
+    let target = state.target().expect("preflight found the cluster");
+    assert_eq!(target.context, "caracal-testbed");
+    assert_eq!(target.namespace, answers.namespace);
+    let screen = draw_wide(&state);
+    assert!(
+        screen.contains(&format!("API server  {}", target.server)),
+        "{screen}"
+    );
+    type_keys(&mut state, "caracal-testbe");
+    assert!(
+        press(&mut state, KeyCode::Enter).is_empty(),
+        "a near miss is refused"
+    );
+    type_keys(&mut state, "d");
+    let effects = press(&mut state, KeyCode::Enter);
+    run_for(&runtime, &mut driver, &mut state, effects, 90, |m| {
+        matches!(m, Msg::Engine(Event::ApplyDone(_) | Event::Failed(_)))
+    });
+    assert_eq!(
+        state.apply.phase,
+        ApplyPhase::Previewed,
+        "{:?}",
+        state.apply.error
+    );
+    let kinds: Vec<&str> = state
+        .apply
+        .preview
+        .iter()
+        .map(|a| a.kind.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "ServiceAccount",
+            "ClusterSecretStore",
+            "ExternalSecret"
+        ]
+    );
+    // This prefix is new: the ExternalSecret's remote keys are the changed fields (or it is new).
+    let es = &state.apply.preview[3];
+    assert!(
+        matches!(&es.action, ApplyAction::WouldCreate)
+            || es.action.fields().iter().any(|f| f.contains("remoteRef")),
+        "{es:?}"
+    );
+    let screen = draw_wide(&state);
+    assert!(
+        screen.contains(&format!(
+            "ExternalSecret {}/caracal-runtime: {}",
+            answers.namespace,
+            es.action.verb()
+        )),
+        "{screen}"
+    );
+
+    let effects = press(&mut state, KeyCode::Char('a'));
+    let events = run_for(&runtime, &mut driver, &mut state, effects, 150, |m| {
+        matches!(m, Msg::Engine(Event::ApplyDone(_) | Event::Failed(_)))
+    });
+    assert!(
+        state.apply.synced(),
+        "{:?}\n{}",
+        state.apply.error,
+        draw_wide(&state)
+    );
+    assert_eq!(state.apply.applied.len(), 4);
+    let synced = state
+        .apply
+        .conditions
+        .iter()
+        .find(|c| c.kind == "ExternalSecret" && c.ready)
+        .expect("the ExternalSecret's Ready condition");
+    assert_eq!(synced.reason, "SecretSynced");
+    let screen = draw_wide(&state);
+    assert!(
+        screen.contains(&format!(
+            "✓ ExternalSecret {}: SecretSynced: {}",
+            synced.name, synced.message
+        )),
+        "{screen}"
+    );
+    assert!(screen.contains("✓ the store is Ready and the ExternalSecret synced"));
+    // Every object the engine reported is on the screen.
+    for e in &events {
+        if let Event::Applied(a) = e {
+            assert!(
+                screen.contains(&format!("{} {}: {}", a.kind, a.name, a.action.verb())),
+                "{a:?}"
+            );
+        }
+    }
+}
+
+/// `helm history` of a release, newest last: (revision, status, description).
+fn helm_history(answers: &caracal_deploy::core::answers::Answers) -> Vec<(u64, String, String)> {
+    let out = std::process::Command::new(support::helm())
+        .args(["history", "--output=json", "--namespace"])
+        .arg(&answers.namespace)
+        .arg("--kube-context")
+        .arg(answers.kube_context.as_deref().unwrap())
+        .arg(&answers.release)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return vec![];
+    }
+    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    h.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["revision"].as_u64().unwrap(),
+                r["status"].as_str().unwrap().to_string(),
+                r["description"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A namespace of this test's own with the release's namespace object in it (as step 2 makes
+/// it), and the wizard at the install screen of those answers (preflight and the confirmation
+/// as an operator passes them, with the real engine).
+fn wizard_at_install(
+    tag: &str,
+    storage_class: &str,
+    runtime: &tokio::runtime::Runtime,
+    driver: &mut Driver,
+) -> (State, caracal_deploy::core::answers::Answers) {
+    let mut answers = bed_answers("aws");
+    answers.namespace = support::unique(tag);
+    answers.storage_class = Some(storage_class.into());
+    runtime.block_on(async {
+        let cluster =
+            caracal_deploy::adapters::kube::Cluster::connect(answers.kube_context.as_deref())
+                .await
+                .unwrap();
+        let namespace = &caracal_deploy::core::render::render(&answers).objects[0];
+        cluster.apply(namespace, false).await.unwrap();
+    });
+    let doc: serde_json::Value = serde_saphyr::from_str(&answers.to_yaml()).unwrap();
+    let mut state = State::resume(&doc, "a.yaml".into(), "b".into());
+    state.install_timeout = std::time::Duration::from_secs(300);
+    state.screen = Screen::Secrets;
+    let effects = press(&mut state, KeyCode::PageDown);
+    run_for(runtime, driver, &mut state, effects, 120, |m| {
+        matches!(m, Msg::Engine(Event::PreflightDone(_) | Event::Failed(_)))
+    });
+    let target = state.target().expect("preflight found the cluster");
+    state.screen = Screen::Confirm;
+    type_keys(&mut state, &target.context);
+    let effects = press(&mut state, KeyCode::Enter);
+    assert_eq!(state.confirm.confirmed.as_deref(), Some("caracal-testbed"));
+    // The dry run's answer is not needed here: straight to the install screen.
+    run_for(runtime, driver, &mut state, effects, 90, |m| {
+        matches!(m, Msg::Engine(Event::ApplyDone(_) | Event::Failed(_)))
+    });
+    (state, answers)
+}
+
+fn install_done(m: &Msg) -> bool {
+    matches!(m, Msg::Engine(Event::InstallDone(_) | Event::Failed(_)))
+}
+
+/// The wizard's rollback, for real: install (revision 1), an upgrade the API server refuses
+/// (a StatefulSet's claim template cannot change), then `b` sends `Request::Rollback` to the
+/// real engine; `helm history` is the oracle.
+#[test]
+fn the_wizard_rolls_a_failed_upgrade_back_with_the_real_engine() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (engine, events) = Engine::new(runtime.handle().clone());
+    let mut driver = Driver::new(engine, events);
+    let (mut state, mut answers) = wizard_at_install("wzrb", "gp3", &runtime, &mut driver);
+    state.screen = Screen::Install;
+    let effects = press(&mut state, KeyCode::Char('i'));
+    run_for(
+        &runtime,
+        &mut driver,
+        &mut state,
+        effects,
+        300,
+        install_done,
+    );
+    assert_eq!(
+        state.install.outcome,
+        Some(InstallOutcome::Deployed { revision: 1 }),
+        "{:?}",
+        state.install.error
+    );
+    assert!(draw_wide(&state).contains(&format!("✓ {} deployed: revision 1", answers.release)));
+    assert!(
+        state.install.rollback_to().is_none(),
+        "nothing to roll back"
+    );
+
+    // The second install, with another storage class: helm fails, the wizard offers revision 1.
+    answers.storage_class = Some("premium-rwo".into());
+    update(&mut state, Msg::Set("storageClass", "premium-rwo".into()));
+    assert_eq!(
+        state.valid.as_ref().unwrap().storage_class,
+        answers.storage_class
+    );
+    let effects = press(&mut state, KeyCode::Char('i'));
+    run_for(
+        &runtime,
+        &mut driver,
+        &mut state,
+        effects,
+        300,
+        install_done,
+    );
+    assert!(
+        matches!(&state.install.outcome, Some(InstallOutcome::Failed { reason, .. }) if !reason.is_empty()),
+        "{:?} {:?}",
+        state.install.outcome,
+        state.install.error
+    );
+    assert_eq!(state.install.rollback_to(), Some(1));
+    let screen = draw_wide(&state);
+    assert!(screen.contains("b rolls back to revision 1"), "{screen}");
+    assert_eq!(helm_history(&answers).last().unwrap().1, "failed");
+
+    let effects = press(&mut state, KeyCode::Char('b'));
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Engine(Request::Rollback { revision: 1, .. })]
+    ));
+    run_for(&runtime, &mut driver, &mut state, effects, 300, |m| {
+        matches!(m, Msg::Engine(Event::RolledBack { .. } | Event::Failed(_)))
+    });
+    assert_eq!(state.install.recovery, Some(Recovery::RolledBack(1)));
+    assert!(draw_wide(&state).contains("✓ rolled back to revision 1"));
+    let h = helm_history(&answers);
+    let last = h.last().unwrap();
+    assert_eq!(last.1, "deployed", "{h:?}");
+    assert!(last.2.contains("Rollback to 1"), "{h:?}");
+    assert_eq!(h.len(), 3, "{h:?}");
+}
+
+/// `Request::Uninstall` for real: a first install that cannot schedule fails, is kept, and is
+/// removed only after `u` then `y`; helm then knows no such release.
+#[test]
+fn the_wizard_uninstalls_a_failed_first_install_only_when_asked() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (engine, events) = Engine::new(runtime.handle().clone());
+    let mut driver = Driver::new(engine, events);
+    let (mut state, answers) = wizard_at_install("wzun", "no-such-class", &runtime, &mut driver);
+    state.install_timeout = std::time::Duration::from_secs(30);
+    state.screen = Screen::Install;
+    let effects = press(&mut state, KeyCode::Char('i'));
+    run_for(
+        &runtime,
+        &mut driver,
+        &mut state,
+        effects,
+        120,
+        install_done,
+    );
+    assert!(
+        matches!(&state.install.outcome, Some(InstallOutcome::Failed { .. })),
+        "{:?} {:?}",
+        state.install.outcome,
+        state.install.error
+    );
+    assert_eq!(
+        helm_history(&answers).len(),
+        1,
+        "a failed first install is kept"
+    );
+    assert!(state.install.may_uninstall());
+    assert!(press(&mut state, KeyCode::Char('b')).is_empty());
+    press(&mut state, KeyCode::Char('u'));
+    let effects = press(&mut state, KeyCode::Char('y'));
+    run_for(&runtime, &mut driver, &mut state, effects, 300, |m| {
+        matches!(m, Msg::Engine(Event::Uninstalled { .. } | Event::Failed(_)))
+    });
+    assert_eq!(
+        state.install.recovery,
+        Some(Recovery::Uninstalled),
+        "{:?}",
+        state.install.recovery
+    );
+    assert!(
+        helm_history(&answers).is_empty(),
+        "helm knows no such release"
+    );
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::engine::install::{InstallOutcome, InstallProgress, JobState, Waits};
+use crate::engine::install::{InstallOutcome, progress_lines};
 use crate::engine::{Event, Request};
 use crate::exit::Exit;
 
@@ -123,36 +123,6 @@ fn text_of(outcome: &InstallOutcome, release: &str) -> String {
     }
 }
 
-/// What `helm --wait` waits for, in words.
-fn waits_text(waits: Option<&Waits>) -> String {
-    let Some(w) = waits else {
-        return "the hook Jobs, the Jobs and every Deployment and StatefulSet of the chart".into();
-    };
-    let mut parts = vec![];
-    if !w.hooks.is_empty() {
-        parts.push(format!("hook Jobs {}", w.hooks.join(", ")));
-    }
-    if !w.jobs.is_empty() {
-        parts.push(format!("Jobs {}", w.jobs.join(", ")));
-    }
-    parts.push(format!(
-        "{} Deployment{}",
-        w.deployments.len(),
-        if w.deployments.len() == 1 { "" } else { "s" }
-    ));
-    parts.push(format!(
-        "{} StatefulSet{}",
-        w.stateful_sets.len(),
-        if w.stateful_sets.len() == 1 { "" } else { "s" }
-    ));
-    let last = parts.pop().unwrap_or_default();
-    if parts.is_empty() {
-        last
-    } else {
-        format!("{} and {last}", parts.join(", "))
-    }
-}
-
 pub fn run(args: &InstallArgs) -> Exit {
     let answers = match super::load(&args.answers) {
         Ok(a) => a,
@@ -179,81 +149,9 @@ pub fn run(args: &InstallArgs) -> Exit {
         "interrupted: asking helm to stop (SIGTERM; it marks the release failed, not pending; killed after 30 s)…",
         "Interrupted before helm ran: nothing was changed.",
         |event| match event {
-            Event::InstallProgress(InstallProgress::HelmRunning {
-                revision_after,
-                timeout,
-                waits,
-            }) => {
-                eprintln!(
-                    "helm upgrade --install {release} ({}): waiting up to {}s for {}…",
-                    match revision_after {
-                        Some(r) => format!("after revision {r}"),
-                        None => "first install".into(),
-                    },
-                    timeout.as_secs(),
-                    waits_text(waits.as_ref())
-                );
-                None
-            }
-            Event::InstallProgress(InstallProgress::Recovered { state, action }) => {
-                eprintln!("Release {release} was {state}: {action}.");
-                None
-            }
-            Event::InstallProgress(InstallProgress::Job {
-                name,
-                hook,
-                state,
-                reason,
-            }) => {
-                let what = if hook { "hook Job" } else { "Job" };
-                match state {
-                    JobState::Started => eprintln!("  {what} {name}: started"),
-                    JobState::Succeeded => eprintln!("  {what} {name}: succeeded"),
-                    JobState::Failed => eprintln!("  ✗ {what} {name} failed: {reason}"),
-                }
-                None
-            }
-            Event::InstallProgress(InstallProgress::Warning {
-                object,
-                reason,
-                message,
-            }) => {
-                eprintln!("  warning {object}: {reason}: {message}");
-                None
-            }
-            Event::InstallProgress(InstallProgress::Logs {
-                pod,
-                container,
-                lines,
-            }) => {
-                match lines {
-                    Ok(lines) if lines.is_empty() => {
-                        eprintln!("  pod {pod} ({container}): its last run logged nothing")
-                    }
-                    Ok(lines) => {
-                        eprintln!("  pod {pod} ({container}), last log lines:");
-                        for l in lines {
-                            eprintln!("    | {l}");
-                        }
-                    }
-                    Err(why) => eprintln!("  pod {pod} ({container}): no logs ({why})"),
-                }
-                None
-            }
-            Event::InstallProgress(InstallProgress::Workload {
-                kind,
-                name,
-                ready,
-                desired,
-            }) => {
-                eprintln!("  {kind} {name}: {ready}/{desired} ready");
-                None
-            }
-            Event::InstallProgress(InstallProgress::Pod { name, reason }) => {
-                if reason.is_empty() {
-                    eprintln!("  pod {name}: recovered");
-                } else {
-                    eprintln!("  ✗ pod {name}: {reason}");
+            Event::InstallProgress(p) => {
+                for line in progress_lines(&release, &p) {
+                    eprintln!("{line}");
                 }
                 None
             }

@@ -109,7 +109,9 @@ pub fn event_lines(event: &Event, answers_path: &Path) -> Vec<Line> {
         | Event::StoreCondition(_)
         | Event::ApplyDone(_)
         | Event::InstallProgress(_)
-        | Event::InstallDone(_) => vec![],
+        | Event::InstallDone(_)
+        | Event::RolledBack { .. }
+        | Event::Uninstalled { .. } => vec![],
         Event::Failed(EngineError::Interrupted) => {
             vec![Line::Out(
                 "Interrupted before any write: nothing was changed.".into(),

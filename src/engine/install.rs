@@ -123,6 +123,102 @@ pub enum InstallOutcome {
     },
 }
 
+/// What `helm --wait` waits for, in words.
+pub fn waits_text(waits: Option<&Waits>) -> String {
+    let Some(w) = waits else {
+        return "the hook Jobs, the Jobs and every Deployment and StatefulSet of the chart".into();
+    };
+    let mut parts = vec![];
+    if !w.hooks.is_empty() {
+        parts.push(format!("hook Jobs {}", w.hooks.join(", ")));
+    }
+    if !w.jobs.is_empty() {
+        parts.push(format!("Jobs {}", w.jobs.join(", ")));
+    }
+    parts.push(format!(
+        "{} Deployment{}",
+        w.deployments.len(),
+        if w.deployments.len() == 1 { "" } else { "s" }
+    ));
+    parts.push(format!(
+        "{} StatefulSet{}",
+        w.stateful_sets.len(),
+        if w.stateful_sets.len() == 1 { "" } else { "s" }
+    ));
+    let last = parts.pop().unwrap_or_default();
+    if parts.is_empty() {
+        last
+    } else {
+        format!("{} and {last}", parts.join(", "))
+    }
+}
+
+/// One progress event as the lines an operator reads (the command prints them; the wizard
+/// keeps the ones its panels do not show as counts).
+pub fn progress_lines(release: &str, p: &InstallProgress) -> Vec<String> {
+    match p {
+        InstallProgress::HelmRunning {
+            revision_after,
+            timeout,
+            waits,
+        } => vec![format!(
+            "helm upgrade --install {release} ({}): waiting up to {}s for {}…",
+            match revision_after {
+                Some(r) => format!("after revision {r}"),
+                None => "first install".into(),
+            },
+            timeout.as_secs(),
+            waits_text(waits.as_ref())
+        )],
+        InstallProgress::Recovered { state, action } => {
+            vec![format!("Release {release} was {state}: {action}.")]
+        }
+        InstallProgress::Job {
+            name,
+            hook,
+            state,
+            reason,
+        } => {
+            let what = if *hook { "hook Job" } else { "Job" };
+            vec![match state {
+                JobState::Started => format!("  {what} {name}: started"),
+                JobState::Succeeded => format!("  {what} {name}: succeeded"),
+                JobState::Failed => format!("  ✗ {what} {name} failed: {reason}"),
+            }]
+        }
+        InstallProgress::Warning {
+            object,
+            reason,
+            message,
+        } => vec![format!("  warning {object}: {reason}: {message}")],
+        InstallProgress::Logs {
+            pod,
+            container,
+            lines,
+        } => match lines {
+            Ok(lines) if lines.is_empty() => {
+                vec![format!(
+                    "  pod {pod} ({container}): its last run logged nothing"
+                )]
+            }
+            Ok(lines) => std::iter::once(format!("  pod {pod} ({container}), last log lines:"))
+                .chain(lines.iter().map(|l| format!("    | {l}")))
+                .collect(),
+            Err(why) => vec![format!("  pod {pod} ({container}): no logs ({why})")],
+        },
+        InstallProgress::Workload {
+            kind,
+            name,
+            ready,
+            desired,
+        } => vec![format!("  {kind} {name}: {ready}/{desired} ready")],
+        InstallProgress::Pod { name, reason } if reason.is_empty() => {
+            vec![format!("  pod {name}: recovered")]
+        }
+        InstallProgress::Pod { name, reason } => vec![format!("  ✗ pod {name}: {reason}")],
+    }
+}
+
 /// Why a pod cannot run, if it cannot: a waiting container's reason (image pull, crash loop
 /// with its last termination), a failed pod's container exit, or the scheduler's message for
 /// a pending pod.
@@ -300,9 +396,12 @@ fn revision(status: &Value) -> u64 {
     status["version"].as_u64().unwrap_or(0)
 }
 
-fn helm_error(e: HelmError) -> EngineError {
+/// A helm failure as the engine reports it, with the fix when there is one.
+pub(crate) fn helm_error(e: HelmError) -> EngineError {
     let fix = match &e {
-        HelmError::NotFound(_) => Some("install helm 3.14 or newer, or set CARACAL_HELM".into()),
+        HelmError::NotFound(_) => {
+            Some("install helm 3.14 or newer (or helm 4), or set CARACAL_HELM".into())
+        }
         _ => None,
     };
     EngineError::Cluster {

@@ -11,6 +11,7 @@ pub mod fingerprint;
 pub mod install;
 pub mod output;
 pub mod preflight;
+pub mod release;
 mod runner;
 pub mod seed;
 pub mod source;

@@ -57,6 +57,13 @@ pub enum Request {
         dry_run: bool,
         timeout: std::time::Duration,
     },
+    /// After a failed step 3, on the operator's request: `helm rollback` to `revision`.
+    Rollback {
+        answers: Box<Answers>,
+        revision: u64,
+    },
+    /// After a failed first install, on the operator's explicit request: `helm uninstall`.
+    Uninstall { answers: Box<Answers> },
 }
 
 /// What the engine reports, in the order it happens.
@@ -82,6 +89,10 @@ pub enum Event {
     InstallProgress(InstallProgress),
     /// Step 3 ended.
     InstallDone(InstallOutcome),
+    /// The release was rolled back to `revision` (a `Request::Rollback`).
+    RolledBack { revision: u64 },
+    /// The release was uninstalled (a `Request::Uninstall`).
+    Uninstalled { release: String },
     /// The request ended without doing its work.
     Failed(EngineError),
 }
@@ -307,6 +318,20 @@ async fn run(
             )
             .await?;
             Ok(Event::InstallDone(outcome))
+        }
+        Request::Rollback { answers, revision } => {
+            check(&answers)?;
+            crate::engine::release::rollback(&answers, revision, cancel).await?;
+            tracing::info!(release = %answers.release, revision, "rolled back");
+            Ok(Event::RolledBack { revision })
+        }
+        Request::Uninstall { answers } => {
+            check(&answers)?;
+            crate::engine::release::uninstall(&answers, cancel).await?;
+            tracing::info!(release = %answers.release, "uninstalled");
+            Ok(Event::Uninstalled {
+                release: answers.release.clone(),
+            })
         }
         Request::Preflight { answers } => {
             check(&answers)?;

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -15,7 +16,12 @@ use crate::core::seed::{Action, KEK, SeedPlan};
 use crate::engine::seed::{Progress, Prompted, SeedOutcome, prompts_needed};
 use crate::engine::{EngineError, Event, Request};
 
+use super::cluster::{
+    APPLY_TIMEOUT, ApplyPhase, ApplyView, ConfirmView, INSTALL_TIMEOUT, InstallPhase, InstallView,
+    Job, PreflightView, Recovery, Target, install_request, target_of,
+};
 use super::form::{self, Field, FieldKind, SCREENS};
+use crate::engine::install::InstallProgress;
 
 /// Where the wizard is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +32,14 @@ pub enum Screen {
     Review,
     /// Step 1 of the live install: seeding.
     Secrets,
+    /// The checks that must pass before the cluster is changed.
+    Preflight,
+    /// The typed confirmation of the cluster before its first change.
+    Confirm,
+    /// Step 2: the store's objects.
+    Apply,
+    /// Step 3: the helm release.
+    Install,
 }
 
 impl Screen {
@@ -33,7 +47,12 @@ impl Screen {
     pub fn all() -> impl Iterator<Item = Screen> {
         (0..SCREENS.len())
             .map(Screen::Questions)
-            .chain([Screen::Review, Screen::Secrets])
+            .chain(CLUSTER_SCREENS)
+    }
+
+    /// A screen of the cluster steps (`cluster.rs`).
+    pub fn is_cluster(self) -> bool {
+        CLUSTER_SCREENS[2..].contains(&self)
     }
 
     /// Position in `all()`, from 0.
@@ -41,13 +60,19 @@ impl Screen {
         match self {
             Screen::Questions(i) => i,
             Screen::Review => SCREENS.len(),
-            Screen::Secrets => SCREENS.len() + 1,
+            other => {
+                SCREENS.len()
+                    + CLUSTER_SCREENS
+                        .iter()
+                        .position(|s| *s == other)
+                        .unwrap_or(0)
+            }
         }
     }
 
     /// How many screens there are.
     pub fn count() -> usize {
-        SCREENS.len() + 2
+        SCREENS.len() + CLUSTER_SCREENS.len()
     }
 
     pub fn title(self) -> &'static str {
@@ -55,6 +80,10 @@ impl Screen {
             Screen::Questions(i) => SCREENS.get(i).map(|s| s.title).unwrap_or(""),
             Screen::Review => "Review and save",
             Screen::Secrets => "Seed secrets",
+            Screen::Preflight => "Preflight checks",
+            Screen::Confirm => "Confirm the cluster",
+            Screen::Apply => "Secret store",
+            Screen::Install => "Helm install",
         }
     }
 
@@ -62,7 +91,11 @@ impl Screen {
         match self {
             Screen::Questions(i) if i + 1 < SCREENS.len() => Screen::Questions(i + 1),
             Screen::Questions(_) => Screen::Review,
-            Screen::Review | Screen::Secrets => Screen::Secrets,
+            Screen::Review => Screen::Secrets,
+            Screen::Secrets | Screen::Preflight => Screen::Preflight,
+            Screen::Confirm => Screen::Confirm,
+            Screen::Apply => Screen::Apply,
+            Screen::Install => Screen::Install,
         }
     }
 
@@ -71,9 +104,22 @@ impl Screen {
             Screen::Questions(i) => Screen::Questions(i.saturating_sub(1)),
             Screen::Review => Screen::Questions(SCREENS.len() - 1),
             Screen::Secrets => Screen::Review,
+            Screen::Preflight => Screen::Secrets,
+            Screen::Confirm | Screen::Apply => Screen::Preflight,
+            Screen::Install => Screen::Apply,
         }
     }
 }
+
+/// The screens after the questions, in order.
+const CLUSTER_SCREENS: [Screen; 6] = [
+    Screen::Review,
+    Screen::Secrets,
+    Screen::Preflight,
+    Screen::Confirm,
+    Screen::Apply,
+    Screen::Install,
+];
 
 /// A value typed into a masked field. Its Debug never shows it; it is zeroized on drop. Its
 /// buffer is allocated once at its full size, so typing never moves the value and leaves no
@@ -253,6 +299,15 @@ pub struct State {
     /// save rewrites it (with a backup).
     pub rewrite_armed: bool,
     pub seed: SeedView,
+    /// The engine request the wizard waits on.
+    pub job: Option<Job>,
+    pub preflight: PreflightView,
+    pub confirm: ConfirmView,
+    pub apply: ApplyView,
+    pub install: InstallView,
+    /// How long step 2 waits for the sync, and helm for the release.
+    pub apply_timeout: Duration,
+    pub install_timeout: Duration,
 }
 
 impl State {
@@ -277,6 +332,13 @@ impl State {
             saved: false,
             rewrite_armed: false,
             seed: SeedView::default(),
+            job: None,
+            preflight: PreflightView::default(),
+            confirm: ConfirmView::default(),
+            apply: ApplyView::default(),
+            install: InstallView::default(),
+            apply_timeout: APPLY_TIMEOUT,
+            install_timeout: INSTALL_TIMEOUT,
         };
         state.revalidate();
         state
@@ -304,7 +366,7 @@ impl State {
                 .get(i)
                 .map(|s| form::fields_for(s, self.cloud()))
                 .unwrap_or_default(),
-            Screen::Review | Screen::Secrets => vec![],
+            _ => vec![],
         }
     }
 
@@ -336,7 +398,7 @@ impl State {
                         .sum()
                 })
                 .unwrap_or(0),
-            Screen::Review | Screen::Secrets => 0,
+            _ => 0,
         }
     }
 
@@ -366,6 +428,15 @@ impl State {
         }
     }
 
+    /// Quits at once when saved and nothing runs; otherwise asks first.
+    fn ask_quit(&mut self) -> Vec<Effect> {
+        if self.saved && self.job.is_none() {
+            return vec![Effect::Quit];
+        }
+        self.confirm_quit = true;
+        vec![]
+    }
+
     /// The `prompt` sources the writes of the plan need, as field paths.
     pub fn prompts_needed(&self) -> Vec<String> {
         match (&self.valid, &self.seed.plan) {
@@ -379,6 +450,7 @@ impl State {
             return vec![];
         };
         self.seed.phase = SeedPhase::Writing;
+        self.job = Some(Job::Seed);
         self.seed.progress.clear();
         self.seed.result = None;
         // The typed values leave the state here; the Masked copies are zeroized on drop.
@@ -402,6 +474,7 @@ impl State {
             return vec![];
         };
         self.seed.phase = SeedPhase::Reading;
+        self.job = Some(Job::Seed);
         self.seed.progress.clear();
         self.seed.result = None;
         self.seed.typed = Masked::default();
@@ -423,6 +496,15 @@ impl State {
 
     /// The engine reported something about seeding.
     fn on_engine(&mut self, event: Event) -> Vec<Effect> {
+        let Err(event) = self.on_cluster_event(event) else {
+            return vec![];
+        };
+        if matches!(
+            event,
+            Event::SeedPlanned { .. } | Event::SeedFinished(_) | Event::Failed(_)
+        ) {
+            self.job = None;
+        }
         match event {
             Event::SeedReading { target, .. } => self.seed.target = Some(target),
             Event::SeedPlanned { target, plan } => {
@@ -465,13 +547,15 @@ impl State {
                 self.seed.phase = SeedPhase::Done;
                 self.seed.result = Some(SeedResult::Finished(outcome));
             }
-            // The wizard's screens for the cluster steps are still to come.
+            // Handled by `on_cluster_event`.
             Event::PreflightDone(_)
             | Event::Applied(_)
             | Event::StoreCondition(_)
             | Event::ApplyDone(_)
             | Event::InstallProgress(_)
-            | Event::InstallDone(_) => {}
+            | Event::InstallDone(_)
+            | Event::RolledBack { .. }
+            | Event::Uninstalled { .. } => {}
             Event::Failed(error) => {
                 self.seed.phase = SeedPhase::Done;
                 self.seed.result = Some(SeedResult::Failed(error));
@@ -496,6 +580,14 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             _ => {}
         }
         return vec![];
+    }
+    if state.screen.is_cluster()
+        && !matches!(
+            msg,
+            Msg::Save | Msg::Saved(_) | Msg::SaveRefused(_) | Msg::Set(..)
+        )
+    {
+        return update_cluster(state, msg);
     }
     if state.screen == Screen::Secrets
         && let Some(effects) = update_secrets(state, &msg)
@@ -573,6 +665,15 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                 "fix the problems first: seeding needs valid answers".into()
             ));
         }
+        Msg::NextScreen if state.screen == Screen::Secrets => {
+            if matches!(state.seed.phase, SeedPhase::Writing | SeedPhase::Reading) {
+                state.status = Some(Err(
+                    "seeding is still running: wait for it, or Esc stops it".into(),
+                ));
+            } else if state.valid.is_some() {
+                return state.enter_cluster(Screen::Preflight);
+            }
+        }
         Msg::NextScreen => state.go_to(state.screen.next()),
         Msg::PrevScreen => state.go_to(state.screen.previous()),
         Msg::ScrollDown => state.review.scroll = state.review.scroll.saturating_add(1),
@@ -613,12 +714,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                 state.answers_path.display()
             )));
         }
-        Msg::RequestQuit => {
-            if state.saved && !matches!(state.seed.phase, SeedPhase::Writing | SeedPhase::Reading) {
-                return vec![Effect::Quit];
-            }
-            state.confirm_quit = true;
-        }
+        Msg::RequestQuit => return state.ask_quit(),
         Msg::ConfirmQuit | Msg::CancelQuit | Msg::Engine(_) => {}
     }
     vec![]
@@ -737,6 +833,402 @@ pub fn rotates_kek(plan: &SeedPlan) -> bool {
     plan.items
         .iter()
         .any(|i| i.secret.name == KEK && i.action == Action::RotateKek)
+}
+
+// ---- The cluster steps (their screens' state is in `cluster.rs`). ----
+
+impl State {
+    /// The cluster preflight found, with the answers' namespace.
+    pub fn target(&self) -> Option<Target> {
+        let answers = self.valid.as_ref()?;
+        target_of(self.preflight.report.as_ref()?, &answers.namespace)
+    }
+
+    /// Whether the cluster screens wait on the engine.
+    pub fn cluster_running(&self) -> bool {
+        self.preflight.running || self.apply.running() || self.install.running()
+    }
+
+    fn submit(&mut self, job: Job, request: Request) -> Vec<Effect> {
+        self.job = Some(job);
+        vec![Effect::Engine(request)]
+    }
+
+    /// Runs the preflight checks (reads only).
+    fn run_preflight(&mut self) -> Vec<Effect> {
+        let Some(answers) = self.valid.clone() else {
+            return vec![];
+        };
+        self.preflight = PreflightView {
+            running: true,
+            ..Default::default()
+        };
+        self.submit(
+            Job::Preflight,
+            Request::Preflight {
+                answers: Box::new(answers),
+            },
+        )
+    }
+
+    fn run_apply(&mut self, dry_run: bool) -> Vec<Effect> {
+        let Some(answers) = self.valid.clone() else {
+            return vec![];
+        };
+        if !dry_run && !self.confirmed() {
+            self.screen = Screen::Confirm;
+            return vec![];
+        }
+        let (phase, job) = if dry_run {
+            self.apply.preview.clear();
+            (ApplyPhase::DryRunning, Job::DryRun)
+        } else {
+            (ApplyPhase::Applying, Job::Apply)
+        };
+        self.apply.phase = phase;
+        self.apply.applied.clear();
+        self.apply.conditions.clear();
+        self.apply.outcome = None;
+        self.apply.error = None;
+        self.submit(
+            job,
+            Request::Apply {
+                answers: Box::new(answers),
+                dry_run,
+                timeout: self.apply_timeout,
+            },
+        )
+    }
+
+    fn run_install(&mut self) -> Vec<Effect> {
+        let Some(answers) = self.valid.clone() else {
+            return vec![];
+        };
+        if !self.confirmed() {
+            self.screen = Screen::Confirm;
+            return vec![];
+        }
+        self.install = InstallView {
+            phase: InstallPhase::Running,
+            ..Default::default()
+        };
+        let request = install_request(&answers, self.install_timeout);
+        self.submit(Job::Install, request)
+    }
+
+    /// The operator typed the name of the context preflight found (and it is still the one).
+    fn confirmed(&self) -> bool {
+        match (&self.confirm.confirmed, self.target()) {
+            (Some(c), Some(t)) => *c == t.context,
+            _ => false,
+        }
+    }
+
+    /// Goes to a cluster screen, starting its work.
+    fn enter_cluster(&mut self, screen: Screen) -> Vec<Effect> {
+        self.screen = screen;
+        self.focus = 0;
+        self.status = None;
+        match screen {
+            Screen::Preflight => self.run_preflight(),
+            Screen::Confirm => {
+                self.confirm.typed.clear();
+                vec![]
+            }
+            Screen::Apply => self.run_apply(true),
+            Screen::Install => self.run_install(),
+            _ => vec![],
+        }
+    }
+
+    /// An event of the cluster steps; false when it is not one.
+    fn on_cluster_event(&mut self, event: Event) -> Result<(), Event> {
+        // A request's last event: what the status said while it ran is stale.
+        if matches!(
+            event,
+            Event::PreflightDone(_)
+                | Event::ApplyDone(_)
+                | Event::InstallDone(_)
+                | Event::RolledBack { .. }
+                | Event::Uninstalled { .. }
+        ) || (matches!(event, Event::Failed(_)) && self.screen.is_cluster())
+        {
+            self.status = None;
+        }
+        match event {
+            Event::PreflightDone(report) => {
+                self.job = None;
+                self.preflight.running = false;
+                self.preflight.report = Some(report);
+            }
+            Event::Applied(a) => {
+                if self.apply.phase == ApplyPhase::DryRunning {
+                    self.apply.preview.push(a);
+                } else {
+                    self.apply.applied.push(a);
+                }
+            }
+            Event::StoreCondition(c) => self.apply.conditions.push(c),
+            Event::ApplyDone(outcome) => {
+                self.job = None;
+                if outcome.dry_run {
+                    self.apply.phase = ApplyPhase::Previewed;
+                } else {
+                    self.apply.phase = ApplyPhase::Done;
+                    self.apply.outcome = Some(outcome);
+                }
+            }
+            Event::InstallProgress(p) => match p {
+                InstallProgress::HelmRunning {
+                    revision_after,
+                    timeout,
+                    waits,
+                } => {
+                    self.install.waits = crate::engine::install::waits_text(waits.as_ref());
+                    self.install.helm = Some((revision_after, timeout));
+                }
+                p @ (InstallProgress::Job { .. }
+                | InstallProgress::Warning { .. }
+                | InstallProgress::Logs { .. }
+                | InstallProgress::Recovered { .. }) => {
+                    let release = self
+                        .valid
+                        .as_ref()
+                        .map(|a| a.release.clone())
+                        .unwrap_or_default();
+                    self.install
+                        .log
+                        .extend(crate::engine::install::progress_lines(&release, &p));
+                }
+                InstallProgress::Workload {
+                    kind,
+                    name,
+                    ready,
+                    desired,
+                } => {
+                    self.install
+                        .workloads
+                        .insert((kind, name), (ready, desired));
+                }
+                InstallProgress::Pod { name, reason } if reason.is_empty() => {
+                    self.install.pods.remove(&name);
+                }
+                InstallProgress::Pod { name, reason } => {
+                    self.install.pods.insert(name, reason);
+                }
+            },
+            Event::InstallDone(outcome) => {
+                self.job = None;
+                self.install.phase = InstallPhase::Done;
+                self.install.outcome = Some(outcome);
+            }
+            Event::RolledBack { revision } => {
+                self.job = None;
+                self.install.phase = InstallPhase::Done;
+                self.install.recovery = Some(Recovery::RolledBack(revision));
+            }
+            Event::Uninstalled { .. } => {
+                self.job = None;
+                self.install.phase = InstallPhase::Done;
+                self.install.recovery = Some(Recovery::Uninstalled);
+            }
+            Event::Failed(e) => {
+                let job = self.job.take().or(match self.screen {
+                    Screen::Preflight => Some(Job::Preflight),
+                    Screen::Apply => Some(Job::Apply),
+                    Screen::Install => Some(Job::Install),
+                    _ => None,
+                });
+                match job {
+                    Some(Job::Preflight) => {
+                        self.preflight.running = false;
+                        self.preflight.error = Some(e);
+                    }
+                    Some(Job::DryRun | Job::Apply) => {
+                        self.apply.phase = ApplyPhase::Done;
+                        self.apply.error = Some(e);
+                    }
+                    Some(Job::Install) => {
+                        self.install.phase = InstallPhase::Done;
+                        self.install.error = Some(e);
+                    }
+                    Some(Job::Rollback(_) | Job::Uninstall) => {
+                        self.install.phase = InstallPhase::Done;
+                        self.install.recovery = Some(Recovery::Failed(e));
+                    }
+                    Some(Job::Seed) | None => {
+                        self.job = job;
+                        return Err(Event::Failed(e));
+                    }
+                }
+            }
+            other => return Err(other),
+        }
+        Ok(())
+    }
+}
+
+/// Keys on the cluster screens.
+fn update_cluster(state: &mut State, msg: Msg) -> Vec<Effect> {
+    match state.screen {
+        Screen::Preflight => update_preflight(state, msg),
+        Screen::Confirm => update_confirm(state, msg),
+        Screen::Apply => update_apply(state, msg),
+        Screen::Install => update_install(state, msg),
+        _ => vec![],
+    }
+}
+
+/// Esc or Ctrl-C while a request runs: stop it; the screen then shows what was done.
+fn stop(state: &mut State, what: &str) -> Vec<Effect> {
+    state.status = Some(Err(format!("stopping: {what}")));
+    vec![Effect::Cancel]
+}
+
+fn update_preflight(state: &mut State, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::RequestQuit if state.preflight.running => {
+            stop(state, "the checks only read, nothing is changed")
+        }
+        Msg::Char('r') if !state.preflight.running => state.run_preflight(),
+        Msg::NextField | Msg::NextScreen | Msg::Char('c') => {
+            if state.preflight.passed() {
+                state.enter_cluster(Screen::Confirm)
+            } else {
+                state.status = Some(Err(if state.preflight.running {
+                    "the checks are still running".into()
+                } else {
+                    "the failed checks block the next step: follow their fixes, then r re-runs"
+                        .into()
+                }));
+                vec![]
+            }
+        }
+        Msg::PrevScreen if !state.preflight.running => {
+            state.screen = Screen::Secrets;
+            vec![]
+        }
+        Msg::RequestQuit => state.ask_quit(),
+        _ => vec![],
+    }
+}
+
+fn update_confirm(state: &mut State, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Char(c) => {
+            state.confirm.typed.push(c);
+            state.status = None;
+        }
+        Msg::Backspace => {
+            state.confirm.typed.pop();
+        }
+        Msg::ClearField => state.confirm.typed.clear(),
+        Msg::NextField | Msg::NextScreen => {
+            let Some(target) = state.target() else {
+                state.status = Some(Err("run preflight first: it finds the context".into()));
+                state.screen = Screen::Preflight;
+                return vec![];
+            };
+            if state.confirm.typed == target.context {
+                state.confirm.confirmed = Some(target.context);
+                return state.enter_cluster(Screen::Apply);
+            }
+            state.status = Some(Err(format!(
+                "{:?} is not the context's name: type {} exactly to change this cluster, or Esc to go back",
+                state.confirm.typed, target.context
+            )));
+        }
+        Msg::RequestQuit | Msg::PrevScreen => {
+            state.confirm.typed.clear();
+            state.screen = Screen::Preflight;
+        }
+        _ => {}
+    }
+    vec![]
+}
+
+fn update_apply(state: &mut State, msg: Msg) -> Vec<Effect> {
+    let running = state.apply.running();
+    match msg {
+        Msg::RequestQuit if running => stop(
+            state,
+            "the object being applied completes, no new one starts",
+        ),
+        Msg::Char('d') if !running => state.run_apply(true),
+        Msg::Char('a') | Msg::NextField
+            if matches!(state.apply.phase, ApplyPhase::Previewed)
+                || (state.apply.phase == ApplyPhase::Done && !state.apply.synced()) =>
+        {
+            state.run_apply(false)
+        }
+        Msg::Char('i') | Msg::NextField | Msg::NextScreen if state.apply.synced() => {
+            state.enter_cluster(Screen::Install)
+        }
+        Msg::NextScreen if !running => {
+            state.status = Some(Err(
+                "the store is not synced yet: install needs the runtime Secret (a applies)".into(),
+            ));
+            vec![]
+        }
+        Msg::PrevScreen if !running => {
+            state.screen = Screen::Preflight;
+            vec![]
+        }
+        Msg::RequestQuit => state.ask_quit(),
+        _ => vec![],
+    }
+}
+
+fn update_install(state: &mut State, msg: Msg) -> Vec<Effect> {
+    if state.install.confirm_uninstall {
+        state.install.confirm_uninstall = false;
+        if let (Msg::Char('y'), Some(answers)) = (&msg, state.valid.clone())
+            && state.install.may_uninstall()
+        {
+            state.install.phase = InstallPhase::Uninstalling;
+            state.status = None;
+            return state.submit(
+                Job::Uninstall,
+                Request::Uninstall {
+                    answers: Box::new(answers),
+                },
+            );
+        }
+        state.status = Some(Ok("the release is kept".into()));
+        return vec![];
+    }
+    let running = state.install.running();
+    match msg {
+        Msg::RequestQuit if running => stop(
+            state,
+            "helm is stopped; the screen says what was done and how to finish",
+        ),
+        Msg::Char('b') => match (state.install.rollback_to(), state.valid.clone()) {
+            (Some(revision), Some(answers)) => {
+                state.install.phase = InstallPhase::RollingBack(revision);
+                state.status = None;
+                state.submit(
+                    Job::Rollback(revision),
+                    Request::Rollback {
+                        answers: Box::new(answers),
+                        revision,
+                    },
+                )
+            }
+            _ => vec![],
+        },
+        Msg::Char('u') if state.install.may_uninstall() => {
+            state.install.confirm_uninstall = true;
+            vec![]
+        }
+        Msg::Char('i') if !running => state.run_install(),
+        Msg::PrevScreen if !running => {
+            state.screen = Screen::Apply;
+            vec![]
+        }
+        Msg::RequestQuit => state.ask_quit(),
+        _ => vec![],
+    }
 }
 
 #[cfg(test)]

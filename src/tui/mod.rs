@@ -4,6 +4,7 @@
 //! `run_effect` performs them and answers with a `Msg`, `view::draw` draws a snapshot.
 
 pub mod app;
+pub mod cluster;
 pub mod form;
 pub mod view;
 

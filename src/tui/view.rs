@@ -8,7 +8,13 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::core::profiles::CloudProfile;
 
+use crate::core::checks::Outcome;
+use crate::engine::EngineError;
+use crate::engine::apply::ApplyAction;
+use crate::engine::install::InstallOutcome;
+
 use super::app::{Screen, SecretProgress, SeedPhase, SeedResult, State, rotates_kek};
+use super::cluster::{ApplyPhase, InstallPhase, Recovery};
 use super::form::{FieldKind, SCREENS};
 
 const ACCENT: Color = Color::Cyan;
@@ -48,6 +54,10 @@ pub fn draw(frame: &mut Frame, state: &State) {
     draw_steps(frame, state, steps);
     match state.screen {
         Screen::Secrets => draw_secrets(frame, state, main),
+        Screen::Preflight => draw_preflight(frame, state, main),
+        Screen::Confirm => draw_confirmation(frame, state, main),
+        Screen::Apply => draw_apply(frame, state, main),
+        Screen::Install => draw_install(frame, state, main),
         Screen::Review => draw_review(frame, state, main),
         Screen::Questions(i) => draw_fields(frame, state, i, main),
     }
@@ -65,6 +75,25 @@ fn draw_steps(frame: &mut Frame, state: &State, area: Rect) {
             Screen::Secrets => match (&state.seed.phase, &state.seed.result) {
                 (SeedPhase::Done, Some(r)) if r.is_success() => ("✓", Style::new().fg(GOOD)),
                 (SeedPhase::Done, Some(_)) => ("✗", Style::new().fg(BAD)),
+                _ => ("·", Style::new().fg(DIM)),
+            },
+            Screen::Preflight => match (state.preflight.running, &state.preflight.report) {
+                (false, Some(_)) if state.preflight.passed() => ("✓", Style::new().fg(GOOD)),
+                (false, Some(_)) => ("✗", Style::new().fg(BAD)),
+                _ if state.preflight.error.is_some() => ("✗", Style::new().fg(BAD)),
+                _ => ("·", Style::new().fg(DIM)),
+            },
+            Screen::Confirm if state.confirm.confirmed.is_some() => ("✓", Style::new().fg(GOOD)),
+            Screen::Confirm => ("·", Style::new().fg(DIM)),
+            Screen::Apply if state.apply.synced() => ("✓", Style::new().fg(GOOD)),
+            Screen::Apply if state.apply.phase == ApplyPhase::Done => ("✗", Style::new().fg(BAD)),
+            Screen::Apply => ("·", Style::new().fg(DIM)),
+            Screen::Install => match (&state.install.phase, &state.install.outcome) {
+                (
+                    InstallPhase::Done,
+                    Some(InstallOutcome::Deployed { .. } | InstallOutcome::UpToDate { .. }),
+                ) => ("✓", Style::new().fg(GOOD)),
+                (InstallPhase::Done, _) => ("✗", Style::new().fg(BAD)),
                 _ => ("·", Style::new().fg(DIM)),
             },
             Screen::Review if state.problems.is_empty() => ("✓", Style::new().fg(GOOD)),
@@ -356,6 +385,381 @@ fn draw_secrets(frame: &mut Frame, state: &State, area: Rect) {
     }
 }
 
+/// An engine error: its message, and its fix on the next line.
+fn error_lines(lines: &mut Vec<Line<'static>>, e: &EngineError) {
+    lines.push(Line::styled(format!("✗ {e}"), Style::new().fg(BAD)));
+    if let Some(fix) = e.fix() {
+        lines.push(Line::raw(format!("  fix: {fix}")));
+    }
+}
+
+fn outcome_style(result: Outcome) -> Style {
+    match result {
+        Outcome::Success => Style::new().fg(GOOD),
+        Outcome::Warning => Style::new().fg(Color::Yellow),
+        Outcome::Error => Style::new().fg(BAD),
+        Outcome::Skipped => Style::new().fg(DIM),
+    }
+}
+
+fn panel(frame: &mut Frame, lines: Vec<Line<'static>>, title: &str, area: Rect) {
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(format!(" {title} "))),
+        area,
+    );
+}
+
+fn draw_preflight(frame: &mut Frame, state: &State, area: Rect) {
+    let pf = &state.preflight;
+    let mut lines: Vec<Line<'static>> = vec![
+        Line::styled(
+            "The checks that must pass before anything in the cluster is changed (they only read).",
+            Style::new().fg(DIM),
+        ),
+        Line::raw(""),
+    ];
+    if pf.running {
+        lines.push(Line::raw("… running the checks"));
+    }
+    if let Some(report) = &pf.report {
+        for (category, checks) in &report.categories {
+            lines.push(Line::styled(
+                category.clone(),
+                Style::new().add_modifier(Modifier::BOLD),
+            ));
+            for c in checks {
+                let mut text = format!("{} {} [{}]", c.result.glyph(), c.description, c.id);
+                if !c.detail.is_empty() {
+                    text.push_str(&format!(": {}", c.detail));
+                }
+                lines.push(Line::styled(text, outcome_style(c.result)));
+                if !c.hint.is_empty() && matches!(c.result, Outcome::Error | Outcome::Warning) {
+                    lines.push(Line::raw(format!("    fix: {}", c.hint)));
+                }
+            }
+        }
+        lines.push(Line::raw(""));
+        let (ok, warnings, errors, skipped) = pf.counts();
+        let summary =
+            format!("{ok} passed, {warnings} warning(s), {errors} failed, {skipped} skipped");
+        if pf.passed() {
+            lines.push(Line::styled(
+                format!("✓ {summary}: Enter continues"),
+                Style::new().fg(GOOD),
+            ));
+        } else {
+            lines.push(Line::styled(
+                format!(
+                    "✗ {summary}: the failed checks block the next step; fix them, then r re-runs"
+                ),
+                Style::new().fg(BAD),
+            ));
+        }
+    }
+    if let Some(e) = &pf.error {
+        error_lines(&mut lines, e);
+    }
+    panel(frame, lines, "Preflight checks", area);
+}
+
+fn draw_confirmation(frame: &mut Frame, state: &State, area: Rect) {
+    let mut lines: Vec<Line<'static>> = vec![
+        Line::styled(
+            "The next steps change this cluster: step 2 applies the secret store, step 3 installs the release.",
+            Style::new().fg(DIM),
+        ),
+        Line::raw(""),
+    ];
+    match state.target() {
+        Some(t) => {
+            for (label, value) in [
+                ("Context", &t.context),
+                ("API server", &t.server),
+                ("Namespace", &t.namespace),
+            ] {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{label:<12}"), Style::new().fg(ACCENT)),
+                    Span::styled(value.clone(), Style::new().add_modifier(Modifier::BOLD)),
+                ]));
+            }
+            lines.push(Line::raw(""));
+            lines.push(Line::raw(format!(
+                "Type the context's name ({}) to confirm:",
+                t.context
+            )));
+            lines.push(Line::styled(
+                format!("{}▏", state.confirm.typed),
+                Style::new().add_modifier(Modifier::REVERSED),
+            ));
+        }
+        None => lines.push(Line::styled(
+            "✗ preflight has not found the cluster: go back (Esc) and run it",
+            Style::new().fg(BAD),
+        )),
+    }
+    panel(frame, lines, "Confirm the cluster", area);
+}
+
+/// Changed fields shown per object; the rest are counted, so the conditions stay on screen.
+const MAX_FIELDS: usize = 6;
+
+fn applied_lines(lines: &mut Vec<Line<'static>>, objects: &[crate::engine::apply::Applied]) {
+    for a in objects {
+        let style = match a.action {
+            ApplyAction::Unchanged => Style::new(),
+            _ => Style::new().fg(ACCENT),
+        };
+        let glyph = match a.action {
+            ApplyAction::Created | ApplyAction::Configured(_) => "✓",
+            ApplyAction::Unchanged => "=",
+            ApplyAction::WouldCreate | ApplyAction::WouldChange(_) => "~",
+        };
+        lines.push(Line::styled(
+            format!("{glyph} {} {}: {}", a.kind, a.name, a.action.verb()),
+            style,
+        ));
+        let fields = a.action.fields();
+        for f in fields.iter().take(MAX_FIELDS) {
+            lines.push(Line::raw(format!("    {f}")));
+        }
+        if fields.len() > MAX_FIELDS {
+            lines.push(Line::styled(
+                format!(
+                    "    … and {} more (`caracal-deploy apply --dry-run` lists them all)",
+                    fields.len() - MAX_FIELDS
+                ),
+                Style::new().fg(DIM),
+            ));
+        }
+    }
+}
+
+fn draw_apply(frame: &mut Frame, state: &State, area: Rect) {
+    let ap = &state.apply;
+    let mut lines: Vec<Line<'static>> = vec![
+        Line::styled(
+            "Step 2: namespace, External Secrets service account, ClusterSecretStore, ExternalSecret; then the sync.",
+            Style::new().fg(DIM),
+        ),
+        Line::raw(""),
+    ];
+    // Once applying starts, the applied objects carry their own changes: the preview goes.
+    if matches!(ap.phase, ApplyPhase::DryRunning | ApplyPhase::Previewed)
+        && (ap.phase == ApplyPhase::DryRunning || !ap.preview.is_empty())
+    {
+        lines.push(Line::styled(
+            "Dry run (nothing changed):",
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+        applied_lines(&mut lines, &ap.preview);
+        if ap.phase == ApplyPhase::DryRunning {
+            lines.push(Line::raw("… asking the API server what would change"));
+        }
+        lines.push(Line::raw(""));
+    }
+    if matches!(ap.phase, ApplyPhase::Applying | ApplyPhase::Done) && ap.outcome.is_some()
+        || ap.phase == ApplyPhase::Applying
+        || !ap.applied.is_empty()
+    {
+        lines.push(Line::styled(
+            "Applied:",
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+        applied_lines(&mut lines, &ap.applied);
+    }
+    for c in &ap.conditions {
+        let (glyph, style) = if c.ready {
+            ("✓", Style::new().fg(GOOD))
+        } else {
+            ("…", Style::new())
+        };
+        lines.push(Line::styled(
+            format!("{glyph} {} {}: {}: {}", c.kind, c.name, c.reason, c.message),
+            style,
+        ));
+    }
+    if ap.phase == ApplyPhase::Applying && ap.applied.len() >= 4 {
+        lines.push(Line::raw(
+            "… waiting for the store to be Ready and the ExternalSecret synced",
+        ));
+    }
+    if let Some(o) = &ap.outcome {
+        lines.push(Line::raw(""));
+        if o.synced {
+            lines.push(Line::styled(
+                "✓ the store is Ready and the ExternalSecret synced: Enter runs helm install",
+                Style::new().fg(GOOD),
+            ));
+        } else if o.interrupted {
+            lines.push(Line::styled(
+                format!(
+                    "✗ stopped after {} object(s) applied; a (apply) again finishes the job",
+                    o.objects.len()
+                ),
+                Style::new().fg(BAD),
+            ));
+        }
+    }
+    if ap.phase == ApplyPhase::Previewed {
+        lines.push(Line::raw("a applies these changes to the cluster."));
+    }
+    if let Some(e) = &ap.error {
+        lines.push(Line::raw(""));
+        error_lines(&mut lines, e);
+    }
+    panel(frame, lines, "Secret store", area);
+}
+
+/// Progress lines kept on the install screen.
+const MAX_LOG: usize = 8;
+
+fn draw_install(frame: &mut Frame, state: &State, area: Rect) {
+    let inst = &state.install;
+    let release = state
+        .valid
+        .as_ref()
+        .map(|a| a.release.clone())
+        .unwrap_or_default();
+    let mut lines: Vec<Line<'static>> = vec![
+        Line::styled(
+            "Step 3: helm upgrade --install of the chart, watched from the cluster.",
+            Style::new().fg(DIM),
+        ),
+        Line::raw(""),
+    ];
+    if inst.phase == InstallPhase::Running && inst.helm.is_none() {
+        lines.push(Line::raw(format!("… checking release {release}")));
+    }
+    if let Some((after, timeout)) = inst.helm {
+        let running = if inst.phase == InstallPhase::Running {
+            "… "
+        } else {
+            ""
+        };
+        lines.push(Line::raw(format!(
+            "{running}helm upgrade --install {release} ({}), waiting up to {}s for {}",
+            match after {
+                Some(r) => format!("after revision {r}"),
+                None => "first install".into(),
+            },
+            timeout.as_secs(),
+            if inst.waits.is_empty() {
+                "the hooks and every workload"
+            } else {
+                inst.waits.as_str()
+            }
+        )));
+    }
+    // The latest Jobs, warnings and log lines; the command's output has them all.
+    let skip = inst.log.len().saturating_sub(MAX_LOG);
+    for line in &inst.log[skip..] {
+        lines.push(Line::raw(line.clone()));
+    }
+    for ((kind, name), (ready, desired)) in &inst.workloads {
+        let (glyph, style) = if ready >= desired {
+            ("✓", Style::new().fg(GOOD))
+        } else {
+            ("…", Style::new())
+        };
+        lines.push(Line::styled(
+            format!("{glyph} {kind} {name}: {ready}/{desired} ready"),
+            style,
+        ));
+    }
+    // Once the step ended, its outcome names the failing pods.
+    for (pod, reason) in inst.pods.iter().filter(|_| inst.outcome.is_none()) {
+        lines.push(Line::styled(
+            format!("✗ pod {pod}: {reason}"),
+            Style::new().fg(BAD),
+        ));
+    }
+    if let Some(outcome) = &inst.outcome {
+        lines.push(Line::raw(""));
+        match outcome {
+            InstallOutcome::UpToDate { revision } => lines.push(Line::styled(
+                format!("✓ {release} is up to date (revision {revision}: same chart version, same values); nothing was changed"),
+                Style::new().fg(GOOD),
+            )),
+            InstallOutcome::Deployed { revision } => lines.push(Line::styled(
+                format!("✓ {release} deployed: revision {revision}"),
+                Style::new().fg(GOOD),
+            )),
+            InstallOutcome::WouldChange { from, fields } => lines.push(Line::raw(format!(
+                "dry run: helm would make a new revision after {from:?}; values that differ: {}",
+                fields.join(", ")
+            ))),
+            InstallOutcome::Failed {
+                reason,
+                pods,
+                rolled_back_to,
+                ..
+            } => {
+                lines.push(Line::styled(
+                    format!("✗ {release} failed: {reason}"),
+                    Style::new().fg(BAD),
+                ));
+                for p in pods {
+                    lines.push(Line::raw(format!("    pod {p}")));
+                }
+                if let Some(r) = rolled_back_to {
+                    lines.push(Line::raw(format!("  rolled back to revision {r}")));
+                }
+            }
+        }
+    }
+    if let Some(e) = &inst.error {
+        lines.push(Line::raw(""));
+        error_lines(&mut lines, e);
+    }
+    match &inst.phase {
+        InstallPhase::RollingBack(r) => lines.push(Line::raw(format!(
+            "… rolling {release} back to revision {r}"
+        ))),
+        InstallPhase::Uninstalling => lines.push(Line::raw(format!("… uninstalling {release}"))),
+        _ => {}
+    }
+    match &inst.recovery {
+        Some(Recovery::RolledBack(r)) => lines.push(Line::styled(
+            format!("✓ rolled back to revision {r}"),
+            Style::new().fg(GOOD),
+        )),
+        Some(Recovery::Uninstalled) => lines.push(Line::styled(
+            format!(
+                "✓ {release} uninstalled (the namespace, the store and the runtime Secret stay)"
+            ),
+            Style::new().fg(GOOD),
+        )),
+        Some(Recovery::Failed(e)) => error_lines(&mut lines, e),
+        None => {}
+    }
+    if inst.confirm_uninstall {
+        lines.push(Line::styled(
+            format!(
+                "Uninstall {release} from namespace {}? y uninstalls, any other key keeps it",
+                state
+                    .valid
+                    .as_ref()
+                    .map(|a| a.namespace.as_str())
+                    .unwrap_or("")
+            ),
+            Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        ));
+    } else if let Some(r) = inst.rollback_to() {
+        lines.push(Line::styled(
+            format!("b rolls back to revision {r} (the last one helm started from)"),
+            Style::new().fg(Color::Yellow),
+        ));
+    } else if inst.may_uninstall() {
+        lines.push(Line::styled(
+            "this first install is kept as it is; u uninstalls it, only if you ask",
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    panel(frame, lines, "Helm install", area);
+}
+
 fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
     let status = match &state.status {
         Some(Ok(msg)) => Line::styled(format!("✓ {msg}"), Style::new().fg(GOOD)),
@@ -377,7 +781,24 @@ fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
             SeedPhase::Planned => {
                 "a/Enter apply  ↑/↓ select  space rotate (new version)  r re-read  PgUp back  Esc quit"
             }
-            _ => "r re-read  PgUp back  Esc quit",
+            _ => "r re-read  PgUp back  PgDn preflight  Esc quit",
+        },
+        Screen::Preflight if state.preflight.running => "Esc stop (the checks only read)",
+        Screen::Preflight => "Enter continue (every check passed)  r re-run  PgUp back  Esc quit",
+        Screen::Confirm => "type the context's name  Enter confirm  Ctrl-U clear  Esc back",
+        Screen::Apply if state.apply.running() => "Esc stop (the object in flight completes)",
+        Screen::Apply if state.apply.synced() => {
+            "Enter/i helm install  d dry run again  PgUp back  Esc quit"
+        }
+        Screen::Apply => "a/Enter apply  d dry run again  PgUp back  Esc quit",
+        Screen::Install if state.install.running() => "Esc stop (says what was done)",
+        Screen::Install if state.install.confirm_uninstall => {
+            "y uninstall  any other key keeps the release"
+        }
+        Screen::Install => match (state.install.rollback_to(), state.install.may_uninstall()) {
+            (Some(_), _) => "b roll back  i install again  PgUp back  Esc quit",
+            (None, true) => "u uninstall (asks first)  i install again  PgUp back  Esc quit",
+            _ => "i install again  PgUp back  Esc quit",
         },
         Screen::Review => "←/→ file  ↑/↓ scroll  Ctrl-S save  PgDn seed secrets  Esc quit",
         Screen::Questions(_) => {
