@@ -73,6 +73,11 @@ fn objects(json: &Value) -> Vec<(String, String, Vec<String>)> {
 /// The emulator's count of successful calls of each operation (`/_emulator/stats`): the
 /// workload identity exchanges External Secrets made, seen from the cloud's side.
 async fn cloud_calls(cloud: &str) -> Value {
+    emulator(cloud, "/_emulator/stats").await["ok"].clone()
+}
+
+/// One of the emulator's admin answers (`/_emulator/stats`, `/_emulator/requests`).
+async fn emulator(cloud: &str, path: &str) -> Value {
     let var = |v: &str| std::env::var(v).unwrap_or_else(|_| panic!("{v}: the bed's environment"));
     let (url, client) = match cloud {
         "gcp" => (
@@ -90,9 +95,8 @@ async fn cloud_calls(cloud: &str) -> Value {
         _ => return Value::Null,
     };
     let http = client.no_proxy().build().unwrap();
-    let response = http.get(format!("{url}/_emulator/stats")).send().await;
-    let stats: Value = response.unwrap().json().await.unwrap();
-    stats["ok"].clone()
+    let response = http.get(format!("{url}{path}")).send().await;
+    response.unwrap().json().await.unwrap()
 }
 
 /// How many more times `op` succeeded in `after` than in `before`.
@@ -295,5 +299,18 @@ async fn a_store_that_cannot_sync_ends_with_the_controllers_reason() {
     assert!(
         stderr.contains("ClusterSecretStore caracal-azure: InvalidProviderConfig"),
         "the controller's own reason: {stderr}"
+    );
+    // And it is the tenant that was refused: Entra's side saw the controller ask for it.
+    let log = emulator("azure", "/_emulator/requests").await;
+    let refused: Vec<&Value> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap_or("").contains("0000000bad00"))
+        .collect();
+    assert!(!refused.is_empty(), "the controller never asked Entra ID");
+    assert!(
+        refused.iter().all(|r| r["status"] == 400),
+        "the unknown tenant was not refused: {refused:?}"
     );
 }

@@ -48,15 +48,7 @@ fn answers_file(dir: &Path) -> PathBuf {
 }
 
 fn run(args: &[&str], answers: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caracal-deploy"))
-        .args(args)
-        .arg("-f")
-        .arg(answers)
-        .arg("--log-file")
-        .arg(answers.with_extension("log"))
-        .envs(env.iter().map(|(k, v)| (*k, *v)))
-        .output()
-        .expect("run caracal-deploy")
+    support::caracal_env(args, answers, env)
 }
 
 /// One check of `preflight -o json`: (result, detail, hint).

@@ -95,18 +95,7 @@ fn write(answers: &Answers, path: &Path) {
 
 /// `helm history` of the release by `helm`, newest last: (revision, status, description).
 fn history(helm: Major, answers: &Answers) -> Vec<(u64, String, String)> {
-    let h = helm.json("history", answers);
-    h.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["revision"].as_u64().unwrap(),
-                r["status"].as_str().unwrap().to_string(),
-                r["description"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    support::history_rows(helm.json("history", answers).to_string().as_bytes())
 }
 
 /// A namespace of its own (made as `apply` would), so the release is this test's alone.

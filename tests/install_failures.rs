@@ -111,18 +111,7 @@ impl Bed {
     fn history(&self) -> Vec<(u64, String, String)> {
         let out = self.helm(&["history", "--output=json"]);
         assert!(out.status.success(), "{}", text(&out.stderr));
-        let h: Value = serde_json::from_slice(&out.stdout).unwrap();
-        h.as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["revision"].as_u64().unwrap(),
-                    r["status"].as_str().unwrap().to_string(),
-                    r["description"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
+        support::history_rows(&out.stdout)
     }
 
     /// `helm status`'s state of the release (None: no release).

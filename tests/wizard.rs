@@ -1437,18 +1437,7 @@ fn helm_history(answers: &caracal_deploy::core::answers::Answers) -> Vec<(u64, S
     if !out.status.success() {
         return vec![];
     }
-    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    h.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["revision"].as_u64().unwrap(),
-                r["status"].as_str().unwrap().to_string(),
-                r["description"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    support::history_rows(&out.stdout)
 }
 
 /// A namespace of this test's own with the release's namespace object in it (as step 2 makes

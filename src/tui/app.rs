@@ -496,8 +496,9 @@ impl State {
 
     /// The engine reported something about seeding.
     fn on_engine(&mut self, event: Event) -> Vec<Effect> {
-        let Err(event) = self.on_cluster_event(event) else {
-            return vec![];
+        let event = match self.on_cluster_event(event) {
+            Ok(()) => return vec![],
+            Err(event) => *event,
         };
         if matches!(
             event,
@@ -941,8 +942,8 @@ impl State {
         }
     }
 
-    /// An event of the cluster steps; false when it is not one.
-    fn on_cluster_event(&mut self, event: Event) -> Result<(), Event> {
+    /// An event of the cluster steps; given back when it is not one.
+    fn on_cluster_event(&mut self, event: Event) -> Result<(), Box<Event>> {
         // A request's last event: what the status said while it ran is stale.
         if matches!(
             event,
@@ -1058,11 +1059,11 @@ impl State {
                     }
                     Some(Job::Seed) | None => {
                         self.job = job;
-                        return Err(Event::Failed(e));
+                        return Err(Box::new(Event::Failed(e)));
                     }
                 }
             }
-            other => return Err(other),
+            other => return Err(Box::new(other)),
         }
         Ok(())
     }

@@ -149,14 +149,40 @@ pub fn unique(tag: &str) -> String {
 
 /// Runs the binary as an operator would, `args` then `-f ANSWERS`, logging beside the answers.
 pub fn caracal_with(args: &[&str], answers: &Path) -> std::process::Output {
+    caracal_env(args, answers, &[])
+}
+
+/// `caracal_with` with more environment variables.
+pub fn caracal_env(
+    args: &[&str],
+    answers: &Path,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_caracal-deploy"))
         .args(args)
         .arg("-f")
         .arg(answers)
         .arg("--log-file")
         .arg(answers.with_extension("log"))
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
         .output()
         .expect("run caracal-deploy")
+}
+
+/// helm's `history --output=json`, newest last: (revision, status, description).
+pub fn history_rows(json: &[u8]) -> Vec<(u64, String, String)> {
+    let h: serde_json::Value = serde_json::from_slice(json).expect("helm history JSON");
+    h.as_array()
+        .expect("a list of revisions")
+        .iter()
+        .map(|r| {
+            (
+                r["revision"].as_u64().unwrap(),
+                r["status"].as_str().unwrap().to_string(),
+                r["description"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 /// Command output as text.
@@ -199,13 +225,5 @@ pub fn helm4() -> PathBuf {
 
 /// Runs the binary as `caracal_with` does, with `CARACAL_HELM` set to `helm`.
 pub fn caracal_with_helm(args: &[&str], answers: &Path, helm: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_caracal-deploy"))
-        .args(args)
-        .arg("-f")
-        .arg(answers)
-        .arg("--log-file")
-        .arg(answers.with_extension("log"))
-        .env("CARACAL_HELM", helm)
-        .output()
-        .expect("run caracal-deploy")
+    caracal_env(args, answers, &[("CARACAL_HELM", helm.as_os_str())])
 }
