@@ -119,12 +119,17 @@ async fn azure_syncs_through_entra_federation_and_a_rerun_writes_nothing() {
     syncs_and_a_rerun_writes_nothing("azure").await;
 }
 
-/// Seed, then apply: the real controller syncs the store the product renders, with only what
-/// that store and its service account carry (the controller has no cloud identity of its own).
+/// Seed, apply, install, each through the command: the real controller syncs the store the
+/// product renders, with only what that store and its service account carry (the controller
+/// has no cloud identity of its own), and the real chart deploys on what it synced. A re-run of
+/// apply and of install changes nothing.
 async fn syncs_and_a_rerun_writes_nothing(cloud: &str) {
     let _turn = TURN.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let (answers, path) = fresh(cloud, dir.path());
+    let (mut answers, path) = fresh(cloud, dir.path());
+    // A namespace of this run's own, so step 3 below makes the release's first revision.
+    answers.namespace = support::unique(&format!("e2e-{cloud}-"));
+    std::fs::write(&path, answers.to_yaml()).unwrap();
     let out = caracal_with(&["seed"], &path);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
@@ -216,6 +221,31 @@ async fn syncs_and_a_rerun_writes_nothing(cloud: &str) {
         before,
         "nothing was written"
     );
+
+    // Step 3 through the command, on the Secret the controller synced: the real chart
+    // deploys; a re-run makes no new revision (helm's own history is the oracle).
+    let out = caracal_with(
+        &["install", "--yes", "-o", "json", "--timeout", "300s"],
+        &path,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["result"], "deployed", "{json}");
+    let out = caracal_with(&["install", "--yes", "-o", "json"], &path);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["result"], "up to date", "{json}");
+    let history = std::process::Command::new(support::helm())
+        .args(["history", "--output=json", "--namespace"])
+        .arg(&answers.namespace)
+        .arg("--kube-context")
+        .arg(answers.kube_context.as_deref().unwrap())
+        .arg(&answers.release)
+        .output()
+        .unwrap();
+    let rows = support::history_rows(&history.stdout);
+    assert_eq!(rows.len(), 1, "one revision: {rows:?}");
+    assert_eq!(rows[0].1, "deployed", "{rows:?}");
 }
 
 #[tokio::test]

@@ -316,9 +316,17 @@ start_emulators() {
   if [[ -f "$d/setup.sh" ]]; then
     bash "$d/setup.sh" >&2
   fi
+  local before=""
+  [[ -s "$TB_STATE/emulators.env" ]] && before=$(cat "$TB_STATE/emulators.env")
   log "starting the secret-manager emulators (testbed/emulators/start.sh)"
   bash "$d/start.sh" "$TB_STATE" >&2
   [[ -s "$TB_STATE/emulators.env" ]] || die "testbed/emulators/start.sh wrote no $TB_STATE/emulators.env"
+  # The emulators (or the proxy) came back on other ports: External Secrets still holds the
+  # old URLs in its environment, so it is restarted by start_eso with the new ones.
+  if [[ -n "$before" && "$before" != "$(cat "$TB_STATE/emulators.env")" && -f "$TB_DIR/eso/stop.sh" ]]; then
+    log "the emulators moved to new ports: restarting External Secrets Operator so it reaches them"
+    bash "$TB_DIR/eso/stop.sh" "$TB_STATE" >&2 || true
+  fi
 }
 
 start_eso() {
