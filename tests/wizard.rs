@@ -1259,6 +1259,58 @@ fn a_deployed_install_offers_no_way_back() {
     assert!(!state.install.confirm_uninstall);
 }
 
+#[test]
+fn a_pending_release_is_cleared_only_when_the_operator_presses_f() {
+    let mut state = at_install(Some(3));
+    // f means nothing while the release is not pending.
+    assert!(press(&mut state, KeyCode::Char('f')).is_empty());
+    update(
+        &mut state,
+        Msg::Engine(Event::Failed(EngineError::PendingRelease {
+            release: "caracal".into(),
+            namespace: "caracal".into(),
+            state: "pending-upgrade".into(),
+        })),
+    );
+    let screen = draw_wide(&state);
+    for line in [
+        "release caracal is stuck in pending-upgrade",
+        "f clears the pending-upgrade release: it rolls back to the last deployed revision, then installs",
+    ] {
+        assert!(screen.contains(line), "{line:?} not in\n{screen}");
+    }
+    let effects = press(&mut state, KeyCode::Char('f'));
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Install {
+                recover: true,
+                dry_run: false,
+                ..
+            })]
+        ),
+        "{effects:?}"
+    );
+    // Installing again by hand (i) does not clear it.
+    update(
+        &mut state,
+        Msg::Engine(Event::Failed(EngineError::PendingRelease {
+            release: "caracal".into(),
+            namespace: "caracal".into(),
+            state: "pending-install".into(),
+        })),
+    );
+    assert!(draw_wide(&state).contains("it uninstalls the release (it never deployed)"));
+    let effects = press(&mut state, KeyCode::Char('i'));
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Install { recover: false, .. })]
+        ),
+        "{effects:?}"
+    );
+}
+
 /// Runs the wizard's effects on the real engine until `done`, allowing `secs` between events.
 fn run_for(
     runtime: &tokio::runtime::Runtime,

@@ -23,6 +23,16 @@ pub enum EngineError {
         message: String,
         fix: Option<String>,
     },
+    /// The release is stuck in pending-* (a helm run was stopped before it finished); an
+    /// install with `recover` clears it first.
+    #[error(
+        "release {release} is stuck in {state}: a helm run was stopped before it finished, and helm refuses another until it is cleared"
+    )]
+    PendingRelease {
+        release: String,
+        namespace: String,
+        state: String,
+    },
     /// Stopped by the operator after something was started (the message says what, the fix
     /// how to finish).
     #[error("{message}")]
@@ -56,6 +66,20 @@ impl EngineError {
             ),
             EngineError::SecretManager(e) => e.fix().map(str::to_string),
             EngineError::Cluster { fix, .. } => fix.clone(),
+            EngineError::PendingRelease {
+                release,
+                namespace,
+                state,
+            } => {
+                let undo = if state == "pending-install" {
+                    "uninstalls it (it never deployed)"
+                } else {
+                    "rolls back to the last deployed revision"
+                };
+                Some(format!(
+                    "run install again with --recover (the wizard: f): it {undo}, then installs (by hand: `helm rollback {release} --namespace {namespace}`, or for a first install `helm uninstall {release} --namespace {namespace}`)"
+                ))
+            }
             EngineError::Source(e) => e.fix(),
             EngineError::Interrupted => Some("run the same command again".into()),
             EngineError::Stopped { fix, .. } => Some(fix.clone()),
@@ -78,7 +102,9 @@ impl EngineError {
         match self {
             EngineError::Invalid(_) | EngineError::Source(_) => Exit::InvalidInput,
             EngineError::SecretManager(SecretManagerError::Invalid(_)) => Exit::InvalidInput,
-            EngineError::SecretManager(_) | EngineError::Cluster { .. } => Exit::CheckFailed,
+            EngineError::SecretManager(_)
+            | EngineError::Cluster { .. }
+            | EngineError::PendingRelease { .. } => Exit::CheckFailed,
             EngineError::Interrupted | EngineError::Stopped { .. } | EngineError::Internal(_) => {
                 Exit::Other
             }

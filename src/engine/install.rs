@@ -870,18 +870,10 @@ pub async fn install(
     let mut state = state_of(&status);
     if state.starts_with("pending-") {
         if !recover_pending || dry_run {
-            let undo = if state == "pending-install" {
-                "uninstalls it (it never deployed)"
-            } else {
-                "rolls back to the last deployed revision"
-            };
-            return Err(EngineError::Cluster {
-                message: format!(
-                    "release {release} is stuck in {state}: a helm run was stopped before it finished, and helm refuses another until it is cleared"
-                ),
-                fix: Some(format!(
-                    "run install again with --recover: it {undo}, then installs (by hand: `helm rollback {release} --namespace {ns}`, or for a first install `helm uninstall {release} --namespace {ns}`)"
-                )),
+            return Err(EngineError::PendingRelease {
+                release: release.to_string(),
+                namespace: ns.to_string(),
+                state,
             });
         }
         let action = recover(cluster, helm, answers, &state).await?;

@@ -901,7 +901,7 @@ impl State {
         )
     }
 
-    fn run_install(&mut self) -> Vec<Effect> {
+    fn run_install(&mut self, recover: bool) -> Vec<Effect> {
         let Some(answers) = self.valid.clone() else {
             return vec![];
         };
@@ -913,7 +913,7 @@ impl State {
             phase: InstallPhase::Running,
             ..Default::default()
         };
-        let request = install_request(&answers, self.install_timeout);
+        let request = install_request(&answers, self.install_timeout, recover);
         self.submit(Job::Install, request)
     }
 
@@ -937,7 +937,7 @@ impl State {
                 vec![]
             }
             Screen::Apply => self.run_apply(true),
-            Screen::Install => self.run_install(),
+            Screen::Install => self.run_install(false),
             _ => vec![],
         }
     }
@@ -1222,7 +1222,8 @@ fn update_install(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.install.confirm_uninstall = true;
             vec![]
         }
-        Msg::Char('i') if !running => state.run_install(),
+        Msg::Char('i') if !running => state.run_install(false),
+        Msg::Char('f') if state.install.pending().is_some() => state.run_install(true),
         Msg::PrevScreen if !running => {
             state.screen = Screen::Apply;
             vec![]

@@ -167,6 +167,16 @@ pub struct InstallView {
 }
 
 impl InstallView {
+    /// The release is stuck in pending-* (a stopped helm run) and nothing runs: `f` clears it.
+    pub fn pending(&self) -> Option<&str> {
+        match (&self.phase, &self.error) {
+            (InstallPhase::Done, Some(EngineError::PendingRelease { state, .. })) => {
+                Some(state.as_str())
+            }
+            _ => None,
+        }
+    }
+
     /// helm ran and the step did not end deployed (it failed, or was stopped).
     pub fn failed_after_helm(&self) -> bool {
         self.phase == InstallPhase::Done
@@ -203,13 +213,14 @@ impl InstallView {
 }
 
 /// Step 3's request, built in one place.
-pub fn install_request(answers: &Answers, timeout: Duration) -> Request {
+/// With `recover`, a release stuck in pending-* is cleared first (the operator asked: `f`).
+pub fn install_request(answers: &Answers, timeout: Duration, recover: bool) -> Request {
     Request::Install {
         answers: Box::new(answers.clone()),
         timeout,
         rollback_on_failure: false,
         uninstall_on_failure: false,
-        recover: false,
+        recover,
         dry_run: false,
     }
 }

@@ -746,6 +746,16 @@ fn draw_install(frame: &mut Frame, state: &State, area: Rect) {
             ),
             Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
         ));
+    } else if let Some(state) = inst.pending() {
+        let undo = if state == "pending-install" {
+            "uninstalls the release (it never deployed)"
+        } else {
+            "rolls back to the last deployed revision"
+        };
+        lines.push(Line::styled(
+            format!("f clears the {state} release: it {undo}, then installs"),
+            Style::new().fg(Color::Yellow),
+        ));
     } else if let Some(r) = inst.rollback_to() {
         lines.push(Line::styled(
             format!("b rolls back to revision {r} (the last one helm started from)"),
@@ -794,6 +804,9 @@ fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
         Screen::Install if state.install.running() => "Esc stop (says what was done)",
         Screen::Install if state.install.confirm_uninstall => {
             "y uninstall  any other key keeps the release"
+        }
+        Screen::Install if state.install.pending().is_some() => {
+            "f clear the pending release and install  PgUp back  Esc quit"
         }
         Screen::Install => match (state.install.rollback_to(), state.install.may_uninstall()) {
             (Some(_), _) => "b roll back  i install again  PgUp back  Esc quit",
