@@ -22,7 +22,7 @@ fn clone_into(dir: &Path) -> PathBuf {
             files.push(Path::new(sub).join(entry.unwrap().file_name()));
         }
     }
-    for module in ["helm", "k8s", "etcd", "kwok"] {
+    for module in ["helm", "helm4", "k8s", "etcd", "kwok"] {
         files.push(Path::new("testbed").join(module).join("go.mod"));
     }
     for f in files {

@@ -1080,7 +1080,7 @@ mod tests {
             "lastState": { "terminated": { "exitCode": 1, "reason": "Error" } } }] }));
         assert_eq!(
             pod_problem(&crash).unwrap(),
-            "sts: CrashLoopBackOff; last exit 1 Error"
+            "sts: CrashLoopBackOff; last exit 1 Error, 4 restarts"
         );
         let pending = pod(json!({ "phase": "Pending", "conditions": [{
             "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
