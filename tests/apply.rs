@@ -235,15 +235,7 @@ async fn syncs_and_a_rerun_writes_nothing(cloud: &str) {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["result"], "up to date", "{json}");
-    let history = std::process::Command::new(support::helm())
-        .args(["history", "--output=json", "--namespace"])
-        .arg(&answers.namespace)
-        .arg("--kube-context")
-        .arg(answers.kube_context.as_deref().unwrap())
-        .arg(&answers.release)
-        .output()
-        .unwrap();
-    let rows = support::history_rows(&history.stdout);
+    let rows = support::helm_history(&support::helm(), &answers);
     assert_eq!(rows.len(), 1, "one revision: {rows:?}");
     assert_eq!(rows[0].1, "deployed", "{rows:?}");
 }

@@ -104,16 +104,9 @@ fn fresh(dir: &Path, helm: Major, tag: &str) -> (Answers, PathBuf) {
     answers.namespace = support::unique(&format!("{}{tag}", helm.tag()));
     let path = dir.join("answers.yaml");
     write(&answers, &path);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let cluster =
-            caracal_deploy::adapters::kube::Cluster::connect(answers.kube_context.as_deref())
-                .await
-                .unwrap();
-        let namespace = &caracal_deploy::core::render::render(&answers).objects[0];
-        assert_eq!(namespace["kind"], "Namespace");
-        cluster.apply(namespace, false).await.unwrap();
-    });
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(support::make_namespace(&answers));
     (answers, path)
 }
 

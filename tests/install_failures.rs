@@ -55,16 +55,9 @@ fn fresh(tag: &str) -> Bed {
     answers.namespace = support::unique(tag);
     let path = dir.path().join("answers.yaml");
     write(&answers, &path);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let cluster =
-            caracal_deploy::adapters::kube::Cluster::connect(answers.kube_context.as_deref())
-                .await
-                .unwrap();
-        let namespace = &caracal_deploy::core::render::render(&answers).objects[0];
-        assert_eq!(namespace["kind"], "Namespace");
-        cluster.apply(namespace, false).await.unwrap();
-    });
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(support::make_namespace(&answers));
     Bed { answers, path, dir }
 }
 

@@ -1478,18 +1478,7 @@ fn the_wizard_runs_preflight_and_apply_on_the_bed() {
 
 /// `helm history` of a release, newest last: (revision, status, description).
 fn helm_history(answers: &caracal_deploy::core::answers::Answers) -> Vec<(u64, String, String)> {
-    let out = std::process::Command::new(support::helm())
-        .args(["history", "--output=json", "--namespace"])
-        .arg(&answers.namespace)
-        .arg("--kube-context")
-        .arg(answers.kube_context.as_deref().unwrap())
-        .arg(&answers.release)
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return vec![];
-    }
-    support::history_rows(&out.stdout)
+    support::helm_history(&support::helm(), answers)
 }
 
 /// A namespace of this test's own with the release's namespace object in it (as step 2 makes
@@ -1504,14 +1493,7 @@ fn wizard_at_install(
     let mut answers = bed_answers("aws");
     answers.namespace = support::unique(tag);
     answers.storage_class = Some(storage_class.into());
-    runtime.block_on(async {
-        let cluster =
-            caracal_deploy::adapters::kube::Cluster::connect(answers.kube_context.as_deref())
-                .await
-                .unwrap();
-        let namespace = &caracal_deploy::core::render::render(&answers).objects[0];
-        cluster.apply(namespace, false).await.unwrap();
-    });
+    runtime.block_on(support::make_namespace(&answers));
     let doc: serde_json::Value = serde_saphyr::from_str(&answers.to_yaml()).unwrap();
     let mut state = State::resume(&doc, "a.yaml".into(), "b".into());
     state.install_timeout = std::time::Duration::from_secs(300);

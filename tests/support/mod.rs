@@ -169,6 +169,33 @@ pub fn caracal_env(
         .expect("run caracal-deploy")
 }
 
+/// The release's namespace, made as step 2 makes it (the bundle's first object, by
+/// server-side apply), so a test's release is its own.
+pub async fn make_namespace(answers: &Answers) {
+    let cluster = caracal_deploy::adapters::kube::Cluster::connect(answers.kube_context.as_deref())
+        .await
+        .unwrap();
+    let namespace = &caracal_deploy::core::render::render(answers).objects[0];
+    assert_eq!(namespace["kind"], "Namespace");
+    cluster.apply(namespace, false).await.unwrap();
+}
+
+/// `helm history` of the answers' release by `helm`, newest last; empty when there is none.
+pub fn helm_history(helm: &Path, answers: &Answers) -> Vec<(u64, String, String)> {
+    let out = Command::new(helm)
+        .args(["history", "--output=json", "--namespace"])
+        .arg(&answers.namespace)
+        .arg("--kube-context")
+        .arg(answers.kube_context.as_deref().unwrap())
+        .arg(&answers.release)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return vec![];
+    }
+    history_rows(&out.stdout)
+}
+
 /// helm's `history --output=json`, newest last: (revision, status, description).
 pub fn history_rows(json: &[u8]) -> Vec<(u64, String, String)> {
     let h: serde_json::Value = serde_json::from_slice(json).expect("helm history JSON");
