@@ -125,6 +125,8 @@ impl Emulator {
                 answers.secret_manager.target = SecretManagerTarget::Azure {
                     vault_url: self.url.clone(),
                 };
+                // The bed's answers reach their vault through `endpoint`: aim it here too.
+                answers.secret_manager.endpoint = Some(self.url.clone());
                 answers.secret_manager.ca_bundle = self.ca.clone();
             }
         }
