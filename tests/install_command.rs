@@ -76,14 +76,7 @@ impl Major {
 
     /// This helm's JSON answer about the release (`status`, `history`).
     fn json(self, command: &str, answers: &Answers) -> Value {
-        let out = Command::new(self.program())
-            .args([command, "--output=json", "--namespace"])
-            .arg(&answers.namespace)
-            .arg("--kube-context")
-            .arg(answers.kube_context.as_deref().unwrap())
-            .arg(&answers.release)
-            .output()
-            .unwrap();
+        let out = support::helm_json(&self.program(), command, answers);
         assert!(out.status.success(), "{}", text(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
     }

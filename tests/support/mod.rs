@@ -182,18 +182,23 @@ pub async fn make_namespace(answers: &Answers) {
 
 /// `helm history` of the answers' release by `helm`, newest last; empty when there is none.
 pub fn helm_history(helm: &Path, answers: &Answers) -> Vec<(u64, String, String)> {
-    let out = Command::new(helm)
-        .args(["history", "--output=json", "--namespace"])
+    let out = helm_json(helm, "history", answers);
+    if !out.status.success() {
+        return vec![];
+    }
+    history_rows(&out.stdout)
+}
+
+/// `helm COMMAND --output=json` of the answers' release (`status`, `history`).
+pub fn helm_json(helm: &Path, command: &str, answers: &Answers) -> std::process::Output {
+    Command::new(helm)
+        .args([command, "--output=json", "--namespace"])
         .arg(&answers.namespace)
         .arg("--kube-context")
         .arg(answers.kube_context.as_deref().unwrap())
         .arg(&answers.release)
         .output()
-        .unwrap();
-    if !out.status.success() {
-        return vec![];
-    }
-    history_rows(&out.stdout)
+        .unwrap()
 }
 
 /// helm's `history --output=json`, newest last: (revision, status, description).
