@@ -336,10 +336,20 @@ fn a_crash_loop_says_why_and_a_first_install_is_removed_only_on_request() {
         reason.contains("CrashLoopBackOff") && reason.contains("last exit 1 Error"),
         "{json}"
     );
+    // The previous run's log lines, read through the API server's pods/log from the bed's
+    // kubelet (kwok serves the bed's previous.log for every container's previous run): each
+    // message of that file is shown, under the pod that logged it.
+    let served = previous_log_messages();
     assert!(
-        stderr.contains("no logs (") || stderr.contains("last log lines"),
-        "the logs, or why there are none: {stderr}"
+        stderr.contains("last log lines:"),
+        "the crash-looping pod's logs: {stderr}"
     );
+    for message in &served {
+        assert!(
+            stderr.contains(&format!("    | {message}")),
+            "the previous run's line {message:?}: {stderr}"
+        );
+    }
     assert_eq!(json["uninstalled"], false, "{json}");
     assert_eq!(
         bed.state().as_deref(),
@@ -463,4 +473,20 @@ fn ctrl_c_stops_helm_cleanly_and_a_rerun_deploys() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(bed.state().as_deref(), Some("deployed"));
     assert!(bed.workloads_ready());
+}
+
+/// The messages of the log the bed's kubelet (kwok) serves as every container's previous run,
+/// from its CRI-format file (`TIMESTAMP STREAM TAG MESSAGE`).
+fn previous_log_messages() -> Vec<String> {
+    let state = std::env::var("CARACAL_TESTBED_STATE")
+        .expect("CARACAL_TESTBED_STATE: run under `scripts/testbed env`");
+    let path = Path::new(&state).join("kwok/previous.log");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (is the bed up, with kwok's logs?)", path.display()));
+    let messages: Vec<String> = text
+        .lines()
+        .map(|l| l.splitn(4, ' ').nth(3).expect("a CRI log line").to_string())
+        .collect();
+    assert!(!messages.is_empty(), "{} is empty", path.display());
+    messages
 }

@@ -185,6 +185,7 @@ start_apiserver() {
     --service-account-issuer="$SA_ISSUER" \
     --service-account-key-file="$PKI_DIR/sa.pub" \
     --service-account-signing-key-file="$PKI_DIR/sa.key" \
+    --kubelet-preferred-address-types=InternalIP \
     --authorization-mode=Node,RBAC \
     --allow-privileged=true \
     --enable-admission-plugins=NodeRestriction \
@@ -234,17 +235,51 @@ start_scheduler() {
     --v=1
 }
 
+# kwok_logs_config: writes the logs kwok's kubelet API serves for every pod (a ClusterLogs with
+# no selector; its files must be absolute paths, so it is written into this bed's state) and
+# prints the config's path. A container's previous run (`kubectl logs --previous`, what a
+# crash loop is explained by) reads previous.log; its current run, current.log. Both are in the
+# CRI log format the kubelet serves, so the API server's `pods/log` answers with their messages.
+kwok_logs_config() {
+  local dir="$TB_STATE/kwok"
+  mkdir -p "$dir"
+  cat >"$dir/previous.log" <<'EOF_LOG'
+2026-11-30T00:00:00.000000000Z stdout F caracal-testbed: previous run of this container (kwok serves testbed previous.log)
+2026-11-30T00:00:01.000000000Z stderr F caracal-testbed: fatal: exiting with status 1 (the bed's crash-loop stage)
+EOF_LOG
+  cat >"$dir/current.log" <<'EOF_LOG'
+2026-11-30T00:00:02.000000000Z stdout F caracal-testbed: current run of this container (kwok serves testbed current.log)
+EOF_LOG
+  cat >"$dir/logs.yaml" <<EOF_CONF
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: caracal-testbed
+spec:
+  logs:
+  - logsFile: $dir/current.log
+    previousLogsFile: $dir/previous.log
+EOF_CONF
+  echo "$dir/logs.yaml"
+}
+
 start_kwok() {
   running kwok && return 0
+  local logs
+  logs=$(kwok_logs_config)
+  # --node-port puts the kubelet API's port in each node's status (daemonEndpoints), so the API
+  # server's pods/log, exec and port-forward reach kwok's server at the node's InternalIP.
   start_proc kwok \
     --kubeconfig="$TB_STATE/kubeconfigs/kwok.kubeconfig" \
     --config="$TB_DIR/kwok/stages.yaml" \
+    --config="$logs" \
     --manage-all-nodes=false \
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --node-ip=127.0.0.1 \
     --node-lease-duration-seconds=40 \
     --cidr=10.244.0.1/16 \
-    --server-address="127.0.0.1:$KWOK_PORT"
+    --server-address="127.0.0.1:$KWOK_PORT" \
+    --node-port="$KWOK_PORT"
 }
 
 start_provisioner() {
