@@ -352,7 +352,7 @@ async fn preflight_names_what_is_missing_and_changes_nothing() {
     let stdout = String::from_utf8_lossy(&text.stdout);
     assert!(
         stdout.contains(
-            "× storage class no-such-class exists: no StorageClass named no-such-class\n    fix: "
+            "× error storage class no-such-class exists [storage-class]: no StorageClass named no-such-class\n    fix: "
         ),
         "{stdout}"
     );

@@ -366,6 +366,28 @@ impl Cluster {
         Ok(stream)
     }
 
+    /// The API of a kind the server serves, in `namespace` (None: a cluster-scoped kind), found
+    /// by discovery; `CrdMissing` when it is not served.
+    pub async fn dynamic_api(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<Api<DynamicObject>, KubeError> {
+        let probe = serde_json::json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": "probe" } });
+        let (api, _, _) = self.api_for(&probe).await?;
+        match namespace {
+            // api_for gives the default namespace for a namespaced kind without one; ask again
+            // with the namespace so the watch is scoped to it.
+            Some(ns) => {
+                let mut probe = probe;
+                probe["metadata"]["namespace"] = ns.into();
+                Ok(self.api_for(&probe).await?.0)
+            }
+            None => Ok(api),
+        }
+    }
+
     /// Whether the cluster serves a kind (its CRD is installed and established).
     pub async fn serves(&self, api_version: &str, kind: &str) -> Result<bool, KubeError> {
         let probe = serde_json::json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": "probe" } });

@@ -7,6 +7,7 @@ pub mod install;
 pub mod preflight;
 mod render;
 pub mod seed;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -57,8 +58,8 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Step 3: helm upgrade --install of the chart, watched from the cluster.
     Install(install::InstallArgs),
-    /// Step 4: verify the install.
-    Verify(LiveArgs),
+    /// Step 4: verify the install, live (reads only).
+    Verify(verify::VerifyArgs),
     /// Step 4 as a live full-screen dashboard.
     Dashboard(LiveArgs),
     /// Roll an existing install forward.
@@ -86,7 +87,7 @@ pub fn main() -> ExitCode {
         Some(Command::Preflight(args)) => preflight::run(&args),
         Some(Command::Apply(args)) => apply::run(&args),
         Some(Command::Install(args)) => install::run(&args),
-        Some(Command::Verify(_)) => not_built("verify", "step 4, live verification"),
+        Some(Command::Verify(args)) => verify::run(&args),
         Some(Command::Dashboard(_)) => not_built("dashboard", "the live rollout dashboard"),
         Some(Command::Upgrade(_)) => not_built("upgrade", "upgrades that roll forward"),
         Some(Command::Explain { .. }) => not_built("explain", "the troubleshooting entries"),

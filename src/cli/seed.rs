@@ -111,7 +111,9 @@ pub fn event_lines(event: &Event, answers_path: &Path) -> Vec<Line> {
         | Event::InstallProgress(_)
         | Event::InstallDone(_)
         | Event::RolledBack { .. }
-        | Event::Uninstalled { .. } => vec![],
+        | Event::Uninstalled { .. }
+        | Event::VerifyProgress(_)
+        | Event::VerifyDone(_) => vec![],
         Event::Failed(EngineError::Interrupted) => {
             vec![Line::Out(
                 "Interrupted before any write: nothing was changed.".into(),

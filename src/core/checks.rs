@@ -29,6 +29,16 @@ impl Outcome {
             Outcome::Skipped => "-",
         }
     }
+
+    /// The word that says the same as the glyph.
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Success => "ok",
+            Outcome::Warning => "warning",
+            Outcome::Error => "error",
+            Outcome::Skipped => "skipped",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -136,7 +146,13 @@ impl Report {
         for (name, checks) in &self.categories {
             out.push_str(&format!("{name}\n{}\n", "-".repeat(name.chars().count())));
             for c in checks {
-                out.push_str(&format!("{} {}", c.result.glyph(), c.description));
+                out.push_str(&format!(
+                    "{} {} {} [{}]",
+                    c.result.glyph(),
+                    c.result.word(),
+                    c.description,
+                    c.id
+                ));
                 if !c.detail.is_empty() {
                     out.push_str(&format!(": {}", c.detail));
                 }
@@ -200,7 +216,7 @@ mod tests {
         assert_eq!(j["categories"][1]["checks"][0]["hint"], "upgrade helm");
         assert!(
             r.to_text()
-                .contains("× CRDs: missing\n    fix: install ESO")
+                .contains("× error CRDs [crds]: missing\n    fix: install ESO")
         );
     }
 

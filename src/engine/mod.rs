@@ -15,6 +15,7 @@ pub mod release;
 mod runner;
 pub mod seed;
 pub mod source;
+pub mod verify;
 
 pub use error::EngineError;
 pub use runner::{CloudConnector, Connector, Engine, Event, Request};

@@ -64,6 +64,12 @@ pub enum Request {
     },
     /// After a failed first install, on the operator's explicit request: `helm uninstall`.
     Uninstall { answers: Box<Answers> },
+    /// Step 4: the preflight checks, then the live checks from watches. Without `wait`, ends
+    /// once every watch has listed; with it, once all is green or at the deadline.
+    Verify {
+        answers: Box<Answers>,
+        wait: Option<std::time::Duration>,
+    },
 }
 
 /// What the engine reports, in the order it happens.
@@ -93,6 +99,10 @@ pub enum Event {
     RolledBack { revision: u64 },
     /// The release was uninstalled (a `Request::Uninstall`).
     Uninstalled { release: String },
+    /// Step 4's checks changed (the live report: the dashboard draws each).
+    VerifyProgress(Report),
+    /// Step 4 ended with this report.
+    VerifyDone(crate::engine::verify::VerifyOutcome),
     /// The request ended without doing its work.
     Failed(EngineError),
 }
@@ -335,28 +345,55 @@ async fn run(
         }
         Request::Preflight { answers } => {
             check(&answers)?;
-            // A cluster that cannot be reached is the first check's error, not the request's.
-            let cluster = connect_cluster(shared, &answers, cancel).await?;
-            let plan = match connect(shared, &answers, cancel).await {
-                Ok(sm) => {
-                    crate::engine::preflight::seed_plan(
-                        sm.as_ref(),
-                        &answers,
-                        shared.concurrency,
-                        cancel,
-                    )
-                    .await
-                }
-                Err(EngineError::Interrupted) => return Err(EngineError::Interrupted),
-                Err(e) => Err(e.with_fix()),
-            };
-            let helm = Helm::from_env();
-            let report = tokio::select! {
-                r = crate::engine::preflight::run(&answers, cluster.as_ref(), plan.as_ref().map_err(String::clone), &helm) => r,
-                () = cancel.cancelled() => return Err(EngineError::Interrupted),
-            };
-            Ok(Event::PreflightDone(report))
+            Ok(Event::PreflightDone(
+                preflight_report(shared, &answers, cancel).await?,
+            ))
         }
+        Request::Verify { answers, wait } => {
+            check(&answers)?;
+            let preflight = preflight_report(shared, &answers, cancel).await?;
+            let cluster = match connect_cluster(shared, &answers, cancel).await? {
+                Ok(c) => c,
+                // Preflight's first check already says why; the live checks cannot run.
+                Err(_) => {
+                    return Ok(Event::VerifyDone(crate::engine::verify::VerifyOutcome {
+                        report: preflight,
+                        timed_out: false,
+                    }));
+                }
+            };
+            let progress = |r: Report| {
+                let _ = events.send(Event::VerifyProgress(r));
+            };
+            let outcome = crate::engine::verify::verify(
+                &cluster, &answers, preflight, wait, cancel, &progress,
+            )
+            .await?;
+            Ok(Event::VerifyDone(outcome))
+        }
+    }
+}
+
+/// The preflight checks: the cluster (a cluster that cannot be reached is the first check's
+/// error, not the request's), the secret manager's plan and helm.
+async fn preflight_report(
+    shared: &Shared,
+    answers: &Answers,
+    cancel: &CancellationToken,
+) -> Result<Report, EngineError> {
+    let cluster = connect_cluster(shared, answers, cancel).await?;
+    let plan = match connect(shared, answers, cancel).await {
+        Ok(sm) => {
+            crate::engine::preflight::seed_plan(sm.as_ref(), answers, shared.concurrency, cancel)
+                .await
+        }
+        Err(EngineError::Interrupted) => return Err(EngineError::Interrupted),
+        Err(e) => Err(e.with_fix()),
+    };
+    let helm = Helm::from_env();
+    tokio::select! {
+        r = crate::engine::preflight::run(answers, cluster.as_ref(), plan.as_ref().map_err(String::clone), &helm) => Ok(r),
+        () = cancel.cancelled() => Err(EngineError::Interrupted),
     }
 }
 

@@ -556,7 +556,9 @@ impl State {
             | Event::InstallProgress(_)
             | Event::InstallDone(_)
             | Event::RolledBack { .. }
-            | Event::Uninstalled { .. } => {}
+            | Event::Uninstalled { .. }
+            | Event::VerifyProgress(_)
+            | Event::VerifyDone(_) => {}
             Event::Failed(error) => {
                 self.seed.phase = SeedPhase::Done;
                 self.seed.result = Some(SeedResult::Failed(error));

@@ -1,0 +1,130 @@
+//! `caracal-deploy verify`: step 4, headless. The preflight checks, then the live checks from
+//! watches of the release's namespace. Changes as they are seen go to stderr; the final report
+//! to stdout (text, or `-o json` in the contract's shape). Reads only.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::apply::parse_duration;
+use super::preflight::Format;
+use crate::core::checks::{Check, Outcome, Report};
+use crate::engine::{Event, Request};
+use crate::exit::Exit;
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    #[arg(short = 'f', long = "answers")]
+    answers: PathBuf,
+    /// Keep watching until every check is green (then exit 0 at once), or until this long has
+    /// passed (then exit with what is still red): e.g. 90s, 10m.
+    #[arg(long, value_parser = parse_duration)]
+    wait: Option<Duration>,
+    /// Output format of the results.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+    output: Format,
+    /// Exit 3 instead of 4 when there are warnings only.
+    #[arg(long)]
+    fail_on_warning: bool,
+    /// Log file (never holds secret values).
+    #[arg(long, env = "CARACAL_DEPLOY_LOG")]
+    log_file: Option<PathBuf>,
+}
+
+/// One line for a check on stderr: glyph, word, id, detail.
+fn line(c: &Check) -> String {
+    let mut text = format!("  {} {} {}", c.result.glyph(), c.result.word(), c.id);
+    if !c.detail.is_empty() {
+        text.push_str(&format!(": {}", c.detail));
+    }
+    text
+}
+
+fn not_green(r: &Report) -> Vec<&str> {
+    r.checks()
+        .filter(|c| matches!(c.result, Outcome::Error | Outcome::Warning))
+        .map(|c| c.id.as_str())
+        .collect()
+}
+
+pub fn run(args: &VerifyArgs) -> Exit {
+    let answers = match super::load(&args.answers) {
+        Ok(a) => a,
+        Err(exit) => return exit,
+    };
+    crate::logging::init(args.log_file.as_deref());
+    match args.wait {
+        Some(w) => eprintln!(
+            "Verifying release {} in {} (reads only); waiting up to {}s for every check to be green…",
+            answers.release,
+            answers.namespace,
+            w.as_secs()
+        ),
+        None => eprintln!(
+            "Verifying release {} in {} (reads only)…",
+            answers.release, answers.namespace
+        ),
+    }
+    let mut seen: Option<BTreeMap<String, (Outcome, String)>> = None;
+    let wait = args.wait;
+    super::drive(
+        Request::Verify {
+            answers: Box::new(answers),
+            wait,
+        },
+        "interrupted: nothing was changed (verify only reads).",
+        "Interrupted: nothing was changed (verify only reads).",
+        |event| match event {
+            Event::VerifyProgress(report) => {
+                if wait.is_some() {
+                    let now: BTreeMap<String, (Outcome, String)> = report
+                        .checks()
+                        .map(|c| (c.id.clone(), (c.result, c.detail.clone())))
+                        .collect();
+                    match &seen {
+                        None => {
+                            let red = not_green(&report);
+                            eprintln!(
+                                "{} checks; {} not green yet{}",
+                                now.len(),
+                                red.len(),
+                                if red.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(": {}", red.join(", "))
+                                }
+                            );
+                        }
+                        Some(before) => {
+                            for c in report.checks() {
+                                if before.get(&c.id) != now.get(&c.id) {
+                                    eprintln!("{}", line(c));
+                                }
+                            }
+                        }
+                    }
+                    seen = Some(now);
+                }
+                None
+            }
+            Event::VerifyDone(outcome) => {
+                if outcome.timed_out {
+                    eprintln!(
+                        "The wait ended with checks still not green: {}",
+                        not_green(&outcome.report).join(", ")
+                    );
+                }
+                match args.output {
+                    Format::Text => print!("{}", outcome.report.to_text()),
+                    Format::Json => println!(
+                        "{}",
+                        serde_json::to_string_pretty(&outcome.report.to_json())
+                            .unwrap_or_else(|_| "{}".into())
+                    ),
+                }
+                Some(outcome.report.exit(args.fail_on_warning))
+            }
+            _ => None,
+        },
+    )
+}

@@ -1,0 +1,568 @@
+//! Step 4: verify the install, live. One watch per kind verify reads, each scoped to the
+//! release's namespace and, where it can be, to the release's label or the object's name, so
+//! its cost follows the install and not the cluster. Every change re-evaluates the checks
+//! (`core::verify`, pure); the front end gets each new report. A watch that fails is started
+//! again (a fresh list) and, until it has listed, the checks it feeds say "reconnecting" instead
+//! of showing what they last saw.
+//!
+//! Without `wait`, the report is final once every watch has listed once. With `wait`, it is
+//! final as soon as every check is green, or at the deadline with what is still red.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Event as KubeEvent, Pod, Secret};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::watcher::{self, Event as WatchEvent};
+use kube::{Resource, ResourceExt};
+use serde_json::Value;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
+
+use crate::adapters::kube::{Cluster, KubeError};
+use crate::core::answers::Answers;
+use crate::core::checks::{Outcome, Report};
+use crate::core::external_secret::RUNTIME_SECRET;
+use crate::core::manifests::store_name;
+use crate::core::release::{self, Release};
+use crate::core::verify::{Kind, Observed, RuntimeSecret, evaluate};
+use crate::engine::error::EngineError;
+
+/// How long the first listing of every watch may take before the report is given with what
+/// could not be listed as errors.
+pub const LIST_DEADLINE: Duration = Duration::from_secs(20);
+
+/// What one run of verify ended with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyOutcome {
+    pub report: Report,
+    /// `wait` was given and its deadline passed before everything was green.
+    pub timed_out: bool,
+}
+
+/// One object as verify keeps it.
+enum Item {
+    Object(Value),
+    Runtime(RuntimeSecret),
+    Release(Box<Release>),
+}
+
+enum Change {
+    /// A (re)list begins: what follows until `Listed` replaces what the kind held.
+    Restarted,
+    Listed,
+    InitApplied(String, Item),
+    Applied(String, Item),
+    Deleted(String),
+    /// The watch failed; it starts again after a pause.
+    Lost(String),
+}
+
+type Sender = UnboundedSender<(Kind, Change)>;
+
+/// Runs a watch for ever: on an error, reports it and starts again with a fresh list.
+fn spawn_watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    kind: Kind,
+    convert: fn(K) -> Option<Item>,
+    tx: Sender,
+) -> JoinHandle<()>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    tokio::spawn(async move {
+        let mut pause = Duration::from_millis(250);
+        loop {
+            let mut stream = watcher::watcher(api.clone(), config.clone()).boxed();
+            while let Some(event) = stream.next().await {
+                let change = match event {
+                    Ok(WatchEvent::Init) => Change::Restarted,
+                    Ok(WatchEvent::InitDone) => {
+                        pause = Duration::from_millis(250);
+                        Change::Listed
+                    }
+                    Ok(WatchEvent::InitApply(o)) => {
+                        let name = o.name_any();
+                        match convert(o) {
+                            Some(item) => Change::InitApplied(name, item),
+                            None => continue,
+                        }
+                    }
+                    Ok(WatchEvent::Apply(o)) => {
+                        let name = o.name_any();
+                        match convert(o) {
+                            Some(item) => Change::Applied(name, item),
+                            None => Change::Deleted(name),
+                        }
+                    }
+                    Ok(WatchEvent::Delete(o)) => Change::Deleted(o.name_any()),
+                    Err(e) => {
+                        let _ = tx.send((kind, Change::Lost(e.to_string())));
+                        break;
+                    }
+                };
+                if tx.send((kind, change)).is_err() {
+                    return;
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(4));
+        }
+    })
+}
+
+fn json<K: serde::Serialize>(o: K) -> Option<Item> {
+    serde_json::to_value(o).ok().map(Item::Object)
+}
+
+/// The runtime Secret's values, moved (not copied) into buffers zeroized on drop.
+fn runtime(mut secret: Secret) -> Option<Item> {
+    let owners = secret
+        .metadata
+        .owner_references
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| (o.kind, o.name, o.uid))
+        .collect();
+    let keys = secret
+        .data
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, Zeroizing::new(v.0)))
+        .collect();
+    Some(Item::Runtime(RuntimeSecret { owners, keys }))
+}
+
+/// A helm storage Secret, decoded; one that cannot be is skipped (and logged).
+fn helm_release(secret: Secret) -> Option<Item> {
+    let data = secret.data.as_ref()?.get("release")?;
+    match release::decode(&data.0) {
+        Ok(r) => Some(Item::Release(Box::new(r))),
+        Err(e) => {
+            tracing::warn!(secret = %secret.name_any(), error = %e, "cannot read a helm release record");
+            None
+        }
+    }
+}
+
+/// The kinds of the operators' CRDs: (kind, apiVersion, namespaced, what serves it).
+const CRD_KINDS: &[(Kind, &str, &str, bool, &str)] = &[
+    (
+        Kind::ClusterSecretStore,
+        "external-secrets.io/v1",
+        "ClusterSecretStore",
+        false,
+        "install External Secrets Operator 0.16.2 or newer (it serves external-secrets.io/v1)",
+    ),
+    (
+        Kind::ExternalSecret,
+        "external-secrets.io/v1",
+        "ExternalSecret",
+        true,
+        "install External Secrets Operator 0.16.2 or newer (it serves external-secrets.io/v1)",
+    ),
+    (
+        Kind::ServiceMonitor,
+        "monitoring.coreos.com/v1",
+        "ServiceMonitor",
+        true,
+        "install the Prometheus Operator CRDs (kube-prometheus-stack)",
+    ),
+    (
+        Kind::PrometheusRule,
+        "monitoring.coreos.com/v1",
+        "PrometheusRule",
+        true,
+        "install the Prometheus Operator CRDs (kube-prometheus-stack)",
+    ),
+    (
+        Kind::Certificate,
+        "cert-manager.io/v1",
+        "Certificate",
+        true,
+        "install cert-manager (it issues the ingresses' certificates)",
+    ),
+    (
+        Kind::CertificateRequest,
+        "cert-manager.io/v1",
+        "CertificateRequest",
+        true,
+        "install cert-manager (it issues the ingresses' certificates)",
+    ),
+    // ACME's kinds: absent when cert-manager runs without ACME, which is fine.
+    (Kind::Order, "acme.cert-manager.io/v1", "Order", true, ""),
+    (
+        Kind::Challenge,
+        "acme.cert-manager.io/v1",
+        "Challenge",
+        true,
+        "",
+    ),
+];
+
+/// Starts every watch; kinds the server does not serve are recorded in `obs.unserved`.
+async fn start_watches(
+    cluster: &Cluster,
+    answers: &Answers,
+    obs: &mut Observed,
+    tx: &Sender,
+) -> Result<Vec<JoinHandle<()>>, EngineError> {
+    let client = cluster.client().clone();
+    let ns = answers.namespace.as_str();
+    let instance = format!("app.kubernetes.io/instance={}", answers.release);
+    let by_instance = watcher::Config::default().labels(&instance);
+    let all = watcher::Config::default();
+    let mut tasks = vec![
+        spawn_watch(
+            Api::<Secret>::namespaced(client.clone(), ns),
+            watcher::Config::default().fields(&format!("metadata.name={RUNTIME_SECRET}")),
+            Kind::RuntimeSecret,
+            runtime,
+            tx.clone(),
+        ),
+        spawn_watch(
+            Api::<Secret>::namespaced(client.clone(), ns),
+            watcher::Config::default().labels(&format!("owner=helm,name={}", answers.release)),
+            Kind::Release,
+            helm_release,
+            tx.clone(),
+        ),
+        spawn_watch(
+            Api::<Job>::namespaced(client.clone(), ns),
+            by_instance.clone(),
+            Kind::Job,
+            json,
+            tx.clone(),
+        ),
+        spawn_watch(
+            Api::<Deployment>::namespaced(client.clone(), ns),
+            by_instance.clone(),
+            Kind::Deployment,
+            json,
+            tx.clone(),
+        ),
+        spawn_watch(
+            Api::<StatefulSet>::namespaced(client.clone(), ns),
+            by_instance.clone(),
+            Kind::StatefulSet,
+            json,
+            tx.clone(),
+        ),
+        // Every pod and ConfigMap of the namespace: a secret value may be planted in any.
+        spawn_watch(
+            Api::<Pod>::namespaced(client.clone(), ns),
+            all.clone(),
+            Kind::Pod,
+            json,
+            tx.clone(),
+        ),
+        spawn_watch(
+            Api::<ConfigMap>::namespaced(client.clone(), ns),
+            all.clone(),
+            Kind::ConfigMap,
+            json,
+            tx.clone(),
+        ),
+        spawn_watch(
+            Api::<NetworkPolicy>::namespaced(client.clone(), ns),
+            all.clone(),
+            Kind::NetworkPolicy,
+            json,
+            tx.clone(),
+        ),
+        spawn_watch(
+            Api::<KubeEvent>::namespaced(client.clone(), ns),
+            watcher::Config::default().fields("type=Warning"),
+            Kind::Event,
+            json,
+            tx.clone(),
+        ),
+    ];
+    for kind in [
+        Kind::RuntimeSecret,
+        Kind::Release,
+        Kind::Job,
+        Kind::Deployment,
+        Kind::StatefulSet,
+        Kind::Pod,
+        Kind::ConfigMap,
+        Kind::NetworkPolicy,
+        Kind::Event,
+    ] {
+        obs.stale.insert(kind, "listing".into());
+    }
+    for (kind, api_version, name, namespaced, install) in CRD_KINDS {
+        let api = match cluster
+            .dynamic_api(api_version, name, namespaced.then_some(ns))
+            .await
+        {
+            Ok(api) => api,
+            Err(KubeError::CrdMissing { .. }) => {
+                if !install.is_empty() {
+                    obs.unserved.insert(*kind, install.to_string());
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let config = match kind {
+            Kind::ClusterSecretStore => {
+                watcher::Config::default().fields(&format!("metadata.name={}", store_name(answers)))
+            }
+            Kind::ExternalSecret => {
+                watcher::Config::default().fields(&format!("metadata.name={RUNTIME_SECRET}"))
+            }
+            Kind::ServiceMonitor | Kind::PrometheusRule => by_instance.clone(),
+            _ => all.clone(),
+        };
+        tasks.push(spawn_watch::<DynamicObject>(
+            api,
+            config,
+            *kind,
+            json,
+            tx.clone(),
+        ));
+        obs.stale.insert(*kind, "listing".into());
+    }
+    Ok(tasks)
+}
+
+/// What the loop keeps per kind, by object name.
+#[derive(Default)]
+struct Lists {
+    objects: BTreeMap<Kind, BTreeMap<String, Value>>,
+    releases: BTreeMap<String, Release>,
+    pending: BTreeMap<Kind, Vec<(String, Item)>>,
+}
+
+fn list_of(obs: &mut Observed, kind: Kind) -> Option<&mut Vec<Value>> {
+    Some(match kind {
+        Kind::Job => &mut obs.jobs,
+        Kind::Deployment => &mut obs.deployments,
+        Kind::StatefulSet => &mut obs.stateful_sets,
+        Kind::Pod => &mut obs.pods,
+        Kind::ConfigMap => &mut obs.config_maps,
+        Kind::NetworkPolicy => &mut obs.network_policies,
+        Kind::ServiceMonitor => &mut obs.service_monitors,
+        Kind::PrometheusRule => &mut obs.prometheus_rules,
+        Kind::Certificate => &mut obs.certificates,
+        Kind::CertificateRequest => &mut obs.certificate_requests,
+        Kind::Order => &mut obs.orders,
+        Kind::Challenge => &mut obs.challenges,
+        Kind::Event => &mut obs.events,
+        Kind::ClusterSecretStore | Kind::ExternalSecret | Kind::RuntimeSecret | Kind::Release => {
+            return None;
+        }
+    })
+}
+
+impl Lists {
+    fn put(&mut self, obs: &mut Observed, kind: Kind, name: String, item: Item) {
+        match item {
+            Item::Runtime(r) => obs.runtime = Some(r),
+            Item::Release(r) => {
+                self.releases.insert(name, *r);
+            }
+            Item::Object(v) => match kind {
+                Kind::ClusterSecretStore => obs.store = Some(v),
+                Kind::ExternalSecret => obs.external_secret = Some(v),
+                _ => {
+                    self.objects.entry(kind).or_default().insert(name, v);
+                }
+            },
+        }
+    }
+
+    fn remove(&mut self, obs: &mut Observed, kind: Kind, name: &str) {
+        match kind {
+            Kind::RuntimeSecret => obs.runtime = None,
+            Kind::ClusterSecretStore => obs.store = None,
+            Kind::ExternalSecret => obs.external_secret = None,
+            Kind::Release => {
+                self.releases.remove(name);
+            }
+            _ => {
+                if let Some(m) = self.objects.get_mut(&kind) {
+                    m.remove(name);
+                }
+            }
+        }
+    }
+
+    fn clear(&mut self, obs: &mut Observed, kind: Kind) {
+        match kind {
+            Kind::RuntimeSecret => obs.runtime = None,
+            Kind::ClusterSecretStore => obs.store = None,
+            Kind::ExternalSecret => obs.external_secret = None,
+            Kind::Release => self.releases.clear(),
+            _ => {
+                self.objects.remove(&kind);
+            }
+        }
+    }
+
+    /// Copies the kind's objects into `obs` after a change.
+    fn publish(&self, obs: &mut Observed, kind: Kind) {
+        if kind == Kind::Release {
+            obs.release = self.releases.values().max_by_key(|r| r.version).cloned();
+        } else if let Some(list) = list_of(obs, kind) {
+            *list = self
+                .objects
+                .get(&kind)
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default();
+        }
+    }
+
+    fn apply(&mut self, obs: &mut Observed, kind: Kind, change: Change) {
+        match change {
+            Change::Restarted => {
+                self.pending.insert(kind, Vec::new());
+                obs.stale
+                    .entry(kind)
+                    .or_insert_with(|| "listing again".into());
+            }
+            Change::InitApplied(name, item) => {
+                self.pending.entry(kind).or_default().push((name, item));
+            }
+            Change::Listed => {
+                self.clear(obs, kind);
+                for (name, item) in self.pending.remove(&kind).unwrap_or_default() {
+                    self.put(obs, kind, name, item);
+                }
+                obs.stale.remove(&kind);
+            }
+            Change::Applied(name, item) => self.put(obs, kind, name, item),
+            Change::Deleted(name) => self.remove(obs, kind, &name),
+            Change::Lost(why) => {
+                tracing::warn!(kind = kind.name(), error = %why, "watch lost; reconnecting");
+                obs.stale
+                    .insert(kind, format!("lost: {}", first_line(&why)));
+            }
+        }
+        self.publish(obs, kind);
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
+}
+
+/// The report: the preflight's categories, then the live checks.
+fn report(preflight: &Report, answers: &Answers, obs: &Observed, last: bool) -> Report {
+    let mut r = preflight.clone();
+    for (category, check) in evaluate(answers, obs, last) {
+        r.push(category, check);
+    }
+    r
+}
+
+/// Every check green: no error, no warning, nothing reconnecting.
+fn green(r: &Report, obs: &Observed) -> bool {
+    obs.stale.is_empty()
+        && r.checks()
+            .all(|c| matches!(c.result, Outcome::Success | Outcome::Skipped))
+}
+
+/// Watches, evaluates after every change, reports each new report through `progress`, and
+/// returns the final one.
+pub async fn verify(
+    cluster: &Cluster,
+    answers: &Answers,
+    preflight: Report,
+    wait: Option<Duration>,
+    cancel: &CancellationToken,
+    progress: &(dyn Fn(Report) + Send + Sync),
+) -> Result<VerifyOutcome, EngineError> {
+    let (tx, mut rx) = unbounded_channel();
+    let mut obs = Observed::default();
+    let tasks = start_watches(cluster, answers, &mut obs, &tx).await?;
+    struct Abort(Vec<JoinHandle<()>>);
+    impl Drop for Abort {
+        fn drop(&mut self) {
+            for t in &self.0 {
+                t.abort();
+            }
+        }
+    }
+    let _tasks = Abort(tasks);
+    let started = tokio::time::Instant::now();
+    let list_deadline = started + LIST_DEADLINE;
+    let deadline = wait.map(|w| started + w);
+    let mut lists = Lists::default();
+    // The kinds whose first list has not ended: until it has, nothing is reported.
+    let mut unlisted: std::collections::BTreeSet<Kind> = obs.stale.keys().copied().collect();
+    let mut listed_once = false;
+    let mut last: Option<Report> = None;
+    loop {
+        let until = match (listed_once, deadline) {
+            (false, _) => list_deadline,
+            (true, Some(d)) => d,
+            (true, None) => started,
+        };
+        if listed_once && wait.is_none() {
+            return Ok(VerifyOutcome {
+                report: report(&preflight, answers, &obs, true),
+                timed_out: false,
+            });
+        }
+        tokio::select! {
+            change = rx.recv() => {
+                let Some((kind, change)) = change else {
+                    return Err(EngineError::Internal("the watches stopped".into()));
+                };
+                if matches!(change, Change::Listed) {
+                    unlisted.remove(&kind);
+                }
+                lists.apply(&mut obs, kind, change);
+                // Take what else has arrived before evaluating once.
+                while let Ok((kind, change)) = rx.try_recv() {
+                    if matches!(change, Change::Listed) {
+                        unlisted.remove(&kind);
+                    }
+                    lists.apply(&mut obs, kind, change);
+                }
+            }
+            () = tokio::time::sleep_until(until) => {
+                let timed_out = listed_once;
+                return Ok(VerifyOutcome {
+                    report: report(&preflight, answers, &obs, true),
+                    timed_out,
+                });
+            }
+            () = cancel.cancelled() => return Err(EngineError::Interrupted),
+        }
+        if !listed_once && unlisted.is_empty() {
+            listed_once = true;
+        }
+        if !listed_once {
+            continue;
+        }
+        let now = report(&preflight, answers, &obs, false);
+        if wait.is_some() && green(&now, &obs) {
+            progress(now.clone());
+            return Ok(VerifyOutcome {
+                report: now,
+                timed_out: false,
+            });
+        }
+        if last.as_ref() != Some(&now) {
+            progress(now.clone());
+            last = Some(now);
+        }
+    }
+}
