@@ -16,8 +16,8 @@ use crate::exit::Exit;
 pub struct VerifyArgs {
     #[arg(short = 'f', long = "answers")]
     answers: PathBuf,
-    /// Keep watching until every check is green (then exit 0 at once), or until this long has
-    /// passed (then exit with what is still red): e.g. 90s, 10m.
+    /// Keep watching until no check is in error (then exit at once: 0, or 4 with warnings), or
+    /// until this long has passed (then exit 3 with what is still red): e.g. 90s, 10m.
     #[arg(long, value_parser = parse_duration)]
     wait: Option<Duration>,
     /// Output format of the results.
