@@ -31,7 +31,7 @@ STS (api-sts.mdx)
                              ``sts-admin-token`` Secret, mounted into STS only as STS_ADMIN_TOKEN).
 Gateway (api-gateway.mdx)
   ANY /{path}                "Request Requirements", "Denial Checks", "Replay Protection",
-                             "Responses and Failures": Bearer use=gateway mandate + 
+                             "Responses and Failures": Bearer use=gateway mandate +
                              X-Caracal-Resource; X-Caracal-Client-ID set -> 400; traversal -> 400;
                              missing/invalid/expired/replayed/revoked mandate -> 401; authority
                              denial -> 403; unresolved resource -> 404; STS failure -> 502; open
@@ -126,7 +126,6 @@ Logging: method, path (no query) and status only, as the other emulators.
 from __future__ import annotations
 
 import argparse
-import base64
 import binascii
 import hashlib
 import hmac
