@@ -6,7 +6,9 @@ External Secrets Operator has no endpoint setting for GCP Secret Manager or Entr
 starts it with ``HTTPS_PROXY`` pointing here (and ``SSL_CERT_FILE`` = the emulators' CA, whose
 server certificate carries the cloud names): its requests to
 ``secretmanager.googleapis.com:443`` etc. arrive at the emulators unchanged, TLS end to end
-between the controller and the emulator.
+between the controller and the emulator.  The same proxy carries Caracal's own ingress hosts
+(``sts.caracal.test``, ``gateway.caracal.test``, ``api.caracal.test``) to caracal_api.py, so the
+product's post-install canary reaches the emulated STS, Gateway and Admin API by those names.
 
   connect_proxy.py --routes ROUTES.json [--host 127.0.0.1] [--port 0] [--ready-file F]
 

@@ -264,7 +264,8 @@ class Stats:
             self.log: list[dict[str, Any]] = []
             self.seq = 0
 
-    def record(self, op: str, method: str, path: str, status: int, write: bool) -> None:
+    def record(self, op: str, method: str, path: str, status: int, write: bool,
+               extra: dict[str, Any] | None = None) -> None:
         with self.lock:
             self.total += 1
             self.counts[op] = self.counts.get(op, 0) + 1
@@ -275,8 +276,11 @@ class Stats:
                 if write:
                     self.writes += 1
             self.seq += 1
-            self.log.append({"seq": self.seq, "time": time.time(), "op": op,
-                             "method": method, "path": path, "status": status})
+            entry = {"seq": self.seq, "time": time.time(), "op": op,
+                     "method": method, "path": path, "status": status}
+            if extra:
+                entry.update(extra)
+            self.log.append(entry)
             if len(self.log) > self.LOG_LIMIT:
                 del self.log[: len(self.log) - self.LOG_LIMIT]
 
@@ -399,6 +403,10 @@ class App:
 
     def describe(self) -> dict[str, Any]:
         return {}
+
+    def record(self, req: Request, op: str, status: int, write: bool) -> None:
+        """Count and log one API request (``/_emulator/requests``); an app may add fields."""
+        self.stats.record(op, req.method, req.raw_path, status, write)
 
     # admin API ------------------------------------------------------------------
     def admin(self, req: Request) -> Response:
@@ -540,7 +548,7 @@ def handle(app: App, req: Request) -> Response:
         log(app.name, "internal error:\n" + traceback.format_exc(limit=8))
         resp = app.internal_error()
     if op != "admin":
-        app.stats.record(op, req.method, req.raw_path, resp.status, write)
+        app.record(req, op, resp.status, write)
     elapsed_ms = (time.monotonic() - started) * 1000
     log(app.name, f"{req.method} {req.raw_path} -> {resp.status} ({op}, {elapsed_ms:.0f} ms)")
     return resp

@@ -23,6 +23,9 @@ CLOUD_NAMES = (
     "securetoken.googleapis.com",      # GKE workload identity: identity binding tokens
     "login.microsoftonline.com",       # Entra ID (MSAL discovery and token endpoint)
     "*.vault.azure.net",               # Key Vault hosts
+    # Caracal's own ingress hosts on the bed (testbed/answers/*.yaml.tmpl), served by
+    # caracal_api.py for the product's post-install canary.
+    "sts.caracal.test", "gateway.caracal.test", "api.caracal.test",
 )
 DEFAULT_NAMES = ("localhost", "127.0.0.1", "::1") + CLOUD_NAMES
 

@@ -5,9 +5,10 @@
 #
 # Starts moto (AWS Secrets Manager + STS), gcp_sm.py (GCP Secret Manager: REST over HTTP, and
 # over TLS REST + gRPC + the workload identity token services), azure_kv.py (Azure Key Vault +
-# Entra ID endpoints, HTTPS) and connect_proxy.py (the HTTPS proxy that maps the real cloud host
-# names to them, for External Secrets), waits until each answers, and writes
-#   STATE_DIR/pids/{moto,gcp-sm,azure-kv,connect-proxy}.pid    STATE_DIR/logs/<same>.log
+# Entra ID endpoints, HTTPS), caracal_api.py (Caracal's STS, Gateway and Admin API, HTTPS, for
+# the product's post-install canary) and connect_proxy.py (the HTTPS proxy that maps the real
+# cloud host names and Caracal's ingress hosts to them), waits until each answers, and writes
+#   STATE_DIR/pids/{moto,gcp-sm,azure-kv,caracal-api,connect-proxy}.pid   STATE_DIR/logs/<same>.log
 #   STATE_DIR/emulators.env                       (export lines: endpoints, credentials, CA, proxy)
 # Idempotent: when all are already running it only says so; when only the proxy is gone it is
 # restarted alone (same routes, same port when free).
@@ -42,7 +43,7 @@ if command -v flock >/dev/null 2>&1; then flock 8; fi
 
 # name -> pattern that must appear in /proc/PID/cmdline
 declare -A pattern=([moto]="moto_server" [gcp-sm]="gcp_sm.py" [azure-kv]="azure_kv.py"
-  [connect-proxy]="connect_proxy.py")
+  [caracal-api]="caracal_api.py" [connect-proxy]="connect_proxy.py")
 
 wi_client="${CARACAL_TESTBED_AZURE_WI_CLIENT_ID:-00000000-0000-4000-8000-000000000e50}"
 gke_cluster="${CARACAL_TESTBED_GKE_CLUSTER:-caracal-testbed/us-central1/caracal-testbed}"
@@ -57,7 +58,7 @@ alive() {
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "${pattern[$name]}"
 }
 
-if alive moto && alive gcp-sm && alive azure-kv && [ -f "$state/emulators.env" ]; then
+if alive moto && alive gcp-sm && alive azure-kv && alive caracal-api && [ -f "$state/emulators.env" ]; then
   if alive connect-proxy; then
     log "already running (see $state/emulators.env)"
     exit 0
@@ -65,7 +66,7 @@ if alive moto && alive gcp-sm && alive azure-kv && [ -f "$state/emulators.env" ]
   restart_proxy_only=1
 else
   restart_proxy_only=0
-  if alive moto || alive gcp-sm || alive azure-kv || alive connect-proxy; then
+  if alive moto || alive gcp-sm || alive azure-kv || alive caracal-api || alive connect-proxy; then
     log "some emulators are running, some not: restarting all"
     "$here/stop.sh" "$state" || true
   fi
@@ -217,7 +218,20 @@ client="$(json_field "$state/azure-kv/ready.json" client_id)"
 ca="$state/azure-kv/ca.pem"
 wait_http "$azure_url/_emulator/healthz" "$ca" 20
 
-# --- the CONNECT proxy: real cloud host names -> emulators --------------------------------
+# --- Caracal's STS, Gateway and Admin API (same CA), for the post-install canary --------
+mkdir -p "$state/caracal-api"
+rm -f "$state/caracal-api/ready.json"
+log "starting caracal_api.py"
+launch caracal-api "$py" "$here/caracal_api.py" --host 127.0.0.1 --port 0 \
+  --state-dir "$state/caracal-api" --tls-dir "$state/azure-kv" \
+  --ready-file "$state/caracal-api/ready.json" "${latency_args[@]}"
+if ! wait_ready "$(cat "$state/pids/caracal-api.pid")" "$state/caracal-api/ready.json"; then
+  log "caracal_api.py failed to start; see $state/logs/caracal-api.log"; exit 1
+fi
+caracal_api_port="$(json_field "$state/caracal-api/ready.json" port)"
+wait_http "https://127.0.0.1:$caracal_api_port/_emulator/healthz" "$ca" 20
+
+# --- the CONNECT proxy: real cloud host names (and Caracal's hosts) -> emulators ----------
 gcp_https_port="${gcp_https_url##*:}"
 mkdir -p "$state/connect-proxy"
 cat >"$state/connect-proxy/routes.json.tmp" <<JSON
@@ -226,7 +240,10 @@ cat >"$state/connect-proxy/routes.json.tmp" <<JSON
   "iamcredentials.googleapis.com:443": "127.0.0.1:$gcp_grpc_port",
   "securetoken.googleapis.com:443": "127.0.0.1:$gcp_https_port",
   "login.microsoftonline.com:443": "127.0.0.1:$azure_port",
-  "$vault_host:443": "127.0.0.1:$azure_port"
+  "$vault_host:443": "127.0.0.1:$azure_port",
+  "sts.caracal.test:443": "127.0.0.1:$caracal_api_port",
+  "gateway.caracal.test:443": "127.0.0.1:$caracal_api_port",
+  "api.caracal.test:443": "127.0.0.1:$caracal_api_port"
 }
 JSON
 mv "$state/connect-proxy/routes.json.tmp" "$state/connect-proxy/routes.json"
@@ -260,6 +277,7 @@ tmp="$state/emulators.env.tmp"
     CARACAL_TESTBED_AZURE_VAULT_HOST "$vault_host" \
     CARACAL_TESTBED_AZURE_WI_CLIENT_ID "$wi_client" \
     CARACAL_TESTBED_PROXY_URL "$proxy_url" \
+    CARACAL_TESTBED_CARACAL_API_URL "https://127.0.0.1:$caracal_api_port" \
     CARACAL_TESTBED_EMULATORS_PYTHON "$py" \
     CARACAL_TESTBED_EMULATORS_STATE "$state"
 } >"$tmp"
@@ -268,5 +286,6 @@ complete=1
 log "moto      $moto_url"
 log "gcp-sm    $gcp_url"
 log "azure-kv  https://127.0.0.1:$azure_port (CA $ca)"
+log "caracal   https://127.0.0.1:$caracal_api_port (sts/gateway/api.caracal.test through the proxy)"
 log "proxy     $proxy_url (cloud host names -> emulators)"
 log "ready: source $state/emulators.env"

@@ -15,9 +15,9 @@ fi
 [ -d "$state" ] || { log "no state dir $state: nothing to stop"; exit 0; }
 
 declare -A pattern=([moto]="moto_server" [gcp-sm]="gcp_sm.py" [azure-kv]="azure_kv.py"
-  [connect-proxy]="connect_proxy.py")
+  [caracal-api]="caracal_api.py" [connect-proxy]="connect_proxy.py")
 
-for name in connect-proxy moto gcp-sm azure-kv; do
+for name in connect-proxy moto gcp-sm azure-kv caracal-api; do
   pidfile="$state/pids/$name.pid"
   [ -f "$pidfile" ] || continue
   pid="$(cat "$pidfile" 2>/dev/null || true)"

@@ -1181,10 +1181,11 @@ def test_start_stop_scripts(tmp_path):
                     "AZURE_AUTHORITY_HOST", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
                     "CARACAL_TESTBED_CA_BUNDLE", "CARACAL_TESTBED_PROXY_URL",
                     "CARACAL_TESTBED_GCP_GRPC_TARGET", "CARACAL_TESTBED_GCP_HTTPS_URL",
-                    "CARACAL_TESTBED_AZURE_VAULT_HOST", "CARACAL_TESTBED_AZURE_WI_CLIENT_ID"]:
+                    "CARACAL_TESTBED_AZURE_VAULT_HOST", "CARACAL_TESTBED_AZURE_WI_CLIENT_ID",
+                    "CARACAL_TESTBED_CARACAL_API_URL"]:
             assert vals.get(key), key
         pids = {n: int((state / "pids" / f"{n}.pid").read_text())
-                for n in ("moto", "gcp-sm", "azure-kv", "connect-proxy")}
+                for n in ("moto", "gcp-sm", "azure-kv", "caracal-api", "connect-proxy")}
         for pid in pids.values():
             os.kill(pid, 0)
         assert all((state / "logs" / f"{n}.log").exists() for n in pids)
@@ -1223,10 +1224,19 @@ def test_start_stop_scripts(tmp_path):
                  "url": vals["CARACAL_TESTBED_PROXY_URL"]}
         for target, want in (("login.microsoftonline.com:443", 200),
                              (vals["CARACAL_TESTBED_AZURE_VAULT_HOST"] + ":443", 200),
-                             ("secretmanager.googleapis.com:443", 200), ("example.com:443", 403)):
+                             ("secretmanager.googleapis.com:443", 200), ("example.com:443", 403),
+                             ("sts.caracal.test:443", 200), ("gateway.caracal.test:443", 200),
+                             ("api.caracal.test:443", 200), ("web.caracal.test:443", 403)):
             status, head, sock = connect(proxy, target)
             sock.close()
             assert status == want, (target, head)
+
+        # Caracal's emulated APIs: over the same CA, and by name through the proxy
+        r = requests.get(vals["CARACAL_TESTBED_CARACAL_API_URL"] + "/api/v1/zones", verify=ca, timeout=10)
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized", r.text
+        r = requests.get("https://api.caracal.test/health", verify=ca, timeout=10,
+                         proxies={"https": vals["CARACAL_TESTBED_PROXY_URL"]})
+        assert r.status_code == 200 and r.json()["service"] == "api", r.text
 
         # idempotent
         r = subprocess.run([str(HERE / "start.sh"), str(state)], capture_output=True, text=True, env=env,
@@ -1247,7 +1257,7 @@ def test_start_stop_scripts(tmp_path):
                            timeout=120)
         assert r.returncode == 0 and "restarting the proxy" in r.stderr, r.stderr
         pids["connect-proxy"] = int((state / "pids" / "connect-proxy.pid").read_text())
-        for n in ("moto", "gcp-sm", "azure-kv"):
+        for n in ("moto", "gcp-sm", "azure-kv", "caracal-api"):
             assert int((state / "pids" / f"{n}.pid").read_text()) == pids[n]
         assert (state / "emulators.env").read_text() == envfile
         status, head, sock = connect(proxy, "login.microsoftonline.com:443")
@@ -1677,7 +1687,8 @@ def test_tls_certificate_names_the_cloud_hosts(gcp_tls, azure_wi):
 
     for host in ("secretmanager.googleapis.com", "securetoken.googleapis.com",
                  "iamcredentials.googleapis.com", "login.microsoftonline.com",
-                 "caracal-testbed.vault.azure.net"):
+                 "caracal-testbed.vault.azure.net", "sts.caracal.test", "gateway.caracal.test",
+                 "api.caracal.test"):
         with socket.create_connection(("127.0.0.1", azure_wi.port), timeout=10) as sock:
             with ctx.wrap_socket(sock, server_hostname=host) as tls:
                 assert tls.version() in ("TLSv1.2", "TLSv1.3")
