@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod azure;
+pub mod canary;
 pub mod gcp;
 pub mod helm;
 pub mod kube;

@@ -1,6 +1,8 @@
 //! `caracal-deploy verify`: step 4, headless. The preflight checks, then the live checks from
 //! watches of the release's namespace. Changes as they are seen go to stderr; the final report
-//! to stdout (text, or `-o json` in the contract's shape). Reads only.
+//! to stdout (text, or `-o json` in the contract's shape). It changes nothing in the cluster;
+//! the canary creates its zone, application, resource and policy through the Admin API and
+//! deletes them again.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -55,13 +57,13 @@ pub fn run(args: &VerifyArgs) -> Exit {
     crate::logging::init(args.log_file.as_deref());
     match args.wait {
         Some(w) => eprintln!(
-            "Verifying release {} in {} (reads only); waiting up to {}s for every check to be green…",
+            "Verifying release {} in {}; waiting up to {}s for every check to pass…",
             answers.release,
             answers.namespace,
             w.as_secs()
         ),
         None => eprintln!(
-            "Verifying release {} in {} (reads only)…",
+            "Verifying release {} in {}…",
             answers.release, answers.namespace
         ),
     }
@@ -72,8 +74,8 @@ pub fn run(args: &VerifyArgs) -> Exit {
             answers: Box::new(answers),
             wait,
         },
-        "interrupted: nothing was changed (verify only reads).",
-        "Interrupted: nothing was changed (verify only reads).",
+        "interrupted: nothing was changed in the cluster (the canary deletes what it created).",
+        "Interrupted: nothing was changed in the cluster (the canary deletes what it created).",
         |event| match event {
             Event::VerifyProgress(report) => {
                 if wait.is_some() {

@@ -113,6 +113,29 @@ impl std::fmt::Debug for RuntimeSecret {
     }
 }
 
+/// How the canary's last run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CanaryResult {
+    Passed {
+        /// Where it reached the services (the ingress hosts).
+        via: String,
+        request_id: String,
+        /// The audit events of the Gateway's request: (event type, decision).
+        events: Vec<(String, String)>,
+        left_behind: Vec<String>,
+    },
+    Failed {
+        via: String,
+        step: String,
+        message: String,
+        /// The service's error code (`access_denied`…), empty for a transport error.
+        code: String,
+        left_behind: Vec<String>,
+    },
+    /// Not run, and why (a prerequisite is missing).
+    NotRun(String),
+}
+
 /// What the watches currently show. Lists hold the objects as JSON.
 #[derive(Debug, Default)]
 pub struct Observed {
@@ -139,6 +162,8 @@ pub struct Observed {
     pub stale: BTreeMap<Kind, String>,
     /// Kinds the API server does not serve (a CRD missing), with what to install.
     pub unserved: BTreeMap<Kind, String>,
+    /// The canary's last run; None until it has run.
+    pub canary: Option<CanaryResult>,
 }
 
 /// The (category, check) pairs of verify's live part, in display order.
@@ -216,6 +241,7 @@ pub fn evaluate(answers: &Answers, obs: &Observed, last: bool) -> Vec<(&'static 
         &[Kind::Release, Kind::ServiceMonitor, Kind::RuntimeSecret],
         monitoring_auth(answers, obs),
     );
+    push(CANARY, &[], canary(obs));
     out
 }
 
@@ -1390,6 +1416,85 @@ pub fn monitoring_auth(answers: &Answers, obs: &Observed) -> Check {
             ns(answers)
         ),
     )
+}
+
+// ------------------------------------------------------------------ canary
+
+/// The hint for a canary that failed at `step` with `code`.
+fn canary_hint(step: &str, code: &str) -> String {
+    match (step.split(':').next().unwrap_or_default(), code) {
+        (_, "") => "the services were not reached: do the hosts resolve to the load balancer, and does the \
+                    NetworkPolicy admit it (see the network checks)? `curl -v https://HOST/` from where \
+                    verify runs shows it"
+            .into(),
+        ("Admin API", "unauthorized" | "invalid_admin_token") => format!(
+            "the control plane refused the admin token of {RUNTIME_SECRET}: were the pods restarted after \
+             the token was rotated? `kubectl rollout restart` the control plane's Deployment"
+        ),
+        ("STS", "access_denied") => "the STS refused a mandate the canary's policy allows: the policy set \
+                                     may not have reached the STS (its activation-status), or the STS reads \
+                                     another zone"
+            .into(),
+        ("STS", _) => "the STS refused the token exchange: its logs (`kubectl logs deploy/…-sts`) say why".into(),
+        ("Gateway", "invalid_token") => "the Gateway refused the mandate the STS issued: both must share \
+                                         gateway-sts-hmac-key (re-run apply, then restart both)"
+            .into(),
+        ("Gateway", _) => "the Gateway denied the request: its decision is in the audit events of the \
+                           request id; its logs say why"
+            .into(),
+        _ => "the audit events of the request never arrived: check the audit service and its streams \
+              (`streams-hmac-key`)"
+            .into(),
+    }
+}
+
+pub fn canary(obs: &Observed) -> Check {
+    let check = Check::new(
+        "canary",
+        "canary: STS token exchange, Gateway request, audit events",
+    );
+    let left = |left_behind: &[String]| {
+        if left_behind.is_empty() {
+            String::new()
+        } else {
+            format!("; left behind: {}", left_behind.join(", "))
+        }
+    };
+    match &obs.canary {
+        None => check.skipped("runs once every other check has been read"),
+        Some(CanaryResult::NotRun(why)) => check.skipped(why.clone()),
+        Some(CanaryResult::Passed {
+            via,
+            request_id,
+            events,
+            left_behind,
+        }) => {
+            let detail = format!(
+                "request {request_id} through {via}: allowed by the Gateway, audited ({}){}",
+                events
+                    .iter()
+                    .map(|(t, d)| if d.is_empty() { t.clone() } else { format!("{t} {d}") })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                left(left_behind)
+            );
+            if left_behind.is_empty() {
+                check.success(detail)
+            } else {
+                check.warning(detail, "delete what the canary left behind through the Admin API")
+            }
+        }
+        Some(CanaryResult::Failed {
+            via,
+            step,
+            message,
+            code,
+            left_behind,
+        }) => check.error(
+            format!("{step} through {via}: {message}{}", left(left_behind)),
+            canary_hint(step, code),
+        ),
+    }
 }
 
 #[cfg(test)]

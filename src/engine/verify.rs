@@ -32,7 +32,9 @@ use crate::core::checks::{Outcome, Report};
 use crate::core::external_secret::RUNTIME_SECRET;
 use crate::core::manifests::store_name;
 use crate::core::release::{self, Release};
-use crate::core::verify::{Kind, Observed, RuntimeSecret, evaluate};
+use crate::adapters::canary::{Canary, Endpoints};
+use crate::core::catalog::SecretCatalog;
+use crate::core::verify::{CanaryResult, Kind, Observed, RuntimeSecret, evaluate};
 use crate::engine::error::EngineError;
 
 /// How long the first listing of every watch may take before the report is given with what
@@ -501,25 +503,15 @@ pub async fn verify(
     }
     let _tasks = Abort(tasks);
     let started = tokio::time::Instant::now();
-    let list_deadline = started + LIST_DEADLINE;
-    let deadline = wait.map(|w| started + w);
+    // Without a wait, a watch that cannot list in LIST_DEADLINE ends the run (as an error).
+    let deadline = started + wait.unwrap_or(LIST_DEADLINE);
     let mut lists = Lists::default();
     // The kinds whose first list has not ended: until it has, nothing is reported.
     let mut unlisted: std::collections::BTreeSet<Kind> = obs.stale.keys().copied().collect();
-    let mut listed_once = false;
     let mut last: Option<Report> = None;
+    // When the canary may run again after a failure (it is not re-run on every change).
+    let mut canary_due = started;
     loop {
-        let until = match (listed_once, deadline) {
-            (false, _) => list_deadline,
-            (true, Some(d)) => d,
-            (true, None) => started,
-        };
-        if listed_once && wait.is_none() {
-            return Ok(VerifyOutcome {
-                report: report(&preflight, answers, &obs, true),
-                timed_out: false,
-            });
-        }
         tokio::select! {
             change = rx.recv() => {
                 let Some((kind, change)) = change else {
@@ -537,23 +529,40 @@ pub async fn verify(
                     lists.apply(&mut obs, kind, change);
                 }
             }
-            () = tokio::time::sleep_until(until) => {
-                let timed_out = listed_once;
+            () = tokio::time::sleep_until(canary_due), if wait.is_some() && unlisted.is_empty() && canary_due > tokio::time::Instant::now() => {}
+            () = tokio::time::sleep_until(deadline) => {
                 return Ok(VerifyOutcome {
                     report: report(&preflight, answers, &obs, true),
-                    timed_out,
+                    timed_out: wait.is_some(),
                 });
             }
             () = cancel.cancelled() => return Err(EngineError::Interrupted),
         }
-        if !listed_once && unlisted.is_empty() {
-            listed_once = true;
-        }
-        if !listed_once {
+        if !unlisted.is_empty() {
             continue;
         }
-        let now = report(&preflight, answers, &obs, false);
-        if wait.is_some() && green(&now, &obs) {
+        if wait.is_none() {
+            obs.canary = Some(run_canary(answers, &obs, cancel).await?);
+            return Ok(VerifyOutcome {
+                report: report(&preflight, answers, &obs, true),
+                timed_out: false,
+            });
+        }
+        // Waiting: the canary runs once everything else is green, again 5 s after a failure.
+        let mut now = report(&preflight, answers, &obs, false);
+        let canary_passed = matches!(
+            obs.canary,
+            Some(CanaryResult::Passed { .. } | CanaryResult::NotRun(_))
+        );
+        if !canary_passed
+            && tokio::time::Instant::now() >= canary_due
+            && green_but_canary(&now, &obs)
+        {
+            obs.canary = Some(run_canary(answers, &obs, cancel).await?);
+            canary_due = tokio::time::Instant::now() + CANARY_RETRY;
+            now = report(&preflight, answers, &obs, false);
+        }
+        if green(&now, &obs) {
             progress(now.clone());
             return Ok(VerifyOutcome {
                 report: now,
@@ -565,4 +574,118 @@ pub async fn verify(
             last = Some(now);
         }
     }
+}
+
+/// How long after a failed canary it runs again while waiting.
+const CANARY_RETRY: Duration = Duration::from_secs(5);
+
+/// Green apart from the canary's own check.
+fn green_but_canary(r: &Report, obs: &Observed) -> bool {
+    obs.stale.is_empty()
+        && r
+            .checks()
+            .all(|c| c.result != Outcome::Error || c.id == "canary")
+}
+
+/// The canary's endpoints, admin token and upstream, or why it cannot run.
+fn canary_plan(
+    answers: &Answers,
+    obs: &Observed,
+) -> Result<(Endpoints, Zeroizing<String>, String), String> {
+    match &obs.release {
+        Some(r) if r.status == "deployed" => {}
+        _ => return Err("no deployed release to send it through".into()),
+    }
+    let hosts = &answers.ingress.hosts;
+    let (Some(sts), Some(gateway), Some(api)) = (&hosts.sts, &hosts.gateway, &hosts.api) else {
+        return Err(
+            "the STS, Gateway and Admin API are not all exposed (ingress.hosts): the canary reaches \
+             them through their hosts"
+                .into(),
+        );
+    };
+    let key = SecretCatalog::of_valid(&answers.chart.version)
+        .secrets
+        .iter()
+        .find(|s| s.name == "admin-token")
+        .and_then(|s| s.runtime_key.clone())
+        .unwrap_or_else(|| "caracalAdminToken".into());
+    let token = obs
+        .runtime
+        .as_ref()
+        .and_then(|r| r.keys.get(&key))
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(|t| Zeroizing::new(t.to_string()))
+        .ok_or_else(|| format!("{RUNTIME_SECRET} holds no `{key}` (the admin token)"))?;
+    Ok((
+        Endpoints {
+            api: format!("https://{api}"),
+            sts: format!("https://{sts}"),
+            gateway: format!("https://{gateway}"),
+        },
+        token,
+        format!("https://{}/", hosts.web),
+    ))
+}
+
+/// The env variable naming extra CA certificates (PEM) the canary trusts, for ingress
+/// certificates from a private CA.
+pub const CA_BUNDLE_ENV: &str = "CARACAL_DEPLOY_CA_BUNDLE";
+
+async fn run_canary(
+    answers: &Answers,
+    obs: &Observed,
+    cancel: &CancellationToken,
+) -> Result<CanaryResult, EngineError> {
+    let (endpoints, token, upstream) = match canary_plan(answers, obs) {
+        Ok(p) => p,
+        Err(why) => return Ok(CanaryResult::NotRun(why)),
+    };
+    let via = endpoints.api.clone();
+    let extra_ca = match std::env::var_os(CA_BUNDLE_ENV) {
+        Some(path) => match std::fs::read(&path) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                return Ok(CanaryResult::NotRun(format!(
+                    "{CA_BUNDLE_ENV}: cannot read {}: {e}",
+                    std::path::Path::new(&path).display()
+                )));
+            }
+        },
+        None => None,
+    };
+    let canary = match Canary::new(endpoints, token, extra_ca.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return Ok(CanaryResult::NotRun(format!("{CA_BUNDLE_ENV}: {e}"))),
+    };
+    let outcome = canary.run(&upstream, cancel).await;
+    if let Err(e) = &outcome
+        && e.step == crate::adapters::canary::INTERRUPTED
+    {
+        if !e.left_behind.is_empty() {
+            tracing::warn!(left_behind = ?e.left_behind, "the interrupted canary could not delete everything");
+        }
+        return Err(EngineError::Interrupted);
+    }
+    Ok(match outcome {
+        Ok(ev) => {
+            tracing::info!(request_id = %ev.request_id, "canary passed");
+            CanaryResult::Passed {
+                via,
+                request_id: ev.request_id,
+                events: ev.events,
+                left_behind: ev.left_behind,
+            }
+        }
+        Err(e) => {
+            tracing::warn!(step = e.step, error = %e.message, "canary failed");
+            CanaryResult::Failed {
+                via,
+                step: e.step.to_string(),
+                message: e.message,
+                code: e.code,
+                left_behind: e.left_behind,
+            }
+        }
+    })
 }

@@ -97,6 +97,12 @@ fn healthy() -> Observed {
                 "type": "Bearer", "credentials": { "name": RUNTIME_SECRET, "key": "metricsBearer" } } } ] },
         })],
         prometheus_rules: vec![json!({ "metadata": { "name": "caracal-caracal" } })],
+        canary: Some(CanaryResult::Passed {
+            via: "https://api.example.com".into(),
+            request_id: "req-1".into(),
+            events: vec![("authorization_decision".into(), "allow".into())],
+            left_behind: vec![],
+        }),
         certificates: vec![json!({
             "metadata": { "name": "caracal-api-tls", "uid": "cert-uid" },
             "spec": { "secretName": "caracal-api-tls" },
@@ -141,8 +147,40 @@ fn a_healthy_install_passes_every_check() {
             "network-state-egress",
             "monitoring-objects",
             "monitoring-auth",
+            "canary",
         ]
     );
+}
+
+#[test]
+fn a_denied_canary_names_its_step_and_the_fix() {
+    let mut obs = healthy();
+    obs.canary = Some(CanaryResult::Failed {
+        via: "https://api.example.com".into(),
+        step: "Gateway: request with the mandate".into(),
+        message: "HTTP 401 invalid_token: mandate signature invalid (request id r-9)".into(),
+        code: "invalid_token".into(),
+        left_behind: vec![],
+    });
+    let c = check(&run(&obs), "canary").clone();
+    assert_eq!(c.result, Outcome::Error);
+    assert_eq!(
+        c.detail,
+        "Gateway: request with the mandate through https://api.example.com: HTTP 401 invalid_token: \
+         mandate signature invalid (request id r-9)"
+    );
+    assert!(c.hint.contains("gateway-sts-hmac-key"), "{c:?}");
+    obs.canary = Some(CanaryResult::Failed {
+        via: "https://api.example.com".into(),
+        step: "Admin API: create the canary's zone".into(),
+        message: "https://api.example.com/v1/zones: connection refused".into(),
+        code: String::new(),
+        left_behind: vec![],
+    });
+    let c = check(&run(&obs), "canary").clone();
+    assert!(c.hint.contains("resolve to the load balancer"), "{c:?}");
+    obs.canary = None;
+    assert_eq!(check(&run(&obs), "canary").result, Outcome::Skipped);
 }
 
 #[test]
