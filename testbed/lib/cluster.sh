@@ -396,6 +396,27 @@ start_eso() {
   )
 }
 
+# ---------------------------------------------------------------- cert-manager
+
+# start_cert_manager: the real cert-manager controller (testbed/cert-manager/), after the CRDs
+# and the bed's issuers (testbed/k8s/manifests/issuer.yaml) are in; start.sh waits until those
+# ClusterIssuers are Ready.
+start_cert_manager() {
+  local d="$TB_DIR/cert-manager"
+  if [[ ! -f "$d/build.sh" || ! -f "$d/start.sh" ]]; then
+    partial_or_die "testbed/cert-manager/build.sh or testbed/cert-manager/start.sh"
+    return 0
+  fi
+  (
+    # shellcheck disable=SC2030,SC2031 # on purpose: only for the cert-manager scripts
+    export KUBECONFIG="$ADMIN_KUBECONFIG" PATH="$TB_STATE/bin:$PATH"
+    log "building the cert-manager controller (testbed/cert-manager/build.sh)"
+    bash "$d/build.sh" >/dev/null
+    log "starting the cert-manager controller (testbed/cert-manager/start.sh)"
+    bash "$d/start.sh" "$TB_STATE" >&2
+  )
+}
+
 # ---------------------------------------------------------------- answers files
 
 sed_escape() { printf '%s' "$1" | sed -e 's/[|&\\]/\\&/g'; }
@@ -474,6 +495,7 @@ cmd_up() {
   link_bins "$TB_STATE/bin" "${TB_TOOLS[@]}" "${TB_SERVERS[@]}"
   start_emulators
   start_eso
+  start_cert_manager
   write_answers
   log "test bed up in $((SECONDS - t0))s; run: eval \"\$($TB_REPO/scripts/testbed env)\""
 }
@@ -481,6 +503,7 @@ cmd_up() {
 cmd_down() {
   local t0=$SECONDS i f pid
   # The colleagues' components first (they need the API server to shut down cleanly).
+  if [[ -f "$TB_DIR/cert-manager/stop.sh" ]]; then bash "$TB_DIR/cert-manager/stop.sh" "$TB_STATE" >&2 || true; fi
   if [[ -f "$TB_DIR/eso/stop.sh" ]]; then bash "$TB_DIR/eso/stop.sh" "$TB_STATE" >&2 || true; fi
   if [[ -f "$TB_DIR/emulators/stop.sh" ]]; then bash "$TB_DIR/emulators/stop.sh" "$TB_STATE" >&2 || true; fi
   for ((i = ${#PROCS[@]} - 1; i >= 0; i--)); do stop_proc "${PROCS[$i]}"; done
@@ -526,6 +549,19 @@ cmd_status() {
       rc=1
     fi
   done
+  if [[ -s "$TB_STATE/cert-manager.env" ]]; then
+    local readyz
+    readyz=$(sed -n 's/^CARACAL_TESTBED_CERT_MANAGER_READYZ_URL=//p' "$TB_STATE/cert-manager.env")
+    if curl -fsS --max-time 2 -o /dev/null "$readyz" 2>/dev/null; then
+      echo "cert-manager controller ready ($readyz); log $TB_STATE/logs/cert-manager.log"
+    else
+      echo "cert-manager controller not ready ($readyz)"
+      rc=1
+    fi
+  elif [[ -f "$TB_DIR/cert-manager/start.sh" && "${CARACAL_TESTBED_PARTIAL:-0}" != 1 ]]; then
+    echo "cert-manager controller not running (no $TB_STATE/cert-manager.env)"
+    rc=1
+  fi
   if [[ -s "$PORTS_FILE" ]]; then
     load_ports
     if readyz_apiserver >/dev/null 2>&1; then
@@ -568,7 +604,7 @@ cmd_env() {
     printf 'export %s=%q\n' "$var" "$TB_STATE/answers/$cloud.yaml"
   done
   local f line
-  for f in "$TB_STATE/emulators.env" "$TB_STATE/eso.env"; do
+  for f in "$TB_STATE/emulators.env" "$TB_STATE/eso.env" "$TB_STATE/cert-manager.env"; do
     [[ -s "$f" ]] || continue
     while IFS= read -r line; do
       [[ -z "$line" || "$line" == \#* ]] && continue
