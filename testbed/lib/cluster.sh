@@ -107,14 +107,15 @@ wait_ready() {
 
 load_ports() {
   if [[ ! -s "$PORTS_FILE" ]]; then
-    {
-      echo "ETCD_PORT=$(free_port)"
-      echo "ETCD_PEER_PORT=$(free_port)"
-      echo "APISERVER_PORT=$(free_port)"
-      echo "KCM_PORT=$(free_port)"
-      echo "SCHEDULER_PORT=$(free_port)"
-      echo "KWOK_PORT=$(free_port)"
-    } >"$PORTS_FILE"
+    # free_port's socket is closed before the next call, so the kernel may hand out the same
+    # port twice (seen: etcd and kwok both on one port); draw again until all differ.
+    local name port seen=" "
+    for name in ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT; do
+      port=$(free_port)
+      while [[ "$seen" == *" $port "* ]]; do port=$(free_port); done
+      seen+="$port "
+      echo "$name=$port"
+    done >"$PORTS_FILE"
   fi
   # shellcheck disable=SC1090
   source "$PORTS_FILE"
