@@ -413,6 +413,12 @@ start_cert_manager() {
     export KUBECONFIG="$ADMIN_KUBECONFIG" PATH="$TB_STATE/bin:$PATH"
     log "building the cert-manager controller (testbed/cert-manager/build.sh)"
     bash "$d/build.sh" >/dev/null
+    if ! is_ours "$(pid_of cert-manager || true)" cert-manager-controller-v; then
+      # The chain again: a bed brought up before this controller existed (the control plane is
+      # then not reinstalled) still has the old selfSigned letsencrypt-prod.
+      kubectl_admin apply --server-side --force-conflicts --field-manager=caracal-testbed \
+        -f "$TB_DIR/k8s/manifests/issuer.yaml" >/dev/null
+    fi
     log "starting the cert-manager controller (testbed/cert-manager/start.sh)"
     bash "$d/start.sh" "$TB_STATE" >&2
   )
