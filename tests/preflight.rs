@@ -66,8 +66,9 @@ fn write(dir: &Path, name: &str, answers: &Answers) -> std::path::PathBuf {
     path
 }
 
-/// A ClusterIssuer with the Ready condition cert-manager would set (the bed runs no
-/// cert-manager controller; the status is written through the status subresource).
+/// A ClusterIssuer with the Ready condition cert-manager sets (written through the status
+/// subresource, so the check does not wait for the bed's cert-manager controller, which then
+/// sets the same condition on this selfSigned issuer).
 async fn ready_issuer(answers: &Answers, name: &str) {
     let cluster = Cluster::connect(answers.kube_context.as_deref())
         .await

@@ -107,14 +107,15 @@ wait_ready() {
 
 load_ports() {
   if [[ ! -s "$PORTS_FILE" ]]; then
-    {
-      echo "ETCD_PORT=$(free_port)"
-      echo "ETCD_PEER_PORT=$(free_port)"
-      echo "APISERVER_PORT=$(free_port)"
-      echo "KCM_PORT=$(free_port)"
-      echo "SCHEDULER_PORT=$(free_port)"
-      echo "KWOK_PORT=$(free_port)"
-    } >"$PORTS_FILE"
+    # free_port's socket is closed before the next call, so the kernel may hand out the same
+    # port twice (seen: etcd and kwok both on one port); draw again until all differ.
+    local name port seen=" "
+    for name in ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT; do
+      port=$(free_port)
+      while [[ "$seen" == *" $port "* ]]; do port=$(free_port); done
+      seen+="$port "
+      echo "$name=$port"
+    done >"$PORTS_FILE"
   fi
   # shellcheck disable=SC1090
   source "$PORTS_FILE"
@@ -396,6 +397,33 @@ start_eso() {
   )
 }
 
+# ---------------------------------------------------------------- cert-manager
+
+# start_cert_manager: the real cert-manager controller (testbed/cert-manager/), after the CRDs
+# and the bed's issuers (testbed/k8s/manifests/issuer.yaml) are in; start.sh waits until those
+# ClusterIssuers are Ready.
+start_cert_manager() {
+  local d="$TB_DIR/cert-manager"
+  if [[ ! -f "$d/build.sh" || ! -f "$d/start.sh" ]]; then
+    partial_or_die "testbed/cert-manager/build.sh or testbed/cert-manager/start.sh"
+    return 0
+  fi
+  (
+    # shellcheck disable=SC2030,SC2031 # on purpose: only for the cert-manager scripts
+    export KUBECONFIG="$ADMIN_KUBECONFIG" PATH="$TB_STATE/bin:$PATH"
+    log "building the cert-manager controller (testbed/cert-manager/build.sh)"
+    bash "$d/build.sh" >/dev/null
+    if ! is_ours "$(pid_of cert-manager || true)" cert-manager-controller-v; then
+      # The chain again: a bed brought up before this controller existed (the control plane is
+      # then not reinstalled) still has the old selfSigned letsencrypt-prod.
+      kubectl_admin apply --server-side --force-conflicts --field-manager=caracal-testbed \
+        -f "$TB_DIR/k8s/manifests/issuer.yaml" >/dev/null
+    fi
+    log "starting the cert-manager controller (testbed/cert-manager/start.sh)"
+    bash "$d/start.sh" "$TB_STATE" >&2
+  )
+}
+
 # ---------------------------------------------------------------- answers files
 
 sed_escape() { printf '%s' "$1" | sed -e 's/[|&\\]/\\&/g'; }
@@ -474,6 +502,7 @@ cmd_up() {
   link_bins "$TB_STATE/bin" "${TB_TOOLS[@]}" "${TB_SERVERS[@]}"
   start_emulators
   start_eso
+  start_cert_manager
   write_answers
   log "test bed up in $((SECONDS - t0))s; run: eval \"\$($TB_REPO/scripts/testbed env)\""
 }
@@ -481,6 +510,7 @@ cmd_up() {
 cmd_down() {
   local t0=$SECONDS i f pid
   # The colleagues' components first (they need the API server to shut down cleanly).
+  if [[ -f "$TB_DIR/cert-manager/stop.sh" ]]; then bash "$TB_DIR/cert-manager/stop.sh" "$TB_STATE" >&2 || true; fi
   if [[ -f "$TB_DIR/eso/stop.sh" ]]; then bash "$TB_DIR/eso/stop.sh" "$TB_STATE" >&2 || true; fi
   if [[ -f "$TB_DIR/emulators/stop.sh" ]]; then bash "$TB_DIR/emulators/stop.sh" "$TB_STATE" >&2 || true; fi
   for ((i = ${#PROCS[@]} - 1; i >= 0; i--)); do stop_proc "${PROCS[$i]}"; done
@@ -526,6 +556,19 @@ cmd_status() {
       rc=1
     fi
   done
+  if [[ -s "$TB_STATE/cert-manager.env" ]]; then
+    local readyz
+    readyz=$(sed -n 's/^CARACAL_TESTBED_CERT_MANAGER_READYZ_URL=//p' "$TB_STATE/cert-manager.env")
+    if curl -fsS --max-time 2 -o /dev/null "$readyz" 2>/dev/null; then
+      echo "cert-manager controller ready ($readyz); log $TB_STATE/logs/cert-manager.log"
+    else
+      echo "cert-manager controller not ready ($readyz)"
+      rc=1
+    fi
+  elif [[ -f "$TB_DIR/cert-manager/start.sh" && "${CARACAL_TESTBED_PARTIAL:-0}" != 1 ]]; then
+    echo "cert-manager controller not running (no $TB_STATE/cert-manager.env)"
+    rc=1
+  fi
   if [[ -s "$PORTS_FILE" ]]; then
     load_ports
     if readyz_apiserver >/dev/null 2>&1; then
@@ -568,7 +611,7 @@ cmd_env() {
     printf 'export %s=%q\n' "$var" "$TB_STATE/answers/$cloud.yaml"
   done
   local f line
-  for f in "$TB_STATE/emulators.env" "$TB_STATE/eso.env"; do
+  for f in "$TB_STATE/emulators.env" "$TB_STATE/eso.env" "$TB_STATE/cert-manager.env"; do
     [[ -s "$f" ]] || continue
     while IFS= read -r line; do
       [[ -z "$line" || "$line" == \#* ]] && continue
