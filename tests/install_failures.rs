@@ -71,33 +71,9 @@ impl Bed {
         caracal_with(args, &self.path)
     }
 
-    /// A copy of the real chart whose values.yaml gives every Deployment and StatefulSet pod
-    /// the annotation `caracal.test/fail: MODE` (and, when set, `global.tag`).
+    /// A copy of the real chart whose pods fail as `mode` (support::failing_chart).
     fn failing_chart(&self, mode: &str, tag: Option<&str>) -> PathBuf {
-        let to = self.dir.path().join(format!("chart-{mode}"));
-        let out = Command::new("cp")
-            .arg("-r")
-            .arg(support::chart_dir())
-            .arg(&to)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let values = to.join("values.yaml");
-        let original = std::fs::read_to_string(&values).unwrap();
-        let mut changed = original.replacen(
-            "  podAnnotations: {}\n",
-            &format!("  podAnnotations:\n    caracal.test/fail: {mode}\n"),
-            1,
-        );
-        if let Some(tag) = tag {
-            changed = changed.replacen("  tag: ''\n", &format!("  tag: '{tag}'\n"), 1);
-        }
-        assert_ne!(
-            changed, original,
-            "the chart's values.yaml has global.podAnnotations"
-        );
-        std::fs::write(&values, changed).unwrap();
-        to
+        support::failing_chart(self.dir.path(), mode, tag)
     }
 
     /// `helm history` of the release, newest last: (revision, status, description).

@@ -99,7 +99,12 @@ impl Canary {
         })
     }
 
-    fn fail(step: &'static str, status: Option<StatusCode>, body: &Value, rid: Option<String>) -> CanaryError {
+    fn fail(
+        step: &'static str,
+        status: Option<StatusCode>,
+        body: &Value,
+        rid: Option<String>,
+    ) -> CanaryError {
         let code = body
             .get("error")
             .and_then(Value::as_str)
@@ -225,9 +230,19 @@ impl Canary {
         upstream: &str,
         created: &mut Vec<(String, &'static str)>,
     ) -> Result<Evidence, CanaryError> {
-        let id = |v: &Value| v.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let id = |v: &Value| {
+            v.get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         let zone = id(&self
-            .admin("Admin API: create the canary's zone", Method::POST, "/v1/zones", Some(json!({ "name": name })))
+            .admin(
+                "Admin API: create the canary's zone",
+                Method::POST,
+                "/v1/zones",
+                Some(json!({ "name": name })),
+            )
             .await?);
         created.push((format!("/v1/zones/{zone}"), "zone"));
         let z = format!("/v1/zones/{zone}");
@@ -330,9 +345,21 @@ impl Canary {
                 .await?;
             match status.get("propagation_status").and_then(Value::as_str) {
                 Some("loaded") => return Ok(()),
-                Some("failed") => return Err(Self::fail(STEP, None, &json!({ "error": "failed", "error_description": "the policy set's propagation failed" }), None)),
+                Some("failed") => {
+                    return Err(Self::fail(
+                        STEP,
+                        None,
+                        &json!({ "error": "failed", "error_description": "the policy set's propagation failed" }),
+                        None,
+                    ));
+                }
                 _ if tokio::time::Instant::now() >= deadline => {
-                    return Err(Self::fail(STEP, None, &json!({ "error": "timeout", "error_description": format!("not loaded after {}s", SETTLE.as_secs()) }), None));
+                    return Err(Self::fail(
+                        STEP,
+                        None,
+                        &json!({ "error": "timeout", "error_description": format!("not loaded after {}s", SETTLE.as_secs()) }),
+                        None,
+                    ));
                 }
                 _ => tokio::time::sleep(POLL).await,
             }
@@ -350,7 +377,10 @@ impl Canary {
         const STEP: &str = "STS: token exchange (POST /oauth/2/token)";
         let url = format!("{}/oauth/2/token", trim(&self.endpoints.sts));
         let form = [
-            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
             ("zone_id", zone),
             ("application_id", app),
             ("client_secret", secret),
@@ -420,7 +450,12 @@ impl Canary {
         let deadline = tokio::time::Instant::now() + SETTLE;
         loop {
             let body = self
-                .admin(STEP, Method::GET, &format!("{z}/audit/by-request/{rid}"), None)
+                .admin(
+                    STEP,
+                    Method::GET,
+                    &format!("{z}/audit/by-request/{rid}"),
+                    None,
+                )
                 .await?;
             let events: Vec<(String, String)> = body
                 .get("items")
@@ -429,8 +464,14 @@ impl Canary {
                 .flatten()
                 .map(|e| {
                     (
-                        e.get("event_type").and_then(Value::as_str).unwrap_or_default().to_string(),
-                        e.get("decision").and_then(Value::as_str).unwrap_or_default().to_string(),
+                        e.get("event_type")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        e.get("decision")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
                     )
                 })
                 .collect();
@@ -459,7 +500,12 @@ impl Canary {
         let mut left = Vec::new();
         for (path, what) in created.into_iter().rev() {
             if let Err(e) = self
-                .admin("Admin API: delete the canary's objects", Method::DELETE, &path, None)
+                .admin(
+                    "Admin API: delete the canary's objects",
+                    Method::DELETE,
+                    &path,
+                    None,
+                )
                 .await
                 && e.status != Some(404)
             {

@@ -660,8 +660,13 @@ pub fn workloads(answers: &Answers, obs: &Observed) -> Check {
                 .cloned()
                 .unwrap_or(Value::Null);
             let mut text = format!("{kind}/{name} {ready}/{desired} ready");
-            for p in problems_of(&pods_of(obs, &selector)) {
-                text.push_str(&format!("; {p}"));
+            // The first failing pod says why; its siblings usually say the same.
+            let problems = problems_of(&pods_of(obs, &selector));
+            if let Some(first) = problems.first() {
+                text.push_str(&format!("; {first}"));
+            }
+            if problems.len() > 1 {
+                text.push_str(&format!(" (and {} more pods)", problems.len() - 1));
             }
             bad.push(text);
         }
@@ -1473,7 +1478,11 @@ pub fn canary(obs: &Observed) -> Check {
                 "request {request_id} through {via}: allowed by the Gateway, audited ({}){}",
                 events
                     .iter()
-                    .map(|(t, d)| if d.is_empty() { t.clone() } else { format!("{t} {d}") })
+                    .map(|(t, d)| if d.is_empty() {
+                        t.clone()
+                    } else {
+                        format!("{t} {d}")
+                    })
                     .collect::<Vec<_>>()
                     .join(", "),
                 left(left_behind)
@@ -1481,7 +1490,10 @@ pub fn canary(obs: &Observed) -> Check {
             if left_behind.is_empty() {
                 check.success(detail)
             } else {
-                check.warning(detail, "delete what the canary left behind through the Admin API")
+                check.warning(
+                    detail,
+                    "delete what the canary left behind through the Admin API",
+                )
             }
         }
         Some(CanaryResult::Failed {

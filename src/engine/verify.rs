@@ -26,14 +26,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
+use crate::adapters::canary::{Canary, Endpoints};
 use crate::adapters::kube::{Cluster, KubeError};
 use crate::core::answers::Answers;
+use crate::core::catalog::SecretCatalog;
 use crate::core::checks::{Outcome, Report};
 use crate::core::external_secret::RUNTIME_SECRET;
 use crate::core::manifests::store_name;
 use crate::core::release::{self, Release};
-use crate::adapters::canary::{Canary, Endpoints};
-use crate::core::catalog::SecretCatalog;
 use crate::core::verify::{CanaryResult, Kind, Observed, RuntimeSecret, evaluate};
 use crate::engine::error::EngineError;
 
@@ -582,8 +582,7 @@ const CANARY_RETRY: Duration = Duration::from_secs(5);
 /// Green apart from the canary's own check.
 fn green_but_canary(r: &Report, obs: &Observed) -> bool {
     obs.stale.is_empty()
-        && r
-            .checks()
+        && r.checks()
             .all(|c| c.result != Outcome::Error || c.id == "canary")
 }
 

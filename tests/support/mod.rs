@@ -259,3 +259,33 @@ pub fn helm4() -> PathBuf {
 pub fn caracal_with_helm(args: &[&str], answers: &Path, helm: &Path) -> std::process::Output {
     caracal_env(args, answers, &[("CARACAL_HELM", helm.as_os_str())])
 }
+
+/// A copy of the real chart, in `dir`, whose values.yaml gives every Deployment and
+/// StatefulSet pod the annotation `caracal.test/fail: MODE` (the bed's kwok stages make them
+/// fail so: `image-pull`, `crash-loop`), and, when set, `global.tag`.
+pub fn failing_chart(dir: &Path, mode: &str, tag: Option<&str>) -> PathBuf {
+    let to = dir.join(format!("chart-{mode}"));
+    let out = Command::new("cp")
+        .arg("-r")
+        .arg(chart_dir())
+        .arg(&to)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let values = to.join("values.yaml");
+    let original = std::fs::read_to_string(&values).unwrap();
+    let mut changed = original.replacen(
+        "  podAnnotations: {}\n",
+        &format!("  podAnnotations:\n    caracal.test/fail: {mode}\n"),
+        1,
+    );
+    if let Some(tag) = tag {
+        changed = changed.replacen("  tag: ''\n", &format!("  tag: '{tag}'\n"), 1);
+    }
+    assert_ne!(
+        changed, original,
+        "the chart's values.yaml has global.podAnnotations"
+    );
+    std::fs::write(&values, changed).unwrap();
+    to
+}

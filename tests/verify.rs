@@ -1,0 +1,733 @@
+//! `caracal-deploy verify` as an operator runs it, against the bed: a real install (seeded into
+//! moto, synced by the real External Secrets controller, installed by real helm, certificates
+//! issued by the real cert-manager), the canary through the bed's proxy to the Caracal API
+//! emulator, and each way of breaking the install failing the check that guards it, with its
+//! hint. The oracles are the cluster (kubectl), the emulator's own request log and state, and
+//! the contract's JSON schema written here from DESIGN.md.
+//!
+//! The tests take turns: the emulator's faults are global, and each install is a namespace of
+//! its own on a shared bed.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use caracal_deploy::core::answers::Answers;
+use serde_json::{Value, json};
+use support::{bed_answers, caracal_env, text};
+
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run under `eval \"$(scripts/testbed env)\"` (scripts/test does)")
+    })
+}
+
+fn kubectl(args: &[&str]) -> std::process::Output {
+    Command::new(std::env::var_os("CARACAL_KUBECTL").unwrap_or_else(|| "kubectl".into()))
+        .args(args)
+        .output()
+        .expect("the bed's kubectl")
+}
+
+fn kubectl_ok(args: &[&str]) -> String {
+    let out = kubectl(args);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// An HTTPS call to the Caracal API emulator (the bed's CA; never through a proxy) by curl,
+/// a client independent of the product's: `bearer` is sent from a file, never on argv.
+fn curl(method: &str, url: &str, body: Option<Value>, bearer: Option<&str>) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Command::new("curl");
+    c.args([
+        "-sS",
+        "--fail-with-body",
+        "--noproxy",
+        "*",
+        "-X",
+        method,
+        "--cacert",
+    ])
+    .arg(env("CARACAL_TESTBED_CA_BUNDLE"))
+    .arg(url);
+    if let Some(b) = body {
+        let f = dir.path().join("body.json");
+        std::fs::write(&f, b.to_string()).unwrap();
+        c.args(["-H", "content-type: application/json", "--data-binary"])
+            .arg(format!("@{}", f.display()));
+    }
+    if let Some(t) = bearer {
+        let f = dir.path().join("headers");
+        std::fs::write(&f, format!("Authorization: Bearer {t}\n")).unwrap();
+        c.arg("-H").arg(format!("@{}", f.display()));
+    }
+    let out = c.output().expect("curl");
+    assert!(
+        out.status.success(),
+        "{method} {url}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// The Caracal API emulator's control API.
+fn emulator(method: &str, path: &str, body: Option<Value>) -> Value {
+    curl(
+        method,
+        &format!("{}{path}", env("CARACAL_TESTBED_CARACAL_API_URL")),
+        body,
+        None,
+    )
+}
+
+/// One install of the release in a namespace of its own, with its own remote prefix.
+struct Install {
+    answers: Answers,
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Install {
+    fn drop(&mut self) {
+        let _ = kubectl(&[
+            "delete",
+            "namespace",
+            "--wait=false",
+            "--ignore-not-found",
+            &self.answers.namespace,
+        ]);
+    }
+}
+
+impl Install {
+    fn new(tag: &str, change: impl FnOnce(&mut Answers)) -> Install {
+        let dir = tempfile::tempdir().unwrap();
+        let mut answers = bed_answers("aws");
+        answers.namespace = support::unique(&format!("vf-{tag}-"));
+        answers.secret_manager.prefix = support::unique("vf");
+        change(&mut answers);
+        let path = dir.path().join("answers.yaml");
+        std::fs::write(&path, answers.to_yaml()).unwrap();
+        Install {
+            answers,
+            path,
+            _dir: dir,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        caracal_env(args, &self.path, &[])
+    }
+
+    /// Seed, apply, install: each must succeed (`install_exit`: what install must exit).
+    fn up(&self, install_exit: i32, install_args: &[&str]) {
+        for (args, code) in [
+            (vec!["seed"], 0),
+            (vec!["apply", "--yes", "--timeout", "120s"], 0),
+        ] {
+            let out = self.run(&args);
+            assert_eq!(
+                out.status.code(),
+                Some(code),
+                "{args:?}: {}",
+                text(&out.stderr)
+            );
+        }
+        let mut args = vec!["install", "--yes"];
+        args.extend_from_slice(install_args);
+        let out = self.run(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(install_exit),
+            "install: {}",
+            text(&out.stderr)
+        );
+        self.register_admin_token();
+    }
+
+    /// A runtime Secret value, read from the cluster.
+    fn runtime_value(&self, key: &str) -> String {
+        let b64 = kubectl_ok(&[
+            "-n",
+            &self.answers.namespace,
+            "get",
+            "secret",
+            "caracal-runtime",
+            "-o",
+            &format!("jsonpath={{.data.{key}}}"),
+        ]);
+        use base64::Engine as _;
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// The emulated control plane accepts this install's admin token, as the real one reads
+    /// it from the same Secret.
+    fn register_admin_token(&self) {
+        emulator(
+            "PUT",
+            &format!("/_emulator/installations/{}", self.answers.namespace),
+            Some(json!({ "admin_token": self.runtime_value("caracalAdminToken") })),
+        );
+    }
+
+    fn verify_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_caracal-deploy"));
+        c.arg("verify")
+            .args(args)
+            .arg("-f")
+            .arg(&self.path)
+            .arg("--log-file")
+            .arg(self.path.with_extension("log"))
+            // The services' hosts are reached through the bed's proxy, their certificates
+            // signed by its CA; the API server directly.
+            .env("HTTPS_PROXY", env("CARACAL_TESTBED_PROXY_URL"))
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("CARACAL_DEPLOY_CA_BUNDLE", env("CARACAL_TESTBED_CA_BUNDLE"));
+        c
+    }
+
+    /// `verify -o json ARGS`: (exit code, report, stderr).
+    fn verify(&self, args: &[&str]) -> (i32, Value, String) {
+        let mut all = vec!["-o", "json"];
+        all.extend_from_slice(args);
+        let out = self.verify_command(&all).output().unwrap();
+        let stderr = text(&out.stderr);
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", text(&out.stdout)));
+        (out.status.code().unwrap(), report, stderr)
+    }
+}
+
+/// The check `id` of a report.
+fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["checks"].as_array().unwrap())
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
+}
+
+fn results(report: &Value) -> Vec<(String, String)> {
+    report["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["checks"].as_array().unwrap())
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The contract (DESIGN.md, "Interfaces"): `{success, categories: [{name, checks: [{id,
+/// description, result: success|warning|error|skipped, detail, hint}]}]}`.
+fn contract() -> Value {
+    json!({
+        "type": "object",
+        "required": ["success", "categories"],
+        "additionalProperties": false,
+        "properties": {
+            "success": { "type": "boolean" },
+            "categories": { "type": "array", "minItems": 1, "items": {
+                "type": "object",
+                "required": ["name", "checks"],
+                "additionalProperties": false,
+                "properties": {
+                    "name": { "type": "string", "minLength": 1 },
+                    "checks": { "type": "array", "minItems": 1, "items": {
+                        "type": "object",
+                        "required": ["id", "description", "result", "detail", "hint"],
+                        "additionalProperties": false,
+                        "properties": {
+                            "id": { "type": "string", "pattern": "^[a-z0-9-]+$" },
+                            "description": { "type": "string", "minLength": 1 },
+                            "result": { "enum": ["success", "warning", "error", "skipped"] },
+                            "detail": { "type": "string" },
+                            "hint": { "type": "string" },
+                        },
+                    } },
+                },
+            } },
+        },
+    })
+}
+
+#[test]
+fn a_healthy_install_verifies_and_the_canary_runs_the_documented_flow() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let install = Install::new("ok", |_| {});
+    install.up(0, &[]);
+    let before = emulator("GET", "/_emulator/requests", None);
+    let (code, report, stderr) = install.verify(&[]);
+
+    let validator = jsonschema::validator_for(&contract()).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}\n{report:#}");
+    // Every check passes but the chart's own unauthenticated ServiceMonitors: exit 4.
+    let not_ok: Vec<(String, String)> = results(&report)
+        .into_iter()
+        .filter(|(_, r)| r != "success")
+        .collect();
+    assert_eq!(
+        not_ok,
+        [("monitoring-auth".to_string(), "warning".to_string())],
+        "{report:#}\n{stderr}"
+    );
+    assert_eq!(code, 4, "{stderr}");
+    assert_eq!(report["success"], true);
+    let categories: Vec<&str> = report["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for c in ["store", "release", "tls", "network", "monitoring", "canary"] {
+        assert!(categories.contains(&c), "{categories:?}");
+    }
+    // The certificates cert-manager really issued.
+    let tls = check(&report, "tls-certificates");
+    assert_eq!(
+        tls["detail"],
+        "caracal-sts-tls, caracal-gateway-tls, caracal-api-tls, caracal-web-tls Ready"
+    );
+
+    // The canary, as the emulator saw it: the token exchange, the Gateway request with the
+    // mandate and the resource header, then the audit read, all by host name.
+    let canary = check(&report, "canary");
+    let detail = canary["detail"].as_str().unwrap();
+    let rid = detail
+        .strip_prefix("request ")
+        .and_then(|d| d.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{detail}"));
+    let after = emulator("GET", "/_emulator/requests", None);
+    let seen: Vec<&Value> = after["requests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{after}"))
+        .iter()
+        .skip(before["requests"].as_array().map_or(0, Vec::len))
+        .collect();
+    let find = |host: &str, method: &str, path: &str| {
+        seen.iter()
+            .find(|r| {
+                r["host"].as_str().is_some_and(|h| h.starts_with(host))
+                    && r["method"] == method
+                    && r["path"].as_str().is_some_and(|p| p.starts_with(path))
+            })
+            .unwrap_or_else(|| panic!("no {method} {host}{path} in {seen:#?}"))
+    };
+    find("sts.caracal.test", "POST", "/oauth/2/token");
+    let gw = find("gateway.caracal.test", "GET", "/");
+    assert!(
+        gw["headers"]
+            .to_string()
+            .contains("resource://caracal-deploy-canary-"),
+        "X-Caracal-Resource: {gw}"
+    );
+    find("api.caracal.test", "GET", "/v1/zones/");
+    assert!(
+        seen.iter().any(|r| r["path"]
+            .as_str()
+            .is_some_and(|p| p.contains(&format!("/audit/by-request/{rid}")))),
+        "the audit of {rid}"
+    );
+    // It deleted what it created: no zone is left in this installation.
+    let zones = emulator_admin(&install, "/v1/zones");
+    assert_eq!(zones["items"].as_array().map_or(0, Vec::len), 0, "{zones}");
+
+    // Text: a glyph and a word per check; --fail-on-warning turns the warning into 3.
+    let out = install
+        .verify_command(&["--fail-on-warning"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("√ ok each ingress's Certificate Ready [tls-certificates]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("‼ warning scraping sends the metrics bearer"),
+        "{stdout}"
+    );
+
+    // No secret value reached the output.
+    for key in ["caracalAdminToken", "postgresPassword", "metricsBearer"] {
+        let v = install.runtime_value(key);
+        assert!(!stdout.contains(&v) && !stderr.contains(&v) && !report.to_string().contains(&v));
+        let log = std::fs::read_to_string(install.path.with_extension("log")).unwrap_or_default();
+        assert!(!log.contains(&v), "{key} in the log");
+    }
+}
+
+/// An Admin API read with the install's admin token (as the canary authenticates).
+fn emulator_admin(install: &Install, path: &str) -> Value {
+    curl(
+        "GET",
+        &format!("{}/api{path}", env("CARACAL_TESTBED_CARACAL_API_URL")),
+        None,
+        Some(&install.runtime_value("caracalAdminToken")),
+    )
+}
+
+/// Asserts the check is an error whose detail has `detail` and whose hint has `hint`.
+fn assert_error(report: &Value, id: &str, detail: &str, hint: &str) {
+    let c = check(report, id);
+    assert_eq!(c["result"], "error", "{id}: {c:#}");
+    assert!(
+        c["detail"].as_str().unwrap().contains(detail),
+        "{id} detail, expected {detail:?}: {c:#}"
+    );
+    assert!(
+        c["hint"].as_str().unwrap().contains(hint),
+        "{id} hint, expected {hint:?}: {c:#}"
+    );
+}
+
+/// Polls kubectl (the test's own oracle, not the product) until `done` holds.
+fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} did not happen in 60 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn each_break_fails_the_check_that_guards_it_and_wait_sees_the_repair() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let install = Install::new("brk", |_| {});
+    install.up(0, &[]);
+    let ns = install.answers.namespace.clone();
+
+    // A secret value planted in a ConfigMap, inside a longer line: found, named, never shown.
+    let token = install.runtime_value("caracalAdminToken");
+    kubectl_ok(&[
+        "-n",
+        &ns,
+        "create",
+        "configmap",
+        "planted",
+        &format!("--from-literal=app.env=LOG=debug ADMIN={token}"),
+    ]);
+    let (code, report, stderr) = install.verify(&[]);
+    assert_eq!(code, 3, "{stderr}");
+    assert_error(
+        &report,
+        "release-no-plaintext",
+        "ConfigMap/planted data.app.env holds caracal-runtime's `caracalAdminToken` (as is)",
+        "rotate the secret",
+    );
+    assert!(!report.to_string().contains(&token) && !stderr.contains(&token));
+    kubectl_ok(&["-n", &ns, "delete", "configmap", "planted"]);
+
+    // The canary denied by the Gateway.
+    emulator(
+        "POST",
+        "/_emulator/faults",
+        Some(json!({ "deny": { "ops": ["gateway"] } })),
+    );
+    let (code, report, _) = install.verify(&[]);
+    emulator("POST", "/_emulator/faults", Some(json!({})));
+    assert_eq!(code, 3);
+    assert_error(
+        &report,
+        "canary",
+        "Gateway: request with the mandate through https://api.caracal.test: HTTP 403 access_denied",
+        "audit events of the request id",
+    );
+
+    // A key the release mounts gone from the runtime Secret: the ExternalSecret in the cluster
+    // no longer produces it (edited by hand), and the real controller rewrote the Secret.
+    kubectl_ok(&[
+        "-n",
+        &ns,
+        "patch",
+        "externalsecret",
+        "caracal-runtime",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/target/template/data/auditHmacKey"}]"#,
+    ]);
+    until("the controller drops auditHmacKey", || {
+        !kubectl_ok(&["-n", &ns, "get", "secret", "caracal-runtime", "-o", "json"])
+            .contains("\"auditHmacKey\"")
+    });
+    let (code, report, _) = install.verify(&[]);
+    assert_eq!(code, 3);
+    assert_error(
+        &report,
+        "store-runtime-secret",
+        "missing keys the release mounts: auditHmacKey",
+        "caracal-deploy apply",
+    );
+    let out = install.run(&["apply", "--yes", "--timeout", "120s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // The ExternalSecret cannot sync: its remote keys are missing (a prefix never seeded).
+    let mut unseeded = install.answers.clone();
+    unseeded.secret_manager.prefix = support::unique("none");
+    let other = install.path.with_file_name("unseeded.yaml");
+    std::fs::write(&other, unseeded.to_yaml()).unwrap();
+    let out = caracal_env(&["apply", "--yes", "--timeout", "20s"], &other, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let (code, report, _) = install.verify(&[]);
+    assert_eq!(code, 3);
+    assert_error(
+        &report,
+        "store-synced",
+        "SecretSyncedError",
+        "caracal-deploy seed",
+    );
+    let out = install.run(&["apply", "--yes", "--timeout", "120s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // A NetworkPolicy that blocks the load balancer: found; then `verify --wait` sees the
+    // repair and returns at once.
+    let policy = kubectl_ok(&[
+        "-n",
+        &ns,
+        "get",
+        "networkpolicy",
+        "caracal-caracal",
+        "-o",
+        "json",
+    ]);
+    kubectl_ok(&[
+        "-n",
+        &ns,
+        "patch",
+        "networkpolicy",
+        "caracal-caracal",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/ingress/1"}]"#,
+    ]);
+    let (code, report, _) = install.verify(&[]);
+    assert_eq!(code, 3);
+    assert_error(
+        &report,
+        "network-ingress-source",
+        "does not admit 10.0.0.0/16 to sts (8080), gateway (8081), api (3000), web (3002)",
+        "networkPolicy.extraIngress",
+    );
+    let mut waiting = install
+        .verify_command(&["--wait", "120s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(waiting.stderr.take().unwrap()).lines();
+    let first = loop {
+        let line = lines
+            .next()
+            .expect("verify --wait printed its first report")
+            .unwrap();
+        if line.contains("not green yet") {
+            break line;
+        }
+    };
+    assert!(first.contains("network-ingress-source"), "{first}");
+    let repaired = Instant::now();
+    let mut restored: Value = serde_json::from_str(&policy).unwrap();
+    restored["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .retain(|k, _| k == "name" || k == "namespace" || k == "labels" || k == "annotations");
+    replace(&restored);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = waiting.wait().unwrap();
+    let latency = repaired.elapsed();
+    let stdout = {
+        use std::io::Read;
+        let mut s = String::new();
+        waiting
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    };
+    assert_eq!(status.code(), Some(4), "{rest:?}\n{stdout}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("√ ok network-ingress-source")),
+        "the repair is shown as it happens: {rest:?}"
+    );
+    eprintln!("verify --wait returned {latency:?} after the repair was written");
+}
+
+/// `kubectl replace` of an object given as JSON.
+fn replace(obj: &Value) {
+    use std::io::Write;
+    let mut child =
+        Command::new(std::env::var_os("CARACAL_KUBECTL").unwrap_or_else(|| "kubectl".into()))
+            .args(["replace", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(obj.to_string().as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_failed_migration_and_a_crash_loop_are_named_with_their_reasons() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    // The database cannot be reached: the migration Job crash-loops until the Job controller
+    // fails it, and the install fails.
+    let install = Install::new("mig", |a| a.postgres.host = "db.unreachable.test".into());
+    install.up(3, &["--timeout", "60s"]);
+    let (code, report, stderr) = install.verify(&[]);
+    assert_eq!(code, 3, "{stderr}");
+    assert_error(&report, "release-deployed", "is failed", "helm");
+    assert_error(
+        &report,
+        "release-migrations",
+        "caracal-caracal-migrate: BackoffLimitExceeded",
+        "logs job/caracal-caracal-migrate",
+    );
+
+    // Every workload pod crash-loops.
+    let dir = tempfile::tempdir().unwrap();
+    let chart = support::failing_chart(dir.path(), "crash-loop", None);
+    let install = Install::new("crash", |a| a.chart.reference = chart.display().to_string());
+    install.up(3, &["--timeout", "20s"]);
+    let (code, report, _) = install.verify(&[]);
+    assert_eq!(code, 3);
+    assert_error(
+        &report,
+        "release-workloads",
+        "CrashLoopBackOff (back-off",
+        "logs POD --previous",
+    );
+    let detail = check(&report, "release-workloads")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("last exit 1 Error") && detail.contains("(and 1 more pods)"),
+        "one pod per workload says why: {detail}"
+    );
+}
+
+#[test]
+fn a_certificate_that_cannot_be_issued_is_walked_to_its_reason() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    // A CA ClusterIssuer whose CA Secret does not exist: the real cert-manager never issues.
+    let issuer = support::unique("broken-ca-");
+    let manifest = json!({
+        "apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer",
+        "metadata": { "name": issuer },
+        "spec": { "ca": { "secretName": "no-such-ca-secret" } },
+    });
+    apply_stdin(&manifest);
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = kubectl(&["delete", "clusterissuer", &self.0, "--ignore-not-found"]);
+        }
+    }
+    let _cleanup = Cleanup(issuer.clone());
+    let install = Install::new("tls", |a| a.ingress.cluster_issuer = issuer.clone());
+    install.up(0, &[]);
+    let ns = install.answers.namespace.clone();
+    until("ingress-shim makes the Certificates", || {
+        kubectl_ok(&["-n", &ns, "get", "certificaterequests", "-o", "name"])
+            .contains("caracal-web-tls")
+    });
+    let (code, report, _) = install.verify(&[]);
+    assert_eq!(code, 3);
+    assert_error(
+        &report,
+        "tls-certificates",
+        "Certificate/caracal-web-tls: Ready=False",
+        &issuer,
+    );
+    let detail = check(&report, "tls-certificates")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The walk reaches the request and its condition, as the real controller wrote it.
+    let cr = kubectl_ok(&[
+        "-n",
+        &ns,
+        "get",
+        "certificaterequests",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Ready\")].message}{\"\\n\"}{end}",
+    ]);
+    let web = cr
+        .lines()
+        .find(|l| l.starts_with("caracal-web-tls-"))
+        .unwrap_or_else(|| panic!("{cr}"));
+    let (name, message) = web.split_once('=').unwrap();
+    assert!(
+        detail.contains(&format!("CertificateRequest/{name}: "))
+            && detail.contains(&format!("Ready=False Pending: {message}")),
+        "{name} {message:?} in {detail}"
+    );
+    // Preflight's issuer check says the same, first.
+    assert_eq!(check(&report, "cluster-issuer")["result"], "error");
+}
+
+fn apply_stdin(obj: &Value) {
+    use std::io::Write;
+    let mut child =
+        Command::new(std::env::var_os("CARACAL_KUBECTL").unwrap_or_else(|| "kubectl".into()))
+            .args(["apply", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(obj.to_string().as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn verify_without_a_release_says_what_to_run() {
+    let install = Install::new("none", |_| {});
+    let (code, report, _) = install.verify(&[]);
+    assert_eq!(code, 3);
+    assert_error(
+        &report,
+        "release-deployed",
+        "no release caracal in",
+        "caracal-deploy install",
+    );
+    assert_eq!(check(&report, "canary")["result"], "skipped");
+}
