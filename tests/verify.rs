@@ -11,234 +11,14 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Instant;
 
-use caracal_deploy::core::answers::Answers;
 use serde_json::{Value, json};
-use support::{bed_answers, caracal_env, text};
-
-static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run under `eval \"$(scripts/testbed env)\"` (scripts/test does)")
-    })
-}
-
-fn kubectl(args: &[&str]) -> std::process::Output {
-    Command::new(std::env::var_os("CARACAL_KUBECTL").unwrap_or_else(|| "kubectl".into()))
-        .args(args)
-        .output()
-        .expect("the bed's kubectl")
-}
-
-fn kubectl_ok(args: &[&str]) -> String {
-    let out = kubectl(args);
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// An HTTPS call to the Caracal API emulator (the bed's CA; never through a proxy) by curl,
-/// a client independent of the product's: `bearer` is sent from a file, never on argv.
-fn curl(method: &str, url: &str, body: Option<Value>, bearer: Option<&str>) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = Command::new("curl");
-    c.args([
-        "-sS",
-        "--fail-with-body",
-        "--noproxy",
-        "*",
-        "-X",
-        method,
-        "--cacert",
-    ])
-    .arg(env("CARACAL_TESTBED_CA_BUNDLE"))
-    .arg(url);
-    if let Some(b) = body {
-        let f = dir.path().join("body.json");
-        std::fs::write(&f, b.to_string()).unwrap();
-        c.args(["-H", "content-type: application/json", "--data-binary"])
-            .arg(format!("@{}", f.display()));
-    }
-    if let Some(t) = bearer {
-        let f = dir.path().join("headers");
-        std::fs::write(&f, format!("Authorization: Bearer {t}\n")).unwrap();
-        c.arg("-H").arg(format!("@{}", f.display()));
-    }
-    let out = c.output().expect("curl");
-    assert!(
-        out.status.success(),
-        "{method} {url}: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
-/// The Caracal API emulator's control API.
-fn emulator(method: &str, path: &str, body: Option<Value>) -> Value {
-    curl(
-        method,
-        &format!("{}{path}", env("CARACAL_TESTBED_CARACAL_API_URL")),
-        body,
-        None,
-    )
-}
-
-/// One install of the release in a namespace of its own, with its own remote prefix.
-struct Install {
-    answers: Answers,
-    path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Install {
-    fn drop(&mut self) {
-        let _ = kubectl(&[
-            "delete",
-            "namespace",
-            "--wait=false",
-            "--ignore-not-found",
-            &self.answers.namespace,
-        ]);
-    }
-}
-
-impl Install {
-    fn new(tag: &str, change: impl FnOnce(&mut Answers)) -> Install {
-        let dir = tempfile::tempdir().unwrap();
-        let mut answers = bed_answers("aws");
-        answers.namespace = support::unique(&format!("vf-{tag}-"));
-        answers.secret_manager.prefix = support::unique("vf");
-        change(&mut answers);
-        let path = dir.path().join("answers.yaml");
-        std::fs::write(&path, answers.to_yaml()).unwrap();
-        Install {
-            answers,
-            path,
-            _dir: dir,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        caracal_env(args, &self.path, &[])
-    }
-
-    /// Seed, apply, install: each must succeed (`install_exit`: what install must exit).
-    fn up(&self, install_exit: i32, install_args: &[&str]) {
-        for (args, code) in [
-            (vec!["seed"], 0),
-            (vec!["apply", "--yes", "--timeout", "120s"], 0),
-        ] {
-            let out = self.run(&args);
-            assert_eq!(
-                out.status.code(),
-                Some(code),
-                "{args:?}: {}",
-                text(&out.stderr)
-            );
-        }
-        let mut args = vec!["install", "--yes"];
-        args.extend_from_slice(install_args);
-        let out = self.run(&args);
-        assert_eq!(
-            out.status.code(),
-            Some(install_exit),
-            "install: {}",
-            text(&out.stderr)
-        );
-        self.register_admin_token();
-    }
-
-    /// A runtime Secret value, read from the cluster.
-    fn runtime_value(&self, key: &str) -> String {
-        let b64 = kubectl_ok(&[
-            "-n",
-            &self.answers.namespace,
-            "get",
-            "secret",
-            "caracal-runtime",
-            "-o",
-            &format!("jsonpath={{.data.{key}}}"),
-        ]);
-        use base64::Engine as _;
-        String::from_utf8(
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .unwrap(),
-        )
-        .unwrap()
-    }
-
-    /// The emulated control plane accepts this install's admin token, as the real one reads
-    /// it from the same Secret.
-    fn register_admin_token(&self) {
-        emulator(
-            "PUT",
-            &format!("/_emulator/installations/{}", self.answers.namespace),
-            Some(json!({ "admin_token": self.runtime_value("caracalAdminToken") })),
-        );
-    }
-
-    fn verify_command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_caracal-deploy"));
-        c.arg("verify")
-            .args(args)
-            .arg("-f")
-            .arg(&self.path)
-            .arg("--log-file")
-            .arg(self.path.with_extension("log"))
-            // The services' hosts are reached through the bed's proxy, their certificates
-            // signed by its CA; the API server directly.
-            .env("HTTPS_PROXY", env("CARACAL_TESTBED_PROXY_URL"))
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env("CARACAL_DEPLOY_CA_BUNDLE", env("CARACAL_TESTBED_CA_BUNDLE"));
-        c
-    }
-
-    /// `verify -o json ARGS`: (exit code, report, stderr).
-    fn verify(&self, args: &[&str]) -> (i32, Value, String) {
-        let mut all = vec!["-o", "json"];
-        all.extend_from_slice(args);
-        let out = self.verify_command(&all).output().unwrap();
-        let stderr = text(&out.stderr);
-        let report: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", text(&out.stdout)));
-        (out.status.code().unwrap(), report, stderr)
-    }
-}
-
-/// The check `id` of a report.
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["categories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|c| c["checks"].as_array().unwrap())
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
-}
-
-fn results(report: &Value) -> Vec<(String, String)> {
-    report["categories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|c| c["checks"].as_array().unwrap())
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap().to_string(),
-                c["result"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
+use support::verify_bed::{
+    Install, TURN, check, curl, emulator, env, kubectl, kubectl_ok, kubectl_stdin, results, until,
+};
+use support::{caracal_env, text};
 
 /// The contract (DESIGN.md, "Interfaces"): `{success, categories: [{name, checks: [{id,
 /// description, result: success|warning|error|skipped, detail, hint}]}]}`.
@@ -407,15 +187,6 @@ fn assert_error(report: &Value, id: &str, detail: &str, hint: &str) {
     );
 }
 
-/// Polls kubectl (the test's own oracle, not the product) until `done` holds.
-fn until(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} did not happen in 60 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn each_break_fails_the_check_that_guards_it_and_wait_sees_the_repair() {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
@@ -557,7 +328,7 @@ fn each_break_fails_the_check_that_guards_it_and_wait_sees_the_repair() {
         .as_object_mut()
         .unwrap()
         .retain(|k, _| k == "name" || k == "namespace" || k == "labels" || k == "annotations");
-    replace(&restored);
+    kubectl_stdin("replace", &restored);
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = waiting.wait().unwrap();
     let latency = repaired.elapsed();
@@ -579,25 +350,6 @@ fn each_break_fails_the_check_that_guards_it_and_wait_sees_the_repair() {
         "the repair is shown as it happens: {rest:?}"
     );
     eprintln!("verify --wait returned {latency:?} after the repair was written");
-}
-
-/// `kubectl replace` of an object given as JSON.
-fn replace(obj: &Value) {
-    use std::io::Write;
-    let mut child =
-        Command::new(std::env::var_os("CARACAL_KUBECTL").unwrap_or_else(|| "kubectl".into()))
-            .args(["replace", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(obj.to_string().as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
 }
 
 #[test]
@@ -650,7 +402,7 @@ fn a_certificate_that_cannot_be_issued_is_walked_to_its_reason() {
         "metadata": { "name": issuer },
         "spec": { "ca": { "secretName": "no-such-ca-secret" } },
     });
-    apply_stdin(&manifest);
+    kubectl_stdin("apply", &manifest);
     struct Cleanup(String);
     impl Drop for Cleanup {
         fn drop(&mut self) {
@@ -698,24 +450,6 @@ fn a_certificate_that_cannot_be_issued_is_walked_to_its_reason() {
     );
     // Preflight's issuer check says the same, first.
     assert_eq!(check(&report, "cluster-issuer")["result"], "error");
-}
-
-fn apply_stdin(obj: &Value) {
-    use std::io::Write;
-    let mut child =
-        Command::new(std::env::var_os("CARACAL_KUBECTL").unwrap_or_else(|| "kubectl".into()))
-            .args(["apply", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(obj.to_string().as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
 }
 
 #[test]

@@ -548,8 +548,13 @@ pub async fn verify(
                 timed_out: false,
             });
         }
-        // Waiting: the canary runs once everything else is green, again 5 s after a failure.
+        // Waiting: each new report is shown at once; the canary runs once everything else is
+        // green, and again 5 s after a failure.
         let mut now = report(&preflight, answers, &obs, false);
+        if last.as_ref() != Some(&now) {
+            progress(now.clone());
+            last = Some(now.clone());
+        }
         let canary_passed = matches!(
             obs.canary,
             Some(CanaryResult::Passed { .. } | CanaryResult::NotRun(_))
@@ -562,16 +567,15 @@ pub async fn verify(
             canary_due = tokio::time::Instant::now() + CANARY_RETRY;
             now = report(&preflight, answers, &obs, false);
         }
-        if green(&now, &obs) {
+        if last.as_ref() != Some(&now) {
             progress(now.clone());
+            last = Some(now.clone());
+        }
+        if green(&now, &obs) {
             return Ok(VerifyOutcome {
                 report: now,
                 timed_out: false,
             });
-        }
-        if last.as_ref() != Some(&now) {
-            progress(now.clone());
-            last = Some(now);
         }
     }
 }

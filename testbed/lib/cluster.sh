@@ -199,6 +199,9 @@ start_apiserver() {
 start_controller_manager() {
   running kube-controller-manager && return 0
   local kc="$TB_STATE/kubeconfigs/kube-controller-manager.kubeconfig"
+  # --node-monitor-grace-period=10m: kwok's nodes are never lost, and with the default 50 s an
+  # API server restart (tests/verify_restart.rs) had them marked NotReady and every pod unready,
+  # which kwok does not undo.
   start_proc kube-controller-manager \
     --kubeconfig="$kc" \
     --authentication-kubeconfig="$kc" \
@@ -217,6 +220,7 @@ start_controller_manager() {
     --controllers='*' \
     --concurrent-deployment-syncs=5 \
     --concurrent-statefulset-syncs=5 \
+    --node-monitor-grace-period=10m \
     --profiling=false \
     --v=1
 }

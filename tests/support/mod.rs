@@ -2,6 +2,8 @@
 //! A missing component fails the test with instructions; it never skips.
 #![allow(dead_code)]
 
+pub mod verify_bed;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

@@ -1,0 +1,102 @@
+//! `verify --wait` survives an API server restart: while the bed's kube-apiserver is stopped and
+//! started again, the checks it watches say "reconnecting" (never their old result), and once it
+//! is back the repair made meanwhile is seen and verify returns.
+//!
+//! A test binary of its own: cargo runs test binaries one after another, so no other test
+//! talks to the API server while it restarts.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::verify_bed::{Install, env, kubectl_ok, kubectl_stdin};
+
+fn apiserver_pid() -> String {
+    let path = format!("{}/pids/kube-apiserver.pid", env("CARACAL_TESTBED_STATE"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn wait_reconnects_after_an_api_server_restart_and_sees_the_repair() {
+    let install = Install::new("rst", |_| {});
+    install.up(0, &[]);
+    let ns = install.answers.namespace.clone();
+    let policy = kubectl_ok(&[
+        "-n",
+        &ns,
+        "get",
+        "networkpolicy",
+        "caracal-caracal",
+        "-o",
+        "json",
+    ]);
+    kubectl_ok(&[
+        "-n",
+        &ns,
+        "patch",
+        "networkpolicy",
+        "caracal-caracal",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/ingress/1"}]"#,
+    ]);
+    let mut waiting = install
+        .verify_command(&["--wait", "240s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = waiting.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let mut next = |what: &str, pred: &dyn Fn(&str) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {what} in 120 s: {seen:#?}"));
+            seen.push(line.clone());
+            if pred(&line) {
+                return;
+            }
+        }
+    };
+    next("first report", &|l| l.contains("not green yet"));
+
+    // Stop the API server (as a crash would) and start it again with the bed's own script.
+    let pid = apiserver_pid();
+    let out = Command::new("kill").arg(&pid).output().unwrap();
+    assert!(out.status.success(), "kill {pid}");
+    next("a reconnecting check", &|l| l.contains("reconnecting"));
+    let up = Command::new(support::repo().join("scripts/testbed"))
+        .arg("up")
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "{}", support::text(&up.stderr));
+    assert_ne!(apiserver_pid(), pid, "a new kube-apiserver");
+
+    // The repair, made through the new API server.
+    let mut restored: Value = serde_json::from_str(&policy).unwrap();
+    restored["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .retain(|k, _| k == "name" || k == "namespace" || k == "labels" || k == "annotations");
+    kubectl_stdin("replace", &restored);
+    next("the repaired check", &|l| {
+        l.contains("√ ok network-ingress-source")
+    });
+    let status = waiting.wait().unwrap();
+    assert_eq!(status.code(), Some(4), "{seen:#?}");
+}
