@@ -689,10 +689,10 @@ pub fn workloads(answers: &Answers, obs: &Observed) -> Check {
 // ------------------------------------------------------------------ no plaintext secret
 
 /// A place a value was found in, and how it was written there.
-fn find_in(
-    text: &str,
-    needles: &[(String, Vec<(String, &'static str)>)],
-) -> Vec<(String, &'static str)> {
+/// A runtime key and the forms of its value looked for (zeroized when dropped).
+type Needle = (String, Vec<(Zeroizing<String>, &'static str)>);
+
+fn find_in(text: &str, needles: &[Needle]) -> Vec<(String, &'static str)> {
     let mut found = Vec::new();
     let decoded = decode_base64(text);
     for (key, forms) in needles {
@@ -747,12 +747,16 @@ fn leaves<'a>(v: &'a Value, path: String, out: &mut Vec<(String, &'a str)>) {
 
 /// Percent-encoding as `urlquery` writes a password into a URL (space as %20).
 fn url_encoded(value: &str) -> String {
-    let mut out = String::new();
+    // Sized once, so no reallocation leaves a copy of a secret behind.
+    let mut out = String::with_capacity(value.len() * 3);
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xf)] as char);
         }
     }
     out
@@ -771,7 +775,7 @@ pub fn no_plaintext(obs: &Observed) -> Check {
             .skipped("the runtime Secret, which holds the values looked for, is not there");
     };
     let mut short = 0;
-    let needles: Vec<(String, Vec<(String, &'static str)>)> = secret
+    let needles: Vec<Needle> = secret
         .keys
         .iter()
         .filter_map(|(key, value)| {
@@ -781,14 +785,14 @@ pub fn no_plaintext(obs: &Observed) -> Check {
                 return None;
             }
             let mut forms = vec![
-                (text.to_string(), "as is"),
+                (Zeroizing::new(text.to_string()), "as is"),
                 (
-                    base64::engine::general_purpose::STANDARD.encode(text),
+                    Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(text)),
                     "base64-encoded",
                 ),
             ];
-            let encoded = url_encoded(text);
-            if encoded != text {
+            let encoded = Zeroizing::new(url_encoded(text));
+            if encoded.as_str() != text {
                 forms.push((encoded, "percent-encoded"));
             }
             Some((key.clone(), forms))
