@@ -23,23 +23,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::verify_bed::{Install, env, kubectl, kubectl_ok, kubectl_stdin};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
-}
-
-const BREAK: &str = r#"[{"op":"remove","path":"/spec/ingress/1"}]"#;
-
-fn restorable(policy: &str) -> Value {
-    let mut v: Value = serde_json::from_str(policy).unwrap();
-    v["metadata"]
-        .as_object_mut()
-        .unwrap()
-        .retain(|k, _| k == "name" || k == "namespace" || k == "labels" || k == "annotations");
-    v
 }
 
 /// Waits for a line of `lines` holding `needle`; returns when it was read.
@@ -69,27 +58,10 @@ fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<St
 
 fn latency(install: &Install, rounds: usize) {
     let ns = &install.answers.namespace;
-    let policy = kubectl_ok(&[
-        "-n",
-        ns,
-        "get",
-        "networkpolicy",
-        "caracal-caracal",
-        "-o",
-        "json",
-    ]);
+    let policy = install.policy();
     let (mut ours, mut peer) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        kubectl_ok(&[
-            "-n",
-            ns,
-            "patch",
-            "networkpolicy",
-            "caracal-caracal",
-            "--type=json",
-            "-p",
-            BREAK,
-        ]);
+        install.break_policy();
         let mut verify = install
             .verify_command(&["--wait", "120s"])
             .stdout(Stdio::null())
@@ -115,7 +87,7 @@ fn latency(install: &Install, rounds: usize) {
         // Both are watching before the change.
         std::thread::sleep(Duration::from_secs(2));
         let start = Instant::now();
-        kubectl_stdin("replace", &restorable(&policy));
+        install.restore_policy(&policy);
         let peer_done = std::thread::spawn(move || {
             let s = wait.wait().unwrap();
             assert!(s.success(), "kubectl wait");
@@ -285,29 +257,11 @@ fn dispatched() -> f64 {
 }
 
 fn requests_per_minute(install: &Install, watch_for: Duration) {
-    let ns = &install.answers.namespace;
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = bench_user(dir.path());
-    let policy = kubectl_ok(&[
-        "-n",
-        ns,
-        "get",
-        "networkpolicy",
-        "caracal-caracal",
-        "-o",
-        "json",
-    ]);
+    let policy = install.policy();
     // Red, so verify keeps watching; nothing else changes in the namespace meanwhile.
-    kubectl_ok(&[
-        "-n",
-        ns,
-        "patch",
-        "networkpolicy",
-        "caracal-caracal",
-        "--type=json",
-        "-p",
-        BREAK,
-    ]);
+    install.break_policy();
     let before = dispatched();
     let mut verify = install
         .verify_command(&["--wait", &format!("{}s", watch_for.as_secs() + 60)])
@@ -323,7 +277,7 @@ fn requests_per_minute(install: &Install, watch_for: Duration) {
     let after = dispatched();
     let _ = verify.kill();
     let _ = verify.wait();
-    kubectl_stdin("replace", &restorable(&policy));
+    install.restore_policy(&policy);
     let _ = kubectl(&["delete", "flowschema", "caracal-bench"]);
     let _ = kubectl(&["delete", "clusterrolebinding", "caracal-bench"]);
     assert!(

@@ -278,25 +278,8 @@ fn each_break_fails_the_check_that_guards_it_and_wait_sees_the_repair() {
 
     // A NetworkPolicy that blocks the load balancer: found; then `verify --wait` sees the
     // repair and returns at once.
-    let policy = kubectl_ok(&[
-        "-n",
-        &ns,
-        "get",
-        "networkpolicy",
-        "caracal-caracal",
-        "-o",
-        "json",
-    ]);
-    kubectl_ok(&[
-        "-n",
-        &ns,
-        "patch",
-        "networkpolicy",
-        "caracal-caracal",
-        "--type=json",
-        "-p",
-        r#"[{"op":"remove","path":"/spec/ingress/1"}]"#,
-    ]);
+    let policy = install.policy();
+    install.break_policy();
     let (code, report, _) = install.verify(&[]);
     assert_eq!(code, 3);
     assert_error(
@@ -323,12 +306,7 @@ fn each_break_fails_the_check_that_guards_it_and_wait_sees_the_repair() {
     };
     assert!(first.contains("network-ingress-source"), "{first}");
     let repaired = Instant::now();
-    let mut restored: Value = serde_json::from_str(&policy).unwrap();
-    restored["metadata"]
-        .as_object_mut()
-        .unwrap()
-        .retain(|k, _| k == "name" || k == "namespace" || k == "labels" || k == "annotations");
-    kubectl_stdin("replace", &restored);
+    install.restore_policy(&policy);
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = waiting.wait().unwrap();
     let latency = repaired.elapsed();

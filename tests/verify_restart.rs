@@ -11,8 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use support::verify_bed::{Install, env, kubectl_ok, kubectl_stdin};
+use support::verify_bed::{Install, env};
 
 fn apiserver_pid() -> String {
     let path = format!("{}/pids/kube-apiserver.pid", env("CARACAL_TESTBED_STATE"));
@@ -26,26 +25,8 @@ fn apiserver_pid() -> String {
 fn wait_reconnects_after_an_api_server_restart_and_sees_the_repair() {
     let install = Install::new("rst", |_| {});
     install.up(0, &[]);
-    let ns = install.answers.namespace.clone();
-    let policy = kubectl_ok(&[
-        "-n",
-        &ns,
-        "get",
-        "networkpolicy",
-        "caracal-caracal",
-        "-o",
-        "json",
-    ]);
-    kubectl_ok(&[
-        "-n",
-        &ns,
-        "patch",
-        "networkpolicy",
-        "caracal-caracal",
-        "--type=json",
-        "-p",
-        r#"[{"op":"remove","path":"/spec/ingress/1"}]"#,
-    ]);
+    let policy = install.policy();
+    install.break_policy();
     let mut waiting = install
         .verify_command(&["--wait", "240s"])
         .stdout(Stdio::null())
@@ -88,12 +69,7 @@ fn wait_reconnects_after_an_api_server_restart_and_sees_the_repair() {
     assert_ne!(apiserver_pid(), pid, "a new kube-apiserver");
 
     // The repair, made through the new API server.
-    let mut restored: Value = serde_json::from_str(&policy).unwrap();
-    restored["metadata"]
-        .as_object_mut()
-        .unwrap()
-        .retain(|k, _| k == "name" || k == "namespace" || k == "labels" || k == "annotations");
-    kubectl_stdin("replace", &restored);
+    install.restore_policy(&policy);
     next("the repaired check", &|l| {
         l.contains("√ ok network-ingress-source")
     });

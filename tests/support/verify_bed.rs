@@ -196,6 +196,43 @@ impl Install {
         c
     }
 
+    /// The release's NetworkPolicy as the cluster has it, to restore later.
+    pub fn policy(&self) -> String {
+        kubectl_ok(&[
+            "-n",
+            &self.answers.namespace,
+            "get",
+            "networkpolicy",
+            "caracal-caracal",
+            "-o",
+            "json",
+        ])
+    }
+
+    /// Removes the policy's load-balancer rule: `network-ingress-source` fails.
+    pub fn break_policy(&self) {
+        kubectl_ok(&[
+            "-n",
+            &self.answers.namespace,
+            "patch",
+            "networkpolicy",
+            "caracal-caracal",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/spec/ingress/1"}]"#,
+        ]);
+    }
+
+    /// Puts back a policy `policy()` returned (`kubectl replace`, without its server fields).
+    pub fn restore_policy(&self, saved: &str) {
+        let mut v: Value = serde_json::from_str(saved).unwrap();
+        v["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .retain(|k, _| k == "name" || k == "namespace" || k == "labels" || k == "annotations");
+        kubectl_stdin("replace", &v);
+    }
+
     /// `verify -o json ARGS`: (exit code, report, stderr).
     pub fn verify(&self, args: &[&str]) -> (i32, Value, String) {
         let mut all = vec!["-o", "json"];
