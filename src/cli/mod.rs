@@ -58,7 +58,8 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Step 3: helm upgrade --install of the chart, watched from the cluster.
     Install(install::InstallArgs),
-    /// Step 4: verify the install, live (reads only).
+    /// Step 4: verify the install, live (changes nothing in the cluster; the canary's objects
+    /// in Caracal are deleted after it).
     Verify(verify::VerifyArgs),
     /// Step 4 as a live full-screen dashboard.
     Dashboard(LiveArgs),

@@ -65,7 +65,7 @@ pub enum Request {
     /// After a failed first install, on the operator's explicit request: `helm uninstall`.
     Uninstall { answers: Box<Answers> },
     /// Step 4: the preflight checks, then the live checks from watches. Without `wait`, ends
-    /// once every watch has listed; with it, once all is green or at the deadline.
+    /// once every watch has listed; with it, once no check is in error or at the deadline.
     Verify {
         answers: Box<Answers>,
         wait: Option<std::time::Duration>,
