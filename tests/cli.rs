@@ -205,10 +205,6 @@ fn render_without_helm_still_works_offline_and_says_so() {
 fn commands_not_built_yet_say_so_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     for (args, capability) in [
-        (
-            &["verify", "-f", "a.yaml", "--wait", "10m"][..],
-            "live verification",
-        ),
         (&["dashboard", "-f", "a.yaml"][..], "dashboard"),
         (
             &["upgrade", "-f", "a.yaml", "--to", "1.0.1"][..],
@@ -231,4 +227,29 @@ fn commands_not_built_yet_say_so_in_one_line() {
         );
         assert!(out.stdout.is_empty());
     }
+}
+
+/// verify's bad input: a missing answers file and an unreadable `--wait` are usage errors
+/// (exit 2) that name what is wrong; nothing is read from a cluster.
+#[test]
+fn verify_refuses_bad_input_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = caracal(&["verify", "-f", "missing.yaml"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("missing.yaml: (file): cannot be read"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = caracal(
+        &["verify", "-f", "missing.yaml", "--wait", "ten minutes"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("`ten minutes` is not a duration: write e.g. 90s, 5m or 1h"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
 }
