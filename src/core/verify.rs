@@ -895,11 +895,17 @@ fn warnings_about(obs: &Observed, object: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The conditions of an object, Ready first (the order the controller wrote them varies).
 fn conditions_text(v: &Value) -> String {
-    v.pointer("/status/conditions")
+    let mut conditions: Vec<&Value> = v
+        .pointer("/status/conditions")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
+        .collect();
+    conditions.sort_by_key(|c| s(c, "/type") != "Ready");
+    conditions
+        .into_iter()
         .map(|c| {
             format!(
                 "{}={} {}: {}",
