@@ -53,26 +53,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 17] = [
-        Kind::ClusterSecretStore,
-        Kind::ExternalSecret,
-        Kind::RuntimeSecret,
-        Kind::Release,
-        Kind::Job,
-        Kind::Deployment,
-        Kind::StatefulSet,
-        Kind::Pod,
-        Kind::ConfigMap,
-        Kind::NetworkPolicy,
-        Kind::ServiceMonitor,
-        Kind::PrometheusRule,
-        Kind::Certificate,
-        Kind::CertificateRequest,
-        Kind::Order,
-        Kind::Challenge,
-        Kind::Event,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             Kind::ClusterSecretStore => "ClusterSecretStore",

@@ -76,11 +76,11 @@ fn spawn_watch<K>(
     kind: Kind,
     convert: fn(K) -> Option<Item>,
     tx: Sender,
-) -> JoinHandle<()>
+) -> (Kind, JoinHandle<()>)
 where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut pause = Duration::from_millis(250);
         loop {
             let mut stream = watcher::watcher(api.clone(), config.clone()).boxed();
@@ -118,7 +118,8 @@ where
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(4));
         }
-    })
+    });
+    (kind, task)
 }
 
 fn json<K: serde::Serialize>(o: K) -> Option<Item> {
@@ -290,19 +291,6 @@ async fn start_watches(
             tx.clone(),
         ),
     ];
-    for kind in [
-        Kind::RuntimeSecret,
-        Kind::Release,
-        Kind::Job,
-        Kind::Deployment,
-        Kind::StatefulSet,
-        Kind::Pod,
-        Kind::ConfigMap,
-        Kind::NetworkPolicy,
-        Kind::Event,
-    ] {
-        obs.stale.insert(kind, "listing".into());
-    }
     for (kind, api_version, name, namespaced, install) in CRD_KINDS {
         let api = match cluster
             .dynamic_api(api_version, name, namespaced.then_some(ns))
@@ -334,9 +322,12 @@ async fn start_watches(
             json,
             tx.clone(),
         ));
+    }
+    // Until a watch has listed, what its checks read is not known.
+    for (kind, _) in &tasks {
         obs.stale.insert(*kind, "listing".into());
     }
-    Ok(tasks)
+    Ok(tasks.into_iter().map(|(_, task)| task).collect())
 }
 
 /// What the loop keeps per kind, by object name.
