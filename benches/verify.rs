@@ -18,7 +18,6 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,45 +30,14 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Waits for a line of `lines` holding `needle`; returns when it was read.
-fn line_with(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> Instant {
-    let mut seen = Vec::new();
-    loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(90))
-            .unwrap_or_else(|e| panic!("no line with {needle:?} ({e}): {seen:#?}"));
-        if line.contains(needle) {
-            return Instant::now();
-        }
-        seen.push(line);
-    }
-}
-
-fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
-    rx
-}
-
 fn latency(install: &Install, rounds: usize) {
     let ns = &install.answers.namespace;
     let policy = install.policy();
     let (mut ours, mut peer) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         install.break_policy();
-        let mut verify = install
-            .verify_command(&["--wait", "120s"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = stderr_lines(&mut verify);
-        line_with(&lines, "not green yet");
+        let mut verify = install.spawn_wait("120s", &[], &[]);
+        verify.line_with("not green yet");
         let mut wait =
             Command::new(std::env::var_os("CARACAL_KUBECTL").unwrap_or_else(|| "kubectl".into()))
                 .args([
@@ -93,9 +61,9 @@ fn latency(install: &Install, rounds: usize) {
             assert!(s.success(), "kubectl wait");
             Instant::now()
         });
-        let ours_at = line_with(&lines, "√ ok network-ingress-source");
+        let (_, ours_at) = verify.line_with("√ ok network-ingress-source");
         let peer_at = peer_done.join().unwrap();
-        let _ = verify.wait();
+        verify.exit();
         ours.push(ours_at.duration_since(start).as_secs_f64() * 1000.0);
         peer.push(peer_at.duration_since(start).as_secs_f64() * 1000.0);
     }
@@ -263,20 +231,16 @@ fn requests_per_minute(install: &Install, watch_for: Duration) {
     // Red, so verify keeps watching; nothing else changes in the namespace meanwhile.
     install.break_policy();
     let before = dispatched();
-    let mut verify = install
-        .verify_command(&["--wait", &format!("{}s", watch_for.as_secs() + 60)])
-        .env("KUBECONFIG", &kubeconfig)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = stderr_lines(&mut verify);
-    line_with(&lines, "not green yet");
+    let mut verify = install.spawn_wait(
+        &format!("{}s", watch_for.as_secs() + 60),
+        &[],
+        &[("KUBECONFIG", kubeconfig.as_os_str())],
+    );
+    verify.line_with("not green yet");
     let listed = dispatched();
     std::thread::sleep(watch_for);
     let after = dispatched();
-    let _ = verify.kill();
-    let _ = verify.wait();
+    drop(verify);
     install.restore_policy(&policy);
     let _ = kubectl(&["delete", "flowschema", "caracal-bench"]);
     let _ = kubectl(&["delete", "clusterrolebinding", "caracal-bench"]);

@@ -7,9 +7,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use support::verify_bed::{Install, env};
 
@@ -27,40 +25,14 @@ fn wait_reconnects_after_an_api_server_restart_and_sees_the_repair() {
     install.up(0, &[]);
     let policy = install.policy();
     install.break_policy();
-    let mut waiting = install
-        .verify_command(&["--wait", "240s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let stderr = waiting.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut seen = Vec::new();
-    let mut next = |what: &str, pred: &dyn Fn(&str) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no {what} in 120 s: {seen:#?}"));
-            seen.push(line.clone());
-            if pred(&line) {
-                return;
-            }
-        }
-    };
-    next("first report", &|l| l.contains("not green yet"));
+    let mut waiting = install.spawn_wait("240s", &[], &[]);
+    waiting.line_with("not green yet");
 
     // Stop the API server (as a crash would) and start it again with the bed's own script.
     let pid = apiserver_pid();
     let out = Command::new("kill").arg(&pid).output().unwrap();
     assert!(out.status.success(), "kill {pid}");
-    next("a reconnecting check", &|l| l.contains("reconnecting"));
+    waiting.line_with("reconnecting");
     let up = Command::new(support::repo().join("scripts/testbed"))
         .arg("up")
         .output()
@@ -70,9 +42,6 @@ fn wait_reconnects_after_an_api_server_restart_and_sees_the_repair() {
 
     // The repair, made through the new API server.
     install.restore_policy(&policy);
-    next("the repaired check", &|l| {
-        l.contains("√ ok network-ingress-source")
-    });
-    let status = waiting.wait().unwrap();
-    assert_eq!(status.code(), Some(4), "{seen:#?}");
+    waiting.line_with("√ ok network-ingress-source");
+    assert_eq!(waiting.exit(), Some(4), "{:#?}", waiting.seen);
 }

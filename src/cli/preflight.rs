@@ -12,22 +12,44 @@ pub enum Format {
     Json,
 }
 
+/// The arguments of a command that prints a checks report (preflight, verify).
 #[derive(Debug, clap::Args)]
-pub struct PreflightArgs {
+pub struct ReportArgs {
     #[arg(short = 'f', long = "answers")]
-    answers: PathBuf,
+    pub answers: PathBuf,
     /// Output format of the results.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
-    output: Format,
+    pub output: Format,
     /// Exit 3 instead of 4 when there are warnings only.
     #[arg(long)]
-    fail_on_warning: bool,
+    pub fail_on_warning: bool,
     /// Log file (never holds secret values).
     #[arg(long, env = "CARACAL_DEPLOY_LOG")]
-    log_file: Option<PathBuf>,
+    pub log_file: Option<PathBuf>,
+}
+
+impl ReportArgs {
+    /// Prints the report on stdout in the chosen format; returns the contract's exit.
+    pub fn print(&self, report: &crate::core::checks::Report) -> Exit {
+        match self.output {
+            Format::Text => print!("{}", report.to_text()),
+            Format::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&report.to_json()).unwrap_or_else(|_| "{}".into())
+            ),
+        }
+        report.exit(self.fail_on_warning)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PreflightArgs {
+    #[command(flatten)]
+    report: ReportArgs,
 }
 
 pub fn run(args: &PreflightArgs) -> Exit {
+    let args = &args.report;
     let answers = match super::load(&args.answers) {
         Ok(a) => a,
         Err(exit) => return exit,
@@ -41,17 +63,7 @@ pub fn run(args: &PreflightArgs) -> Exit {
         "interrupted: nothing was changed (preflight only reads).",
         "Interrupted: nothing was changed (preflight only reads).",
         |event| match event {
-            Event::PreflightDone(report) => {
-                match args.output {
-                    Format::Text => print!("{}", report.to_text()),
-                    Format::Json => println!(
-                        "{}",
-                        serde_json::to_string_pretty(&report.to_json())
-                            .unwrap_or_else(|_| "{}".into())
-                    ),
-                }
-                Some(report.exit(args.fail_on_warning))
-            }
+            Event::PreflightDone(report) => Some(args.print(&report)),
             _ => None,
         },
     )

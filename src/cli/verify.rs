@@ -5,32 +5,22 @@
 //! deletes them again.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::apply::parse_duration;
-use super::preflight::Format;
+use super::preflight::ReportArgs;
 use crate::core::checks::{Check, Outcome, Report};
 use crate::engine::{Event, Request};
 use crate::exit::Exit;
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    #[arg(short = 'f', long = "answers")]
-    answers: PathBuf,
+    #[command(flatten)]
+    report: ReportArgs,
     /// Keep watching until no check is in error (then exit at once: 0, or 4 with warnings), or
     /// until this long has passed (then exit 3 with what is still red): e.g. 90s, 10m.
     #[arg(long, value_parser = parse_duration)]
     wait: Option<Duration>,
-    /// Output format of the results.
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
-    output: Format,
-    /// Exit 3 instead of 4 when there are warnings only.
-    #[arg(long)]
-    fail_on_warning: bool,
-    /// Log file (never holds secret values).
-    #[arg(long, env = "CARACAL_DEPLOY_LOG")]
-    log_file: Option<PathBuf>,
 }
 
 /// One line for a check on stderr: glyph, word, id, detail.
@@ -50,12 +40,13 @@ fn not_green(r: &Report) -> Vec<&str> {
 }
 
 pub fn run(args: &VerifyArgs) -> Exit {
+    let (wait, args) = (args.wait, &args.report);
     let answers = match super::load(&args.answers) {
         Ok(a) => a,
         Err(exit) => return exit,
     };
     crate::logging::init(args.log_file.as_deref());
-    match args.wait {
+    match wait {
         Some(w) => eprintln!(
             "Verifying release {} in {}; waiting up to {}s for every check to pass…",
             answers.release,
@@ -68,7 +59,6 @@ pub fn run(args: &VerifyArgs) -> Exit {
         ),
     }
     let mut seen: Option<BTreeMap<String, (Outcome, String)>> = None;
-    let wait = args.wait;
     super::drive(
         Request::Verify {
             answers: Box::new(answers),
@@ -116,15 +106,7 @@ pub fn run(args: &VerifyArgs) -> Exit {
                         not_green(&outcome.report).join(", ")
                     );
                 }
-                match args.output {
-                    Format::Text => print!("{}", outcome.report.to_text()),
-                    Format::Json => println!(
-                        "{}",
-                        serde_json::to_string_pretty(&outcome.report.to_json())
-                            .unwrap_or_else(|_| "{}".into())
-                    ),
-                }
-                Some(outcome.report.exit(args.fail_on_warning))
+                Some(args.print(&outcome.report))
             }
             _ => None,
         },

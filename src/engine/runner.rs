@@ -345,14 +345,17 @@ async fn run(
         }
         Request::Preflight { answers } => {
             check(&answers)?;
+            // A cluster that cannot be reached is the first check's error, not the request's.
+            let cluster = connect_cluster(shared, &answers, cancel).await?;
             Ok(Event::PreflightDone(
-                preflight_report(shared, &answers, cancel).await?,
+                preflight_report(shared, &answers, cluster.as_ref(), cancel).await?,
             ))
         }
         Request::Verify { answers, wait } => {
             check(&answers)?;
-            let preflight = preflight_report(shared, &answers, cancel).await?;
-            let cluster = match connect_cluster(shared, &answers, cancel).await? {
+            let cluster = connect_cluster(shared, &answers, cancel).await?;
+            let preflight = preflight_report(shared, &answers, cluster.as_ref(), cancel).await?;
+            let cluster = match cluster {
                 Ok(c) => c,
                 // Preflight's first check already says why; the live checks cannot run.
                 Err(_) => {
@@ -374,14 +377,14 @@ async fn run(
     }
 }
 
-/// The preflight checks: the cluster (a cluster that cannot be reached is the first check's
-/// error, not the request's), the secret manager's plan and helm.
+/// The preflight checks of a cluster connected once by the caller (or why not), the secret
+/// manager's plan and helm.
 async fn preflight_report(
     shared: &Shared,
     answers: &Answers,
+    cluster: Result<&Cluster, &KubeError>,
     cancel: &CancellationToken,
 ) -> Result<Report, EngineError> {
-    let cluster = connect_cluster(shared, answers, cancel).await?;
     let plan = match connect(shared, answers, cancel).await {
         Ok(sm) => {
             crate::engine::preflight::seed_plan(sm.as_ref(), answers, shared.concurrency, cancel)
@@ -392,7 +395,7 @@ async fn preflight_report(
     };
     let helm = Helm::from_env();
     tokio::select! {
-        r = crate::engine::preflight::run(answers, cluster.as_ref(), plan.as_ref().map_err(String::clone), &helm) => Ok(r),
+        r = crate::engine::preflight::run(answers, cluster, plan.as_ref().map_err(String::clone), &helm) => Ok(r),
         () = cancel.cancelled() => Err(EngineError::Interrupted),
     }
 }

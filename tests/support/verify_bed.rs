@@ -233,6 +233,40 @@ impl Install {
         kubectl_stdin("replace", &v);
     }
 
+    /// `verify --wait WAIT` (then `args`) started, its stderr read line by line.
+    pub fn spawn_wait(
+        &self,
+        wait: &str,
+        args: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Waiting {
+        let mut all = vec!["--wait", wait];
+        all.extend_from_slice(args);
+        let mut child = self
+            .verify_command(&all)
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for l in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(l);
+            }
+        });
+        Waiting {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
     /// `verify -o json ARGS`: (exit code, report, stderr).
     pub fn verify(&self, args: &[&str]) -> (i32, Value, String) {
         let mut all = vec!["-o", "json"];
@@ -297,4 +331,42 @@ pub fn kubectl_stdin(verb: &str, obj: &Value) {
         .write_all(obj.to_string().as_bytes())
         .unwrap();
     assert!(child.wait().unwrap().success(), "kubectl {verb}");
+}
+
+/// A `verify --wait` running, and the stderr lines read from it so far.
+pub struct Waiting {
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Waiting {
+    /// Reads lines until one holds `needle` (120 s at most, else a panic with what was seen);
+    /// returns that line and when it was read.
+    pub fn line_with(&mut self, needle: &str) -> (String, Instant) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no line with {needle:?} ({e}): {:#?}", self.seen));
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return (line, Instant::now());
+            }
+        }
+    }
+
+    /// Waits for verify to exit: its exit code.
+    pub fn exit(&mut self) -> Option<i32> {
+        self.child.wait().unwrap().code()
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
