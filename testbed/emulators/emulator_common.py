@@ -457,6 +457,10 @@ class Handler(BaseHTTPRequestHandler):
     # pool idle timeout so the client, not the server, retires idle connections.
     timeout = 300
     server_version = "caracal-emulator"
+    # A response goes out as two writes (headers, then body). With Nagle's algorithm on, the
+    # body waits for the client's delayed ACK of the headers (~40 ms on Linux), a stall no real
+    # cloud endpoint has and one that would swamp the latency the tests inject.
+    disable_nagle_algorithm = True
     sys_version = ""
     server: "EmulatorServer"
 
