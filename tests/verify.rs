@@ -56,7 +56,7 @@ fn a_healthy_install_verifies_and_the_canary_runs_the_documented_flow() {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let install = Install::new("ok", |_| {});
     install.up(0, &[]);
-    let before = emulator("GET", "/_emulator/requests", None);
+    let before = emulator_mark();
     let (code, report, stderr) = install.verify(&[]);
 
     let validator = jsonschema::validator_for(&contract()).unwrap();
@@ -101,13 +101,7 @@ fn a_healthy_install_verifies_and_the_canary_runs_the_documented_flow() {
         .strip_prefix("request ")
         .and_then(|d| d.split_whitespace().next())
         .unwrap_or_else(|| panic!("{detail}"));
-    let after = emulator("GET", "/_emulator/requests", None);
-    let seen: Vec<&Value> = after["requests"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{after}"))
-        .iter()
-        .skip(before["requests"].as_array().map_or(0, Vec::len))
-        .collect();
+    let seen = requests_since(before);
     let find = |host: &str, method: &str, path: &str| {
         seen.iter()
             .find(|r| {
@@ -159,6 +153,131 @@ fn a_healthy_install_verifies_and_the_canary_runs_the_documented_flow() {
         let log = std::fs::read_to_string(install.path.with_extension("log")).unwrap_or_default();
         assert!(!log.contains(&v), "{key} in the log");
     }
+}
+
+/// Private STS, Gateway and Admin API (no ingress hosts): the canary reaches each through a
+/// port-forward to one of its pods (the API server's `pods/portforward`, carried by kwok's
+/// kubelet to the emulator's per-service listener). The oracle is the emulator's request log:
+/// which listener each call arrived on. Without a ready pod, the canary fails and says why.
+#[test]
+fn without_ingress_hosts_the_canary_goes_through_port_forwards() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let install = Install::new("pf", |a| {
+        a.ingress.hosts.sts = None;
+        a.ingress.hosts.gateway = None;
+        a.ingress.hosts.api = None;
+    });
+    install.up(0, &[]);
+    let before = emulator_mark();
+    let (code, report, stderr) = install.verify(&[]);
+    assert_eq!(code, 4, "{report:#}\n{stderr}");
+    let canary = check(&report, "canary");
+    assert_eq!(canary["result"], "success", "{report:#}\n{stderr}");
+    let ns = &install.answers.namespace;
+    let detail = canary["detail"].as_str().unwrap();
+    for (label, role, port) in [
+        ("Admin API", "api", 3000),
+        ("STS", "sts", 8080),
+        ("Gateway", "gateway", 8081),
+    ] {
+        // `{label} port-forward {ns}/{pod}:{port}`, the pod one of the role's.
+        let pod = detail
+            .split(&format!("{label} port-forward {ns}/"))
+            .nth(1)
+            .and_then(|rest| rest.split([',', ':']).next())
+            .unwrap_or_else(|| panic!("no port-forward for the {label}: {detail}"));
+        assert!(
+            detail.contains(&format!("{pod}:{port}")),
+            "{label}: {detail}"
+        );
+        let labels = kubectl_ok(&[
+            "-n",
+            ns,
+            "get",
+            "pod",
+            pod,
+            "-o",
+            "jsonpath={.metadata.labels.app\\.kubernetes\\.io/component}",
+        ]);
+        assert_eq!(labels.trim(), role, "{pod}");
+    }
+
+    let seen = requests_since(before);
+    let listener_of = |method: &str, path: &str| {
+        seen.iter()
+            .find(|r| {
+                r["method"] == method && r["path"].as_str().is_some_and(|p| p.starts_with(path))
+            })
+            .unwrap_or_else(|| panic!("no {method} {path} in {seen:#?}"))["listener"]
+            .clone()
+    };
+    assert_eq!(listener_of("POST", "/oauth/2/token"), "plain-sts");
+    assert_eq!(
+        listener_of("GET", "/caracal-deploy-canary"),
+        "plain-gateway"
+    );
+    assert_eq!(listener_of("POST", "/v1/zones"), "plain-api");
+    assert!(
+        seen.iter().all(|r| r["listener"] != "https"),
+        "a call went through a host: {seen:#?}"
+    );
+
+    // No ready pod of the Admin API: the canary cannot reach it, and says so.
+    kubectl_ok(&[
+        "-n",
+        ns,
+        "scale",
+        "deployment",
+        "-l",
+        "app.kubernetes.io/component=api",
+        "--replicas=0",
+    ]);
+    until("the Admin API's pods are gone", || {
+        kubectl_ok(&[
+            "-n",
+            ns,
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/component=api",
+            "-o",
+            "name",
+        ])
+        .trim()
+        .is_empty()
+    });
+    let (code, report, stderr) = install.verify(&[]);
+    assert_eq!(code, 3, "{report:#}\n{stderr}");
+    assert_error(
+        &report,
+        "canary",
+        "port-forward through the API server: Admin API has no ingress host and no running and ready pod behind Service caracal-",
+        "pods/portforward",
+    );
+    let detail = check(&report, "canary")["detail"].to_string();
+    assert!(
+        detail.contains("-api (0 pod(s) match its selector)"),
+        "{detail}"
+    );
+}
+
+/// The sequence number of the emulator's last logged request.
+fn emulator_mark() -> u64 {
+    let log = emulator("GET", "/_emulator/requests", None);
+    log["requests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{log}"))
+        .last()
+        .map_or(0, |r| r["seq"].as_u64().unwrap())
+}
+
+/// The requests the emulator logged after `mark` (emulator_mark).
+fn requests_since(mark: u64) -> Vec<Value> {
+    let log = emulator("GET", &format!("/_emulator/requests?since={mark}"), None);
+    log["requests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{log}"))
+        .clone()
 }
 
 /// An Admin API read with the install's admin token (as the canary authenticates).
@@ -225,7 +344,7 @@ fn each_break_fails_the_check_that_guards_it_and_wait_sees_the_repair() {
     assert_error(
         &report,
         "canary",
-        "Gateway: request with the mandate through https://api.caracal.test: HTTP 403 access_denied",
+        "Gateway: request with the mandate through https://gateway.caracal.test: HTTP 403 access_denied",
         "audit events of the request id",
     );
 

@@ -61,6 +61,8 @@ pub struct CanaryError {
 
 pub struct Canary {
     http: reqwest::Client,
+    /// For the loopback ends of port-forwards: never through a proxy.
+    local: reqwest::Client,
     endpoints: Endpoints,
     admin_token: Zeroizing<String>,
 }
@@ -77,10 +79,17 @@ impl Canary {
         admin_token: Zeroizing<String>,
         extra_ca: Option<&[u8]>,
     ) -> Result<Canary, String> {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(PER_REQUEST)
-            .timeout(PER_REQUEST)
-            .redirect(reqwest::redirect::Policy::none());
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(PER_REQUEST)
+                .timeout(PER_REQUEST)
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let local = builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        let mut builder = builder();
         if let Some(pem) = extra_ca {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| format!("the CA bundle is not PEM: {e}"))?;
@@ -94,9 +103,25 @@ impl Canary {
             .map_err(|e| format!("cannot set up the HTTPS client: {e}"))?;
         Ok(Canary {
             http,
+            local,
             endpoints,
             admin_token,
         })
+    }
+
+    /// The client for `url`: a port-forward's loopback end is reached directly, whatever
+    /// HTTPS_PROXY / HTTP_PROXY say.
+    fn client(&self, url: &str) -> &reqwest::Client {
+        let loopback = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| {
+                u.host_str()?
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .ok()
+            })
+            .is_some_and(|ip| ip.is_loopback());
+        if loopback { &self.local } else { &self.http }
     }
 
     fn fail(
@@ -171,7 +196,7 @@ impl Canary {
     ) -> Result<Value, CanaryError> {
         let url = format!("{}{path}", trim(&self.endpoints.api));
         let mut req = self
-            .http
+            .client(&url)
             .request(method, &url)
             .bearer_auth(self.admin_token.as_str());
         if let Some(b) = body {
@@ -388,7 +413,7 @@ impl Canary {
             ("scope", SCOPE),
         ];
         let res = self
-            .http
+            .client(&url)
             .post(&url)
             .form(&form)
             .send()
@@ -416,7 +441,7 @@ impl Canary {
         const STEP: &str = "Gateway: request with the mandate";
         let url = format!("{}/caracal-deploy-canary", trim(&self.endpoints.gateway));
         let res = self
-            .http
+            .client(&url)
             .get(&url)
             .bearer_auth(mandate)
             .header("X-Caracal-Resource", resource)

@@ -3,6 +3,7 @@
 pub mod aws;
 pub mod azure;
 pub mod canary;
+pub mod forward;
 pub mod gcp;
 pub mod helm;
 pub mod kube;

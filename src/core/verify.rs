@@ -1416,8 +1416,15 @@ pub fn monitoring_auth(answers: &Answers, obs: &Observed) -> Check {
 // ------------------------------------------------------------------ canary
 
 /// The hint for a canary that failed at `step` with `code`.
+/// The canary's step when a service without an ingress host could not be port-forwarded to.
+pub const PORT_FORWARD_STEP: &str = "port-forward";
+
 fn canary_hint(step: &str, code: &str) -> String {
     match (step.split(':').next().unwrap_or_default(), code) {
+        (PORT_FORWARD_STEP, _) => "services without an ingress host are reached through `pods/portforward`: \
+                                   verify needs `create` on pods/portforward in the namespace and a ready pod \
+                                   of the service; `kubectl port-forward svc/NAME 8080:http` shows it"
+            .into(),
         (_, "") => "the services were not reached: do the hosts resolve to the load balancer, and does the \
                     NetworkPolicy admit it (see the network checks)? `curl -v https://HOST/` from where \
                     verify runs shows it"

@@ -533,7 +533,7 @@ pub async fn verify(
             continue;
         }
         if wait.is_none() {
-            obs.canary = Some(run_canary(answers, &obs, cancel).await?);
+            obs.canary = Some(run_canary(cluster, answers, &obs, cancel).await?);
             return Ok(VerifyOutcome {
                 report: report(&preflight, answers, &obs, true),
                 timed_out: false,
@@ -554,7 +554,7 @@ pub async fn verify(
             && tokio::time::Instant::now() >= canary_due
             && green_but_canary(&now, &obs)
         {
-            obs.canary = Some(run_canary(answers, &obs, cancel).await?);
+            obs.canary = Some(run_canary(cluster, answers, &obs, cancel).await?);
             canary_due = tokio::time::Instant::now() + CANARY_RETRY;
             now = report(&preflight, answers, &obs, false);
         }
@@ -581,23 +581,13 @@ fn green_but_canary(r: &Report, obs: &Observed) -> bool {
             .all(|c| c.result != Outcome::Error || c.id == "canary")
 }
 
-/// The canary's endpoints, admin token and upstream, or why it cannot run.
-fn canary_plan(
-    answers: &Answers,
-    obs: &Observed,
-) -> Result<(Endpoints, Zeroizing<String>, String), String> {
+/// What the canary needs besides a way to each service: the admin token and the upstream of
+/// its resource, or why it cannot run.
+fn canary_plan(answers: &Answers, obs: &Observed) -> Result<(Zeroizing<String>, String), String> {
     match &obs.release {
         Some(r) if r.status == "deployed" => {}
         _ => return Err("no deployed release to send it through".into()),
     }
-    let hosts = &answers.ingress.hosts;
-    let (Some(sts), Some(gateway), Some(api)) = (&hosts.sts, &hosts.gateway, &hosts.api) else {
-        return Err(
-            "the STS, Gateway and Admin API are not all exposed (ingress.hosts): the canary reaches \
-             them through their hosts"
-                .into(),
-        );
-    };
     let key = SecretCatalog::of_valid(&answers.chart.version)
         .secrets
         .iter()
@@ -611,15 +601,90 @@ fn canary_plan(
         .and_then(|v| std::str::from_utf8(v).ok())
         .map(|t| Zeroizing::new(t.to_string()))
         .ok_or_else(|| format!("{RUNTIME_SECRET} holds no `{key}` (the admin token)"))?;
-    Ok((
-        Endpoints {
-            api: format!("https://{api}"),
-            sts: format!("https://{sts}"),
-            gateway: format!("https://{gateway}"),
-        },
-        token,
-        format!("https://{}/", hosts.web),
-    ))
+    Ok((token, format!("https://{}/", answers.ingress.hosts.web)))
+}
+
+/// The base URL of each service the canary calls: its ingress host when the answers expose it,
+/// else a port-forward to one of its pods (kept open while the canary runs). `via` says which.
+struct Routes {
+    endpoints: Endpoints,
+    /// (service, route): `("STS", "https://sts.example.com")`,
+    /// `("Gateway", "port-forward NS/POD:8081")`.
+    via: Vec<(&'static str, String)>,
+    _forwards: Vec<crate::adapters::forward::Forward>,
+}
+
+impl Routes {
+    /// Every route, for a passed canary.
+    fn all(&self) -> String {
+        self.via
+            .iter()
+            .map(|(label, route)| format!("{label} {route}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The route of the service a failed step called (the step starts with its name).
+    fn of_step(&self, step: &str) -> String {
+        let service = step.split(':').next().unwrap_or_default();
+        self.via
+            .iter()
+            .find(|(label, _)| *label == service)
+            .map_or_else(|| self.all(), |(_, route)| route.clone())
+    }
+}
+
+async fn canary_routes(cluster: &Cluster, answers: &Answers) -> Result<Routes, String> {
+    let hosts = &answers.ingress.hosts;
+    let mut forwards = Vec::new();
+    let mut via = Vec::new();
+    let mut base = |label: &'static str, host: &Option<String>| -> Option<String> {
+        host.as_ref().map(|h| {
+            via.push((label, format!("https://{h}")));
+            format!("https://{h}")
+        })
+    };
+    let (api, sts, gateway) = (
+        base("Admin API", &hosts.api),
+        base("STS", &hosts.sts),
+        base("Gateway", &hosts.gateway),
+    );
+    let forwarded = |label: &'static str, role: &'static str| {
+        let labels = format!(
+            "app.kubernetes.io/instance={},app.kubernetes.io/component={role}",
+            answers.release
+        );
+        let namespace = answers.namespace.clone();
+        async move {
+            crate::adapters::forward::forward_service(cluster, &namespace, &labels, "http")
+                .await
+                .map(|f| (label, f))
+                .map_err(|e| format!("{label} has no ingress host and {e}"))
+        }
+    };
+    let mut open = |f: (&'static str, crate::adapters::forward::Forward)| {
+        let url = format!("http://{}", f.1.local);
+        via.push((f.0, format!("port-forward {}", f.1.target)));
+        forwards.push(f.1);
+        url
+    };
+    let api = match api {
+        Some(u) => u,
+        None => open(forwarded("Admin API", "api").await?),
+    };
+    let sts = match sts {
+        Some(u) => u,
+        None => open(forwarded("STS", "sts").await?),
+    };
+    let gateway = match gateway {
+        Some(u) => u,
+        None => open(forwarded("Gateway", "gateway").await?),
+    };
+    Ok(Routes {
+        endpoints: Endpoints { api, sts, gateway },
+        via,
+        _forwards: forwards,
+    })
 }
 
 /// The env variable naming extra CA certificates (PEM) the canary trusts, for ingress
@@ -627,15 +692,33 @@ fn canary_plan(
 pub const CA_BUNDLE_ENV: &str = "CARACAL_DEPLOY_CA_BUNDLE";
 
 async fn run_canary(
+    cluster: &Cluster,
     answers: &Answers,
     obs: &Observed,
     cancel: &CancellationToken,
 ) -> Result<CanaryResult, EngineError> {
-    let (endpoints, token, upstream) = match canary_plan(answers, obs) {
+    let (token, upstream) = match canary_plan(answers, obs) {
         Ok(p) => p,
         Err(why) => return Ok(CanaryResult::NotRun(why)),
     };
-    let via = endpoints.api.clone();
+    let routes = tokio::select! {
+        r = canary_routes(cluster, answers) => r,
+        () = cancel.cancelled() => return Err(EngineError::Interrupted),
+    };
+    let routes = match routes {
+        Ok(r) => r,
+        Err(message) => {
+            tracing::warn!(error = %message, "canary: no way to a service");
+            return Ok(CanaryResult::Failed {
+                via: "the API server".into(),
+                step: crate::core::verify::PORT_FORWARD_STEP.into(),
+                message,
+                code: String::new(),
+                left_behind: Vec::new(),
+            });
+        }
+    };
+    let endpoints = routes.endpoints.clone();
     let extra_ca = match std::env::var_os(CA_BUNDLE_ENV) {
         Some(path) => match std::fs::read(&path) {
             Ok(pem) => Some(pem),
@@ -665,7 +748,7 @@ async fn run_canary(
         Ok(ev) => {
             tracing::info!(request_id = %ev.request_id, "canary passed");
             CanaryResult::Passed {
-                via,
+                via: routes.all(),
                 request_id: ev.request_id,
                 events: ev.events,
                 left_behind: ev.left_behind,
@@ -674,7 +757,7 @@ async fn run_canary(
         Err(e) => {
             tracing::warn!(step = e.step, error = %e.message, "canary failed");
             CanaryResult::Failed {
-                via,
+                via: routes.of_step(e.step),
                 step: e.step.to_string(),
                 message: e.message,
                 code: e.code,

@@ -2,11 +2,18 @@
 """Caracal's STS, Gateway and Admin API (plus the Audit service's operator search) over HTTPS,
 for the product's post-install canary on the test bed (Caracal's pods there are kwok fakes).
 
-One process, one port, the bed's emulator TLS (``emulator_tls.py``: the one CA of every TLS
+One process, one HTTPS port, the bed's emulator TLS (``emulator_tls.py``: the one CA of every TLS
 emulator).  The service is chosen by the ``Host`` header -- ``sts.caracal.test``,
 ``gateway.caracal.test``, ``api.caracal.test`` (the bed answers' ingress hosts; the CONNECT proxy
 routes them here) -- or, for any other host (``127.0.0.1``), by a path prefix: ``/sts/...``,
 ``/gateway/...``, ``/api/...``, ``/audit/...`` (the Audit service has no ingress).
+
+Plain listeners (``--plain-roles``, default ``sts,gateway,api``): one plain-HTTP server per role on
+127.0.0.1 (a free port each, in the ready file's ``plain``), sharing this process's state.  On one,
+every request but ``/_emulator/...`` goes to that role whatever its ``Host`` (through a
+``kubectl port-forward`` the Host is ``127.0.0.1:LOCALPORT``): kwok forwards a Caracal pod's
+container port to ``pod_forward.py``, which pipes the stream to the role's plain port.  The request
+log's ``listener`` says where a request arrived: ``https`` or ``plain-<role>``.
 
 What follows the docs in /work/shared/reference/caracal-docs (file: section):
 
@@ -113,9 +120,9 @@ Not emulated: providers, workloads, grants, subject-issuers (Federated users, id
 subject tokens: 400 invalid_request), approvals, sessions, delegations, admin-tokens, audit
 retention, DCR, metrics, CSV export, the system zone, persistence across restarts.
 
-Control endpoints (no auth; every host): /_emulator/healthz, stats, requests (each with method,
-host, path, headers -- the Authorization value redacted -- and status), faults (ops below),
-reset, installations, settings.  Fault ops: ``sts_token``, ``gateway``, ``admin.<group>.<verb>``
+Control endpoints (no auth; every host and listener): /_emulator/healthz, stats, requests (each
+with method, host, path, headers -- the Authorization value redacted --, status and listener),
+faults (ops below), reset, installations, settings.  Fault ops: ``sts_token``, ``gateway``, ``admin.<group>.<verb>``
 (e.g. ``admin.zones.create``), ``audit_search``.  A ``deny`` on ``gateway`` or ``sts_token``
 refuses after the mandate/client checks and writes the deny audit event; ``errors_5xx`` on
 ``gateway`` is a 502 sts_unavailable (503: circuit_open).
@@ -150,6 +157,7 @@ from emulator_common import (  # noqa: E402
 NAME = "caracal-api"
 HOSTS = {"sts.caracal.test": "sts", "gateway.caracal.test": "gateway", "api.caracal.test": "api"}
 PREFIXES = ("sts", "gateway", "api", "audit")
+PLAIN_ROLES = ("sts", "gateway", "api", "audit")
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
@@ -408,6 +416,7 @@ class CaracalApp(App):
 
     # -- request log: headers too, the Authorization value redacted -------------------------
     def record(self, req: Request, op: str, status: int, write: bool) -> None:
+        role = listener_role(req)
         headers: dict[str, str] = {}
         for k, v in req.headers.items():
             if k.lower() in ("authorization", "proxy-authorization", "cookie"):
@@ -415,7 +424,8 @@ class CaracalApp(App):
                 v = f"{scheme} [redacted]".strip()
             headers[k] = v
         self.stats.record(op, req.method, req.raw_path, status, write,
-                          extra={"host": req.host, "headers": headers})
+                          extra={"host": req.host, "headers": headers,
+                                 "listener": f"plain-{role}" if role else "https"})
 
     # -- control endpoints beyond the common ones --------------------------------------------
     def admin(self, req: Request) -> Response:
@@ -485,6 +495,9 @@ class CaracalApp(App):
 
     # -- routing ----------------------------------------------------------------------------
     def service(self, req: Request) -> tuple[str | None, list[str], str]:
+        role = listener_role(req)
+        if role is not None:   # a plain listener serves its role only, whatever the Host
+            return role, req.segments, req.raw_path
         host = req.host.lower()
         if host.startswith("["):
             host = host.split("]")[0] + "]"
@@ -1332,6 +1345,29 @@ class CaracalApp(App):
 # --------------------------------------------------------------------------------------
 
 
+class PlainServer(EmulatorServer):
+    """A plain-HTTP listener of one role (``--plain-roles``), on the app of the HTTPS server."""
+
+    def __init__(self, address: tuple[str, int], app: App, role: str):
+        self.role = role
+        super().__init__(address, app, ssl_context=None)
+
+
+def listener_role(req: Request) -> str | None:
+    """The role of the plain listener ``req`` arrived on; None on the HTTPS server."""
+    server = req.handler.server if req.handler is not None else None
+    return server.role if isinstance(server, PlainServer) else None
+
+
+def parse_roles(text: str) -> list[str]:
+    roles = [r.strip() for r in text.split(",") if r.strip()]
+    bad = [r for r in roles if r not in PLAIN_ROLES]
+    if bad or len(set(roles)) != len(roles):
+        raise argparse.ArgumentTypeError(
+            f"--plain-roles: a comma-separated subset of {','.join(PLAIN_ROLES)}, each once (got {text!r})")
+    return roles
+
+
 def bearer(req: Request) -> str | None:
     scheme, _, token = (req.header("Authorization") or "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
@@ -1390,7 +1426,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tls-dir", help="the bed's emulator CA and certificate (default: --state-dir)")
     ap.add_argument("--issuer", default="https://sts.caracal.test", help="the mandates' iss claim")
     ap.add_argument("--latency-ms", type=int, default=0, help="delay every API request")
-    ap.add_argument("--ready-file", help="write {port, url, pid, ca} here once listening")
+    ap.add_argument("--ready-file", help="write {port, url, pid, ca, plain} here once listening")
+    ap.add_argument("--plain-roles", type=parse_roles, default="sts,gateway,api",
+                    help="one plain-HTTP listener per role on 127.0.0.1 (free ports, the ready file's "
+                         "plain); every non-/_emulator/ request there goes to that role; '' for none")
     args = ap.parse_args(argv)
 
     from emulator_tls import ensure_certs, server_context
@@ -1399,12 +1438,23 @@ def main(argv: list[str] | None = None) -> int:
     paths = ensure_certs(args.tls_dir or args.state_dir)
     app = CaracalApp(args.issuer, latency_ms=args.latency_ms)
     server = EmulatorServer((args.host, args.port), app, ssl_context=server_context(paths))
+    plain = {role: PlainServer(("127.0.0.1", 0), app, role) for role in args.plain_roles}
     port = server.server_address[1]
     url = f"https://{args.host}:{port}"
+    for role, p in plain.items():
+        threading.Thread(target=p.serve_forever, kwargs={"poll_interval": 0.2}, name=f"plain-{role}",
+                         daemon=True).start()
+        log(NAME, f"plain-{role}: listening on http://127.0.0.1:{p.server_address[1]} (every path -> {role})")
     write_ready_file(args.ready_file, {"port": port, "url": url, "pid": os.getpid(), "ca": paths["ca"],
-                                       "hosts": sorted(HOSTS), "issuer": args.issuer})
+                                       "hosts": sorted(HOSTS), "issuer": args.issuer,
+                                       "plain": {r: p.server_address[1] for r, p in plain.items()}})
     log(NAME, f"listening on {url} (hosts {', '.join(sorted(HOSTS))}; CA {paths['ca']})")
-    serve(server, NAME)
+    try:
+        serve(server, NAME)
+    finally:
+        for p in plain.values():
+            p.shutdown()
+            p.server_close()
     return 0
 
 

@@ -721,6 +721,118 @@ def test_requests_are_recorded_without_credentials(caracal, caracal_proxy):
     assert stats["ok"]["gateway"] == 1 and stats["writes"] >= 7
 
 
+# ======================================================================================
+# Plain listeners (one per role) and pod_forward.py: the way in through a kubectl port-forward
+# ======================================================================================
+
+
+def plain_url(emu, role: str) -> str:
+    return f"http://127.0.0.1:{emu.ready['plain'][role]}"
+
+
+def test_plain_listeners_route_by_their_role(caracal):
+    plain = caracal.ready["plain"]
+    assert set(plain) == {"sts", "gateway", "api"} and caracal.port not in plain.values()
+    assert len(set(plain.values())) == 3
+    for role in plain:
+        # through a port-forward the Host is 127.0.0.1:LOCALPORT; a Caracal host name does not
+        # move a request to another service either
+        for host in ("127.0.0.1:18080", "api.caracal.test", "sts.caracal.test"):
+            r = requests.get(plain_url(caracal, role) + "/health", headers={"Host": host}, timeout=10)
+            assert r.status_code == 200 and r.json() == {"status": "ok", "service": role}, (role, host, r.text)
+        # the control endpoints answer on every listener
+        assert requests.get(plain_url(caracal, role) + "/_emulator/healthz", timeout=10).json()["status"] == "ok"
+    # no path prefixes on a plain listener: /sts/health is an STS path the STS does not have
+    assert_oauth_error(requests.get(plain_url(caracal, "sts") + "/sts/health", timeout=10), 404, "not_found")
+    assert requests.post(plain_url(caracal, "api") + "/oauth/2/token", data={"a": "b"},
+                         timeout=10).status_code == 404
+    # the canary's three calls, each on its role's plain listener, over the state set up by HTTPS
+    c = Client(caracal, install(caracal))
+    ids = c.setup()
+    r = requests.post(plain_url(caracal, "sts") + "/oauth/2/token", timeout=10, data={
+        "grant_type": TOKEN_EXCHANGE, "zone_id": ids["zone"], "application_id": ids["app"],
+        "client_secret": ids["secret"], "resource": RESOURCE, "scope": "canary:read"})
+    assert r.status_code == 200 and r.json()["target_resources"] == [RESOURCE], r.text
+    mandate = r.json()["access_token"]
+    r = requests.get(plain_url(caracal, "gateway") + "/v1/x", timeout=10, headers={
+        "Authorization": f"Bearer {mandate}", "X-Caracal-Resource": RESOURCE})
+    assert r.status_code == 200 and r.json()["path"] == "/v1/x", r.text
+    r = requests.get(plain_url(caracal, "api") + f"/v1/zones/{ids['zone']}/audit/by-request/"
+                     + r.headers["X-Request-Id"], headers={"Authorization": f"Bearer {c.admin_token}"}, timeout=10)
+    assert r.status_code == 200 and {e["event_type"] for e in r.json()["items"]} == {
+        "authorization_decision", "gateway_action_result"}, r.text
+    # one state: the zone made over HTTPS is the one the plain Admin API lists
+    r = requests.get(plain_url(caracal, "api") + "/v1/zones", headers={"Authorization": f"Bearer {c.admin_token}"},
+                     timeout=10)
+    assert [z["id"] for z in r.json()["items"]] == [ids["zone"]]
+
+
+def test_request_log_names_the_listener(caracal, caracal_proxy):
+    c = Client(caracal, install(caracal), caracal_proxy)
+    assert c.req("sts", "GET", "/health", token=None).status_code == 200
+    assert Client(caracal).req("api", "GET", "/health", token=None).status_code == 200
+    for role in ("sts", "gateway", "api"):
+        assert requests.get(plain_url(caracal, role) + "/ready", timeout=10).status_code == 200
+    log = caracal.admin("GET", "requests").json()["requests"]
+    got = [(e["listener"], e["host"], e["path"]) for e in log]
+    port = caracal.ready["plain"]
+    assert got == [
+        ("https", "sts.caracal.test", "/health"),
+        ("https", f"127.0.0.1:{caracal.port}", "/api/health"),
+        ("plain-sts", f"127.0.0.1:{port['sts']}", "/ready"),
+        ("plain-gateway", f"127.0.0.1:{port['gateway']}", "/ready"),
+        ("plain-api", f"127.0.0.1:{port['api']}", "/ready"),
+    ]
+
+
+def pod_forward(ready, role: str, data: bytes, timeout: float = 20) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(HERE / "pod_forward.py"), str(ready), role], input=data,
+                          capture_output=True, timeout=timeout)
+
+
+def test_pod_forward_pipes_stdin_and_stdout(caracal, tmp_path):
+    # a ready file of its own, as the bed's: only plain[ROLE] is read
+    ready = tmp_path / "ready.json"
+    ready.write_text(json.dumps({"plain": {"sts": caracal.ready["plain"]["sts"]}}))
+    since = caracal.admin("GET", "requests").json()["requests"]
+    req = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1:18080\r\nConnection: close\r\n\r\n"
+    p = pod_forward(ready, "sts", req)
+    assert p.returncode == 0 and p.stderr == b"", p.stderr
+    head, _, body = p.stdout.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), p.stdout
+    assert json.loads(body) == {"status": "ok", "service": "sts"}
+    # keep-alive: the server answers, then sees the half-close when stdin ends, and hangs up
+    p = pod_forward(ready, "sts", b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.count(b"HTTP/1.1 200 ") == 2 and b'"status": "ready"' in p.stdout and b'"status": "ok"' in p.stdout
+    log = caracal.admin("GET", "requests").json()["requests"][len(since):]
+    assert [(e["listener"], e["path"]) for e in log] == [
+        ("plain-sts", "/health"), ("plain-sts", "/ready"), ("plain-sts", "/health")]
+
+
+def test_pod_forward_errors(caracal, tmp_path):
+    ready = tmp_path / "ready.json"
+    ready.write_text(json.dumps({"plain": {"sts": caracal.ready["plain"]["sts"]}}))
+    p = pod_forward(ready, "gateway", b"")
+    err = p.stderr.decode()
+    assert p.returncode != 0 and p.stdout == b"" and err.count("\n") == 1, err
+    assert "no plain listener for role 'gateway'" in err
+    p = pod_forward(tmp_path / "missing.json", "sts", b"")
+    assert p.returncode != 0 and p.stderr.decode().count("\n") == 1 and "missing.json" in p.stderr.decode()
+    ready.write_text(json.dumps({"port": caracal.port}))   # an emulator without plain listeners
+    p = pod_forward(ready, "sts", b"")
+    assert p.returncode != 0 and "no 'plain' listeners" in p.stderr.decode()
+    # a port nobody listens on (bound, never listening): the connect fails
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        ready.write_text(json.dumps({"plain": {"sts": s.getsockname()[1]}}))
+        p = pod_forward(ready, "sts", b"GET / HTTP/1.1\r\n\r\n")
+    err = p.stderr.decode()
+    assert p.returncode != 0 and err.count("\n") == 1 and "cannot connect to sts" in err, err
+
+
 def test_zz_no_credentials_in_the_log(caracal_server):
     text = caracal_server.log_path.read_text()
     assert re.search(r"(GET|POST|DELETE) /\S* -> \d{3}", text)

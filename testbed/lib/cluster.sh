@@ -240,13 +240,21 @@ start_scheduler() {
     --v=1
 }
 
-# kwok_logs_config: writes the logs kwok's kubelet API serves for every pod (a ClusterLogs with
-# no selector; its files must be absolute paths, so it is written into this bed's state) and
-# prints the config's path. A container's previous run (`kubectl logs --previous`, what a
-# crash loop is explained by) reads previous.log; its current run, current.log. Both are in the
-# CRI log format the kubelet serves, so the API server's `pods/log` answers with their messages.
-kwok_logs_config() {
-  local dir="$TB_STATE/kwok"
+# kwok_config: writes kwok's own config into this bed's state (its files must be absolute paths)
+# and prints its path. Two documents, neither with a selector, so they hold for every pod:
+# - a ClusterLogs: the logs kwok's kubelet API serves. A container's previous run (`kubectl logs
+#   --previous`, what a crash loop is explained by) reads previous.log; its current run,
+#   current.log. Both are in the CRI log format the kubelet serves, so the API server's `pods/log`
+#   answers with their messages.
+# - a ClusterPortForward: what `pods/portforward` reaches. Caracal's container ports (chart 1.0.0
+#   values.yaml services.*.port: STS 8080, Gateway 8081, Admin API 3000) run
+#   testbed/emulators/pod_forward.py, which pipes the stream to that role's plain-HTTP listener of
+#   caracal_api.py (read from its ready file at each connection, so an emulator restart on new
+#   ports is followed). So the canary's port-forward fallback (private ingress hosts) reaches the
+#   emulated STS, Gateway and Admin API. Other ports have no forward (kwok refuses them). Without
+#   a python3 on PATH the ClusterPortForward is left out.
+kwok_config() {
+  local dir="$TB_STATE/kwok" py="" fwd="$TB_DIR/emulators/pod_forward.py" ready="$TB_STATE/caracal-api/ready.json"
   mkdir -p "$dir"
   cat >"$dir/previous.log" <<'EOF_LOG'
 2026-11-30T00:00:00.000000000Z stdout F caracal-testbed: previous run of this container (kwok serves testbed previous.log)
@@ -255,7 +263,13 @@ EOF_LOG
   cat >"$dir/current.log" <<'EOF_LOG'
 2026-11-30T00:00:02.000000000Z stdout F caracal-testbed: current run of this container (kwok serves testbed current.log)
 EOF_LOG
-  cat >"$dir/logs.yaml" <<EOF_CONF
+  # The interpreter itself, not a version manager's shim (which would depend on kwok's cwd and
+  # add a process per connection).
+  if py=$(command -v python3); then
+    py=$("$py" -c 'import sys; print(sys.executable)') || py=""
+  fi
+  {
+    cat <<EOF_CONF
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: ClusterLogs
 metadata:
@@ -265,19 +279,40 @@ spec:
   - logsFile: $dir/current.log
     previousLogsFile: $dir/previous.log
 EOF_CONF
-  echo "$dir/logs.yaml"
+    if [[ -n "$py" ]]; then
+      cat <<EOF_CONF
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterPortForward
+metadata:
+  name: caracal-testbed
+spec:
+  forwards:
+  - ports: [8080]
+    command: ["$py", "$fwd", "$ready", "sts"]
+  - ports: [8081]
+    command: ["$py", "$fwd", "$ready", "gateway"]
+  - ports: [3000]
+    command: ["$py", "$fwd", "$ready", "api"]
+EOF_CONF
+    else
+      log "no python3 on PATH: kwok gets no ClusterPortForward (port-forwards to pods will fail)"
+    fi
+  } >"$dir/config.yaml"
+  echo "$dir/config.yaml"
 }
 
 start_kwok() {
   running kwok && return 0
-  local logs
-  logs=$(kwok_logs_config)
+  local config
+  config=$(kwok_config)
   # --node-port puts the kubelet API's port in each node's status (daemonEndpoints), so the API
-  # server's pods/log, exec and port-forward reach kwok's server at the node's InternalIP.
+  # server's pods/log, exec and port-forward reach kwok's server at the node's InternalIP
+  # (logs and port-forwards as kwok_config says).
   start_proc kwok \
     --kubeconfig="$TB_STATE/kubeconfigs/kwok.kubeconfig" \
     --config="$TB_DIR/kwok/stages.yaml" \
-    --config="$logs" \
+    --config="$config" \
     --manage-all-nodes=false \
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --node-ip=127.0.0.1 \
@@ -356,14 +391,14 @@ start_emulators() {
   if [[ -f "$d/setup.sh" ]]; then
     bash "$d/setup.sh" >&2
   fi
-  local before=""
-  [[ -s "$TB_STATE/emulators.env" ]] && before=$(cat "$TB_STATE/emulators.env")
   log "starting the secret-manager emulators (testbed/emulators/start.sh)"
   bash "$d/start.sh" "$TB_STATE" >&2
   [[ -s "$TB_STATE/emulators.env" ]] || die "testbed/emulators/start.sh wrote no $TB_STATE/emulators.env"
   # The emulators (or the proxy) came back on other ports: External Secrets still holds the
-  # old URLs in its environment, so it is restarted by start_eso with the new ones.
-  if [[ -n "$before" && "$before" != "$(cat "$TB_STATE/emulators.env")" && -f "$TB_DIR/eso/stop.sh" ]]; then
+  # old URLs in its environment (the emulators.env it was started with, kept by start_eso;
+  # emulators/stop.sh removes emulators.env itself), so it is restarted by start_eso.
+  local seen="$TB_STATE/eso-emulators.env"
+  if [[ -s "$seen" && "$(cat "$seen")" != "$(cat "$TB_STATE/emulators.env")" && -f "$TB_DIR/eso/stop.sh" ]]; then
     log "the emulators moved to new ports: restarting External Secrets Operator so it reaches them"
     bash "$TB_DIR/eso/stop.sh" "$TB_STATE" >&2 || true
   fi
@@ -398,6 +433,9 @@ start_eso() {
     bash "$d/build.sh" >/dev/null
     log "starting External Secrets Operator (testbed/eso/start.sh)"
     bash "$d/start.sh" "$TB_STATE" >&2
+    if [[ -s "$TB_STATE/emulators.env" ]]; then
+      cp "$TB_STATE/emulators.env" "$TB_STATE/eso-emulators.env"
+    fi
   )
 }
 
