@@ -205,7 +205,6 @@ fn render_without_helm_still_works_offline_and_says_so() {
 fn commands_not_built_yet_say_so_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     for (args, capability) in [
-        (&["dashboard", "-f", "a.yaml"][..], "dashboard"),
         (
             &["upgrade", "-f", "a.yaml", "--to", "1.0.1"][..],
             "upgrades",
@@ -231,6 +230,29 @@ fn commands_not_built_yet_say_so_in_one_line() {
 
 /// verify's bad input: a missing answers file and an unreadable `--wait` are usage errors
 /// (exit 2) that name what is wrong; nothing is read from a cluster.
+#[test]
+fn dashboard_refuses_bad_input_and_a_missing_terminal_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = caracal(&["dashboard", "-f", "missing.yaml"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("missing.yaml: (file): cannot be read"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A valid answers file, but no terminal (the test's pipes): the headless way is named.
+    std::fs::write(dir.path().join("a.yaml"), example_text("aws")).unwrap();
+    let out = caracal(&["dashboard", "-f", "a.yaml"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the dashboard needs a terminal")
+            && text(&out.stderr).contains("caracal-deploy verify -f ANSWERS --wait 10m"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+}
+
 #[test]
 fn verify_refuses_bad_input_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();

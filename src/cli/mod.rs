@@ -61,8 +61,12 @@ enum Command {
     /// Step 4: verify the install, live (changes nothing in the cluster; the canary's objects
     /// in Caracal are deleted after it).
     Verify(verify::VerifyArgs),
-    /// Step 4 as a live full-screen dashboard.
-    Dashboard(LiveArgs),
+    /// Step 4 as a live full-screen dashboard: the checks of verify from its watches, the
+    /// rollout, recent warnings and the canary (`c` runs it again). Exits like verify.
+    Dashboard {
+        #[arg(short = 'f', long = "answers")]
+        answers: PathBuf,
+    },
     /// Roll an existing install forward.
     Upgrade(LiveArgs),
     /// The troubleshooting entry of a check.
@@ -89,7 +93,10 @@ pub fn main() -> ExitCode {
         Some(Command::Apply(args)) => apply::run(&args),
         Some(Command::Install(args)) => install::run(&args),
         Some(Command::Verify(args)) => verify::run(&args),
-        Some(Command::Dashboard(_)) => not_built("dashboard", "the live rollout dashboard"),
+        Some(Command::Dashboard { answers }) => match load(&answers) {
+            Ok(a) => crate::tui::dashboard::run(a),
+            Err(exit) => exit,
+        },
         Some(Command::Upgrade(_)) => not_built("upgrade", "upgrades that roll forward"),
         Some(Command::Explain { .. }) => not_built("explain", "the troubleshooting entries"),
         None => crate::tui::run(cli.answers, cli.out, cli.plain),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::apply::parse_duration;
 use super::preflight::ReportArgs;
 use crate::core::checks::{Check, Outcome, Report};
+use crate::engine::verify::Mode;
 use crate::engine::{Event, Request};
 use crate::exit::Exit;
 
@@ -62,12 +63,13 @@ pub fn run(args: &VerifyArgs) -> Exit {
     super::drive(
         Request::Verify {
             answers: Box::new(answers),
-            wait,
+            mode: wait.map_or(Mode::Once, Mode::Wait),
         },
         "interrupted: nothing was changed in the cluster (the canary deletes what it created).",
         "Interrupted: nothing was changed in the cluster (the canary deletes what it created).",
         |event| match event {
-            Event::VerifyProgress(report) => {
+            Event::VerifyProgress(live) => {
+                let report = &live.report;
                 if wait.is_some() {
                     let now: BTreeMap<String, (Outcome, String)> = report
                         .checks()
@@ -75,7 +77,7 @@ pub fn run(args: &VerifyArgs) -> Exit {
                         .collect();
                     match &seen {
                         None => {
-                            let red = not_green(&report);
+                            let red = not_green(report);
                             eprintln!(
                                 "{} checks; {} not green yet{}",
                                 now.len(),

@@ -7,6 +7,7 @@ pub mod checks;
 pub mod cloud;
 pub mod external_secret;
 pub mod helm_command;
+pub mod live;
 pub mod manifests;
 pub mod mounts;
 pub mod problem;

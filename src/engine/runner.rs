@@ -68,7 +68,7 @@ pub enum Request {
     /// once every watch has listed; with it, once no check is in error or at the deadline.
     Verify {
         answers: Box<Answers>,
-        wait: Option<std::time::Duration>,
+        mode: crate::engine::verify::Mode,
     },
 }
 
@@ -100,7 +100,7 @@ pub enum Event {
     /// The release was uninstalled (a `Request::Uninstall`).
     Uninstalled { release: String },
     /// Step 4's checks changed (the live report: the dashboard draws each).
-    VerifyProgress(Report),
+    VerifyProgress(Box<crate::core::live::Live>),
     /// Step 4 ended with this report.
     VerifyDone(crate::engine::verify::VerifyOutcome),
     /// The request ended without doing its work.
@@ -351,7 +351,7 @@ async fn run(
                 preflight_report(shared, &answers, cluster.as_ref(), cancel).await?,
             ))
         }
-        Request::Verify { answers, wait } => {
+        Request::Verify { answers, mode } => {
             check(&answers)?;
             let cluster = connect_cluster(shared, &answers, cancel).await?;
             let preflight = preflight_report(shared, &answers, cluster.as_ref(), cancel).await?;
@@ -365,11 +365,11 @@ async fn run(
                     }));
                 }
             };
-            let progress = |r: Report| {
-                let _ = events.send(Event::VerifyProgress(r));
+            let progress = |l: crate::core::live::Live| {
+                let _ = events.send(Event::VerifyProgress(Box::new(l)));
             };
             let outcome = crate::engine::verify::verify(
-                &cluster, &answers, preflight, wait, cancel, &progress,
+                &cluster, &answers, preflight, mode, cancel, &progress,
             )
             .await?;
             Ok(Event::VerifyDone(outcome))

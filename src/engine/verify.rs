@@ -32,6 +32,7 @@ use crate::core::answers::Answers;
 use crate::core::catalog::SecretCatalog;
 use crate::core::checks::{Outcome, Report};
 use crate::core::external_secret::RUNTIME_SECRET;
+use crate::core::live::{Live, recent_warnings, rollout};
 use crate::core::manifests::store_name;
 use crate::core::release::{self, Release};
 use crate::core::verify::{CanaryResult, Kind, Observed, RuntimeSecret, evaluate};
@@ -471,16 +472,67 @@ fn green(r: &Report, obs: &Observed) -> bool {
     obs.stale.is_empty() && r.checks().all(|c| c.result != Outcome::Error)
 }
 
-/// Watches, evaluates after every change, reports each new report through `progress`, and
-/// returns the final one.
+/// How long verify runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Report once everything has listed (or LIST_DEADLINE has passed); the canary runs once.
+    Once,
+    /// Report every change and return as soon as no check is in error, or at the deadline.
+    Wait(Duration),
+    /// The dashboard: report every change until cancelled; the canary runs when everything
+    /// else is green, again 5 s after a failure, and whenever `CanaryTrigger` is pulled.
+    Follow(CanaryTrigger),
+}
+
+/// Asks a following verify to run the canary now (the dashboard's key).
+#[derive(Clone, Debug, Default)]
+pub struct CanaryTrigger(std::sync::Arc<tokio::sync::Notify>);
+
+impl CanaryTrigger {
+    pub fn pull(&self) {
+        self.0.notify_one();
+    }
+}
+
+impl PartialEq for CanaryTrigger {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for CanaryTrigger {}
+
+/// The dashboard's picture of the moment: the report, the rollout and the recent warnings.
+fn live(report: Report, obs: &Observed, canary_running: bool) -> Live {
+    Live {
+        report,
+        rollout: rollout(obs),
+        warnings: recent_warnings(obs, 8),
+        canary_running,
+    }
+}
+
+/// Watches, evaluates after every change, reports each new picture through `progress`, and
+/// returns the final report (never, when following, until cancelled).
 pub async fn verify(
     cluster: &Cluster,
     answers: &Answers,
     preflight: Report,
-    wait: Option<Duration>,
+    mode: Mode,
     cancel: &CancellationToken,
-    progress: &(dyn Fn(Report) + Send + Sync),
+    progress: &(dyn Fn(Live) + Send + Sync),
 ) -> Result<VerifyOutcome, EngineError> {
+    let wait = match &mode {
+        Mode::Once => None,
+        Mode::Wait(d) => Some(*d),
+        // Following reports like waiting, with no deadline (a century).
+        Mode::Follow(_) => Some(Duration::from_secs(100 * 365 * 24 * 3600)),
+    };
+    let trigger = match &mode {
+        Mode::Follow(t) => Some(t.0.clone()),
+        _ => None,
+    };
+    let following = trigger.is_some();
     let (tx, mut rx) = unbounded_channel();
     let mut obs = Observed::default();
     let tasks = start_watches(cluster, answers, &mut obs, &tx).await?;
@@ -499,7 +551,7 @@ pub async fn verify(
     let mut lists = Lists::default();
     // The kinds whose first list has not ended: until it has, nothing is reported.
     let mut unlisted: std::collections::BTreeSet<Kind> = obs.stale.keys().copied().collect();
-    let mut last: Option<Report> = None;
+    let mut last: Option<Live> = None;
     // When the canary may run again after a failure (it is not re-run on every change).
     let mut canary_due = started;
     loop {
@@ -521,6 +573,13 @@ pub async fn verify(
                 }
             }
             () = tokio::time::sleep_until(canary_due), if wait.is_some() && unlisted.is_empty() && canary_due > tokio::time::Instant::now() => {}
+            () = async { trigger.as_ref().expect("following").notified().await }, if following && unlisted.is_empty() => {
+                let now = report(&preflight, answers, &obs, false);
+                progress(live(now, &obs, true));
+                obs.canary = Some(run_canary(cluster, answers, &obs, cancel).await?);
+                canary_due = tokio::time::Instant::now() + CANARY_RETRY;
+                last = None;
+            }
             () = tokio::time::sleep_until(deadline) => {
                 return Ok(VerifyOutcome {
                     report: report(&preflight, answers, &obs, true),
@@ -542,9 +601,10 @@ pub async fn verify(
         // Waiting: each new report is shown at once; the canary runs once everything else is
         // green, and again 5 s after a failure.
         let mut now = report(&preflight, answers, &obs, false);
-        if last.as_ref() != Some(&now) {
-            progress(now.clone());
-            last = Some(now.clone());
+        let mut picture = live(now.clone(), &obs, false);
+        if last.as_ref() != Some(&picture) {
+            progress(picture.clone());
+            last = Some(picture);
         }
         let canary_passed = matches!(
             obs.canary,
@@ -554,15 +614,19 @@ pub async fn verify(
             && tokio::time::Instant::now() >= canary_due
             && green_but_canary(&now, &obs)
         {
+            if following {
+                progress(live(now.clone(), &obs, true));
+            }
             obs.canary = Some(run_canary(cluster, answers, &obs, cancel).await?);
             canary_due = tokio::time::Instant::now() + CANARY_RETRY;
             now = report(&preflight, answers, &obs, false);
         }
-        if last.as_ref() != Some(&now) {
-            progress(now.clone());
-            last = Some(now.clone());
+        picture = live(now.clone(), &obs, false);
+        if last.as_ref() != Some(&picture) {
+            progress(picture.clone());
+            last = Some(picture);
         }
-        if green(&now, &obs) {
+        if !following && green(&now, &obs) {
             return Ok(VerifyOutcome {
                 report: now,
                 timed_out: false,

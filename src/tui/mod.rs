@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod cluster;
+pub mod dashboard;
 pub mod form;
 pub mod view;
 
