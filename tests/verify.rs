@@ -14,7 +14,8 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 use support::verify_bed::{
-    Install, TURN, check, curl, emulator, env, kubectl, kubectl_ok, kubectl_stdin, results, until,
+    Install, TURN, check, curl, emulator, emulator_mark, env, kubectl, kubectl_ok, kubectl_stdin,
+    requests_since, results, until,
 };
 use support::{caracal_env, text};
 
@@ -259,25 +260,6 @@ fn without_ingress_hosts_the_canary_goes_through_port_forwards() {
         detail.contains("-api (0 pod(s) match its selector)"),
         "{detail}"
     );
-}
-
-/// The sequence number of the emulator's last logged request.
-fn emulator_mark() -> u64 {
-    let log = emulator("GET", "/_emulator/requests", None);
-    log["requests"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{log}"))
-        .last()
-        .map_or(0, |r| r["seq"].as_u64().unwrap())
-}
-
-/// The requests the emulator logged after `mark` (emulator_mark).
-fn requests_since(mark: u64) -> Vec<Value> {
-    let log = emulator("GET", &format!("/_emulator/requests?since={mark}"), None);
-    log["requests"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{log}"))
-        .clone()
 }
 
 /// An Admin API read with the install's admin token (as the canary authenticates).

@@ -421,17 +421,27 @@ fn draw_rollout(frame: &mut Frame, state: &Dashboard, area: Rect) {
                 } else {
                     (Outcome::Warning, "rolling")
                 };
+                let kind = if r.kind == "StatefulSet" {
+                    "sts"
+                } else {
+                    "deploy"
+                };
                 Line::from(vec![
                     Span::styled(format!("{} {word:<10}", o.glyph()), p.outcome(o)),
                     Span::raw(format!(
-                        " {}/{} ready, {} updated  {}/{}",
-                        r.ready, r.desired, r.updated, r.kind, r.name
+                        " {}/{} ready {kind}/{} ({} updated)",
+                        r.ready, r.desired, r.name, r.updated
                     )),
                 ])
             })
             .collect(),
     };
-    frame.render_widget(Paragraph::new(lines).block(block("rollout")), area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block("rollout"))
+            .wrap(Wrap { trim: false }),
+        area,
+    );
 }
 
 fn draw_warnings(frame: &mut Frame, state: &Dashboard, area: Rect) {
@@ -453,7 +463,12 @@ fn draw_warnings(frame: &mut Frame, state: &Dashboard, area: Rect) {
             })
             .collect(),
     };
-    frame.render_widget(Paragraph::new(lines).block(block("recent warnings")), area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block("recent warnings"))
+            .wrap(Wrap { trim: false }),
+        area,
+    );
 }
 
 fn draw_help(frame: &mut Frame, area: Rect) {

@@ -85,6 +85,25 @@ pub fn emulator(method: &str, path: &str, body: Option<Value>) -> Value {
     )
 }
 
+/// The sequence number of the emulator's last logged request.
+pub fn emulator_mark() -> u64 {
+    let log = emulator("GET", "/_emulator/requests", None);
+    log["requests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{log}"))
+        .last()
+        .map_or(0, |r| r["seq"].as_u64().unwrap())
+}
+
+/// The requests the emulator logged after `mark` (emulator_mark).
+pub fn requests_since(mark: u64) -> Vec<Value> {
+    let log = emulator("GET", &format!("/_emulator/requests?since={mark}"), None);
+    log["requests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{log}"))
+        .clone()
+}
+
 /// One install of the release in a namespace of its own, with its own remote prefix.
 pub struct Install {
     pub answers: Answers,

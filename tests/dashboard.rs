@@ -1,0 +1,276 @@
+//! `caracal-deploy dashboard` as an operator runs it: the real binary in a real terminal (tmux),
+//! against a real install on the bed. The oracles are the screen tmux holds, the exit code,
+//! tmux's own view of the terminal's modes after the exit, and the Caracal emulator's request
+//! log (a second canary run is a second token exchange it served).
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::verify_bed::{Install, TURN, emulator_mark, env, requests_since};
+
+/// A tmux server of this test's own (its socket in a temp dir), killed on drop.
+struct Tmux {
+    socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    /// Starts `command` (a shell line) in a 200×60 session named `s`.
+    fn start(command: &str, envs: &[(&str, String)]) -> Tmux {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("tmux.sock");
+        let mut c = Command::new("tmux");
+        c.arg("-S")
+            .arg(&socket)
+            .args([
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "200",
+                "-y",
+                "60",
+            ])
+            .args(["-s", "s", command])
+            .env("TERM", "xterm-256color");
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        let out = c.output().expect("run tmux (apt: tmux)");
+        assert!(
+            out.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmux { socket, _dir: dir }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "s"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "s"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    /// Waits (up to `within`) for the screen to satisfy `done`; returns that screen.
+    fn until(&self, what: &str, within: Duration, done: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < within,
+                "{what}: not seen in {within:?}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+fn token_exchanges(since: u64) -> usize {
+    requests_since(since)
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["path"] == "/oauth/2/token")
+        .count()
+}
+
+fn quote(p: &Path) -> String {
+    format!("'{}'", p.display())
+}
+
+#[test]
+fn the_dashboard_shows_a_healthy_install_live_reruns_the_canary_and_restores_the_terminal() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let install = Install::new("dash", |_| {});
+    install.up(0, &[]);
+    let since = emulator_mark();
+    let exit_file = install.path.with_extension("exit");
+    let command = format!(
+        "{} dashboard -f {}; echo \"EXIT=$?\" > {}; echo 'dashboard ended'; sleep 60",
+        quote(Path::new(env!("CARGO_BIN_EXE_caracal-deploy"))),
+        quote(&install.path),
+        quote(&exit_file),
+    );
+    let tmux = Tmux::start(
+        &command,
+        &[
+            ("KUBECONFIG", env("KUBECONFIG")),
+            ("HTTPS_PROXY", env("CARACAL_TESTBED_PROXY_URL")),
+            ("NO_PROXY", "127.0.0.1,localhost".into()),
+            ("CARACAL_DEPLOY_CA_BUNDLE", env("CARACAL_TESTBED_CA_BUNDLE")),
+            ("NO_COLOR", "1".into()),
+            ("PATH", env("PATH")),
+            ("HOME", env("HOME")),
+        ],
+    );
+
+    // Green but the chart's own ServiceMonitors, the canary run through the emulator, the
+    // rollout rolled out.
+    let screen = tmux.until("the canary passed", Duration::from_secs(90), |s| {
+        s.contains("√ ok      canary")
+    });
+    assert!(screen.contains("caracal-deploy dashboard"), "{screen}");
+    assert!(
+        screen.contains(&format!("release caracal in {}", install.answers.namespace)),
+        "{screen}"
+    );
+    assert!(screen.contains("‼ warning monitoring-auth"), "{screen}");
+    assert!(screen.contains("× 0 error"), "{screen}");
+    assert!(screen.contains("rolled out"), "{screen}");
+    assert!(!screen.contains("rolling "), "{screen}");
+    // Each workload as the cluster has it (kubectl, the oracle).
+    let workloads = support::verify_bed::kubectl_ok(&[
+        "-n",
+        &install.answers.namespace,
+        "get",
+        "deployments,statefulsets",
+        "-o",
+        "jsonpath={range .items[*]}{.status.readyReplicas}/{.spec.replicas} {.kind}/{.metadata.name}{\"\\n\"}{end}",
+    ]);
+    assert!(workloads.lines().count() >= 6, "{workloads}");
+    for line in workloads.lines() {
+        let line = line
+            .replace("Deployment/", "deploy/")
+            .replace("StatefulSet/", "sts/");
+        let (counts, name) = line.split_once(' ').unwrap();
+        assert!(
+            screen.contains(&format!("√ rolled out {counts} ready {name} (")),
+            "{line}: {screen}"
+        );
+    }
+    assert_eq!(token_exchanges(since), 1, "one canary so far");
+
+    // NO_COLOR: not one colour escape on the screen (glyphs and words carry the meaning).
+    let styled = tmux.tmux(&["capture-pane", "-p", "-e", "-t", "s"]);
+    for sgr in [
+        "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[36m", "\x1b[38;", "\x1b[46m",
+    ] {
+        assert!(!styled.contains(sgr), "colour {sgr:?} under NO_COLOR");
+    }
+
+    // The selection moves to the canary; its details show the evidence.
+    let screen = tmux.screen();
+    let rows = screen
+        .lines()
+        .filter(|l| l.contains("√ ") || l.contains("‼ ") || l.contains("× ") || l.contains("- "))
+        .count();
+    assert!(rows > 10, "{screen}");
+    for _ in 0..40 {
+        tmux.keys(&["Down"]);
+    }
+    let screen = tmux.until("the canary's details", Duration::from_secs(5), |s| {
+        s.contains("› √ ok      canary") && s.contains("[canary]")
+    });
+    assert!(screen.contains("allowed by the Gateway"), "{screen}");
+
+    // `c` runs the canary again: the emulator serves a second token exchange.
+    tmux.keys(&["c"]);
+    let start = Instant::now();
+    while token_exchanges(since) < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no second canary run; the screen:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // `/` filters; `?` shows the keys.
+    tmux.keys(&["/", "tls", "Enter"]);
+    let screen = tmux.until("the filter", Duration::from_secs(5), |s| {
+        s.contains("filter “tls”")
+    });
+    assert!(screen.contains("tls-certificates"), "{screen}");
+    assert!(!screen.contains("store-synced"), "{screen}");
+    tmux.keys(&["Escape"]);
+    tmux.until("the filter cleared", Duration::from_secs(5), |s| {
+        s.contains("store-synced")
+    });
+    tmux.keys(&["?"]);
+    tmux.until("the help", Duration::from_secs(5), |s| {
+        s.contains("run the canary again")
+    });
+    tmux.keys(&["Escape"]);
+
+    // Too small a terminal says so, and the dashboard comes back when it grows.
+    tmux.tmux(&["resize-window", "-t", "s", "-x", "70", "-y", "20"]);
+    tmux.until("the size message", Duration::from_secs(5), |s| {
+        s.contains("needs at least 80×24")
+    });
+    tmux.tmux(&["resize-window", "-t", "s", "-x", "200", "-y", "60"]);
+    tmux.until("the dashboard again", Duration::from_secs(5), |s| {
+        s.contains("canary")
+    });
+
+    // `q`: exit 4 (warnings only), and the terminal is the shell's again.
+    tmux.keys(&["q"]);
+    let screen = tmux.until("the exit", Duration::from_secs(30), |s| {
+        s.contains("dashboard ended")
+    });
+    let code = std::fs::read_to_string(&exit_file).unwrap();
+    assert_eq!(code.trim(), "EXIT=4", "{screen}");
+    assert!(
+        screen.contains("√ "),
+        "the last counts are printed: {screen}"
+    );
+    let modes = tmux.tmux(&[
+        "display-message",
+        "-p",
+        "-t",
+        "s",
+        "#{alternate_on} #{cursor_flag} #{keypad_cursor_flag}",
+    ]);
+    assert_eq!(
+        modes.trim(),
+        "0 1 0",
+        "alternate screen, cursor, keypad mode"
+    );
+    // The canary deleted what it created, both runs.
+    let zones = support::verify_bed::curl(
+        "GET",
+        &format!("{}/api/v1/zones", env("CARACAL_TESTBED_CARACAL_API_URL")),
+        None,
+        Some(&install.runtime_value("caracalAdminToken")),
+    );
+    assert_eq!(
+        zones["items"].as_array().map_or(0, Vec::len),
+        0,
+        "{}",
+        Value::to_string(&zones)
+    );
+}
