@@ -1641,3 +1641,89 @@ fn the_wizard_uninstalls_a_failed_first_install_only_when_asked() {
         "helm knows no such release"
     );
 }
+
+/// After a deployed install, Enter starts step 4 (verify following the cluster); the screen
+/// shows the engine's pictures, `c` asks the running verify for the canary, Enter moves on to
+/// the summary (the watch is stopped), which leaves with Enter and goes back with `v`.
+#[test]
+fn after_the_install_the_wizard_verifies_live_then_sums_up() {
+    use caracal_deploy::core::checks::{Check, Report};
+    use caracal_deploy::core::live::Live;
+    use caracal_deploy::engine::verify::Mode;
+
+    let mut state = at_install(None);
+    update(
+        &mut state,
+        Msg::Engine(Event::InstallDone(InstallOutcome::Deployed { revision: 1 })),
+    );
+    assert!(draw_wide(&state).contains("Enter/v verify (live)"));
+    let effects = press(&mut state, KeyCode::Enter);
+    assert_eq!(state.screen, Screen::Verify);
+    let trigger = match effects.as_slice() {
+        [
+            Effect::Engine(Request::Verify {
+                mode: Mode::Follow(t),
+                ..
+            }),
+        ] => t.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(draw_wide(&state).contains("reading the cluster…"));
+
+    let picture = |canary: Check| {
+        let mut report = Report::default();
+        report.push(
+            "store",
+            Check::new("store-synced", "ExternalSecret synced").success("SecretSynced"),
+        );
+        report.push("canary", canary);
+        Box::new(Live {
+            report,
+            ..Live::default()
+        })
+    };
+    update(
+        &mut state,
+        Msg::Engine(Event::VerifyProgress(picture(
+            Check::new("canary", "canary").error("Gateway: HTTP 403", "its decision is audited"),
+        ))),
+    );
+    let screen = draw_wide(&state);
+    assert!(screen.contains("× 1 error"), "{screen}");
+    assert!(screen.contains("› √ ok      store-synced"), "{screen}");
+    assert!(screen.contains("│  × error   canary"), "{screen}");
+    // ↓ selects the canary; c asks the running verify for it (the same trigger).
+    press(&mut state, KeyCode::Down);
+    assert_eq!(state.dashboard.selected_check().unwrap().id, "canary");
+    assert!(draw_wide(&state).contains("its decision is audited"));
+    assert_eq!(
+        press(&mut state, KeyCode::Char('c')),
+        vec![Effect::RunCanary(trigger.clone())]
+    );
+    update(
+        &mut state,
+        Msg::Engine(Event::VerifyProgress(picture(
+            Check::new("canary", "canary").success("request 1 through …: allowed"),
+        ))),
+    );
+    assert!(draw_wide(&state).contains("✓ no check in error: Enter for the summary"));
+
+    // Enter: the summary; the follow is cancelled.
+    assert_eq!(press(&mut state, KeyCode::Enter), vec![Effect::Cancel]);
+    assert_eq!(state.screen, Screen::Done);
+    let screen = draw_wide(&state);
+    assert!(screen.contains("is installed and verified in"), "{screen}");
+    assert!(
+        screen.contains("caracal-deploy dashboard -f caracal-answers.yaml"),
+        "{screen}"
+    );
+    // v watches again (a new follow); Enter on the summary leaves.
+    let effects = press(&mut state, KeyCode::Char('v'));
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Engine(Request::Verify { .. })]
+    ));
+    assert_eq!(state.screen, Screen::Verify);
+    press(&mut state, KeyCode::Enter);
+    assert_eq!(press(&mut state, KeyCode::Enter), vec![Effect::Quit]);
+}

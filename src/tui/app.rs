@@ -21,7 +21,10 @@ use super::cluster::{
     Job, PreflightView, Recovery, Target, install_request, target_of,
 };
 use super::form::{self, Field, FieldKind, SCREENS};
-use crate::engine::install::InstallProgress;
+use crate::engine::install::{InstallOutcome, InstallProgress};
+use crate::engine::verify::{CanaryTrigger, Mode};
+
+use super::dashboard::{DashEffect, DashMsg, Dashboard, Palette};
 
 /// Where the wizard is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +43,10 @@ pub enum Screen {
     Apply,
     /// Step 3: the helm release.
     Install,
+    /// Step 4: the live checks (the dashboard), the canary included.
+    Verify,
+    /// The summary and what to run next.
+    Done,
 }
 
 impl Screen {
@@ -84,6 +91,8 @@ impl Screen {
             Screen::Confirm => "Confirm the cluster",
             Screen::Apply => "Secret store",
             Screen::Install => "Helm install",
+            Screen::Verify => "Verify (live)",
+            Screen::Done => "Done",
         }
     }
 
@@ -96,6 +105,8 @@ impl Screen {
             Screen::Confirm => Screen::Confirm,
             Screen::Apply => Screen::Apply,
             Screen::Install => Screen::Install,
+            Screen::Verify => Screen::Done,
+            Screen::Done => Screen::Done,
         }
     }
 
@@ -107,18 +118,22 @@ impl Screen {
             Screen::Preflight => Screen::Secrets,
             Screen::Confirm | Screen::Apply => Screen::Preflight,
             Screen::Install => Screen::Apply,
+            Screen::Verify => Screen::Install,
+            Screen::Done => Screen::Verify,
         }
     }
 }
 
 /// The screens after the questions, in order.
-const CLUSTER_SCREENS: [Screen; 6] = [
+const CLUSTER_SCREENS: [Screen; 8] = [
     Screen::Review,
     Screen::Secrets,
     Screen::Preflight,
     Screen::Confirm,
     Screen::Apply,
     Screen::Install,
+    Screen::Verify,
+    Screen::Done,
 ];
 
 /// A value typed into a masked field. Its Debug never shows it; it is zeroized on drop. Its
@@ -275,6 +290,8 @@ pub enum Effect {
     Engine(Request),
     /// Stop the engine's requests: reading stops, no new write starts.
     Cancel,
+    /// Run the canary of the following verify now.
+    RunCanary(CanaryTrigger),
     Quit,
 }
 
@@ -308,6 +325,9 @@ pub struct State {
     /// How long step 2 waits for the sync, and helm for the release.
     pub apply_timeout: Duration,
     pub install_timeout: Duration,
+    /// Step 4, live.
+    pub dashboard: Dashboard,
+    pub canary: CanaryTrigger,
 }
 
 impl State {
@@ -339,6 +359,8 @@ impl State {
             install: InstallView::default(),
             apply_timeout: APPLY_TIMEOUT,
             install_timeout: INSTALL_TIMEOUT,
+            dashboard: Dashboard::empty(Palette::from_env()),
+            canary: CanaryTrigger::default(),
         };
         state.revalidate();
         state
@@ -940,8 +962,25 @@ impl State {
             }
             Screen::Apply => self.run_apply(true),
             Screen::Install => self.run_install(false),
+            Screen::Verify => self.run_verify(),
             _ => vec![],
         }
+    }
+
+    /// Step 4: verify, following the cluster until the operator moves on.
+    fn run_verify(&mut self) -> Vec<Effect> {
+        let Some(answers) = self.valid.clone() else {
+            return vec![];
+        };
+        self.dashboard = Dashboard::new(&answers, self.dashboard.palette);
+        self.canary = CanaryTrigger::default();
+        self.submit(
+            Job::Verify,
+            Request::Verify {
+                answers: Box::new(answers),
+                mode: Mode::Follow(self.canary.clone()),
+            },
+        )
     }
 
     /// An event of the cluster steps; given back when it is not one.
@@ -1025,6 +1064,11 @@ impl State {
                 self.install.phase = InstallPhase::Done;
                 self.install.outcome = Some(outcome);
             }
+            Event::VerifyProgress(live) => {
+                self.dashboard.update(DashMsg::Live(live));
+            }
+            // A follow ends only when cancelled (the operator moved on).
+            Event::VerifyDone(_) => self.job = None,
             Event::RolledBack { revision } => {
                 self.job = None;
                 self.install.phase = InstallPhase::Done;
@@ -1040,6 +1084,7 @@ impl State {
                     Screen::Preflight => Some(Job::Preflight),
                     Screen::Apply => Some(Job::Apply),
                     Screen::Install => Some(Job::Install),
+                    Screen::Verify => Some(Job::Verify),
                     _ => None,
                 });
                 match job {
@@ -1058,6 +1103,11 @@ impl State {
                     Some(Job::Rollback(_) | Job::Uninstall) => {
                         self.install.phase = InstallPhase::Done;
                         self.install.recovery = Some(Recovery::Failed(e));
+                    }
+                    Some(Job::Verify) => {
+                        if !matches!(e, EngineError::Interrupted) {
+                            self.dashboard.update(DashMsg::Failed(e.to_string()));
+                        }
                     }
                     Some(Job::Seed) | None => {
                         self.job = job;
@@ -1078,6 +1128,54 @@ fn update_cluster(state: &mut State, msg: Msg) -> Vec<Effect> {
         Screen::Confirm => update_confirm(state, msg),
         Screen::Apply => update_apply(state, msg),
         Screen::Install => update_install(state, msg),
+        Screen::Verify => update_verify(state, msg),
+        Screen::Done => update_done(state, msg),
+        _ => vec![],
+    }
+}
+
+/// The live checks: ↑/↓ select, c runs the canary, Enter goes on to the summary.
+fn update_verify(state: &mut State, msg: Msg) -> Vec<Effect> {
+    let to_dashboard = match msg {
+        Msg::ScrollDown => Some(DashMsg::Down),
+        Msg::ScrollUp => Some(DashMsg::Up),
+        Msg::Char('c') => Some(DashMsg::RerunCanary),
+        _ => None,
+    };
+    if let Some(m) = to_dashboard {
+        return state
+            .dashboard
+            .update(m)
+            .into_iter()
+            .filter_map(|e| match e {
+                DashEffect::RerunCanary => Some(Effect::RunCanary(state.canary.clone())),
+                DashEffect::Quit => None,
+            })
+            .collect();
+    }
+    match msg {
+        Msg::NextField | Msg::NextScreen => {
+            state.job = None;
+            state.screen = Screen::Done;
+            state.status = None;
+            vec![Effect::Cancel]
+        }
+        Msg::PrevScreen => {
+            state.job = None;
+            state.screen = Screen::Install;
+            vec![Effect::Cancel]
+        }
+        Msg::RequestQuit => state.ask_quit(),
+        _ => vec![],
+    }
+}
+
+/// The summary: Enter or q leaves (exit 0: the run is complete), v watches again.
+fn update_done(state: &mut State, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::NextField | Msg::NextScreen | Msg::Char('q') => vec![Effect::Quit],
+        Msg::Char('v') | Msg::PrevScreen => state.enter_cluster(Screen::Verify),
+        Msg::RequestQuit => vec![Effect::Quit],
         _ => vec![],
     }
 }
@@ -1223,6 +1321,15 @@ fn update_install(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Char('u') if state.install.may_uninstall() => {
             state.install.confirm_uninstall = true;
             vec![]
+        }
+        Msg::Char('v') | Msg::NextField | Msg::NextScreen
+            if !running
+                && matches!(
+                    state.install.outcome,
+                    Some(InstallOutcome::Deployed { .. } | InstallOutcome::UpToDate { .. })
+                ) =>
+        {
+            state.enter_cluster(Screen::Verify)
         }
         Msg::Char('i') if !running => state.run_install(false),
         Msg::Char('f') if state.install.pending().is_some() => state.run_install(true),

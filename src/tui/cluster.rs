@@ -22,6 +22,7 @@ pub enum Job {
     Install,
     Rollback(u64),
     Uninstall,
+    Verify,
 }
 
 /// How long the wizard lets step 2 wait for the sync (the `apply` command's default).

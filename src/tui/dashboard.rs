@@ -100,6 +100,21 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
+    /// A dashboard of no release yet (the wizard's, before step 4).
+    pub fn empty(palette: Palette) -> Dashboard {
+        Dashboard {
+            release: String::new(),
+            namespace: String::new(),
+            live: None,
+            selected: 0,
+            help: false,
+            filter: String::new(),
+            filtering: false,
+            failed: None,
+            palette,
+        }
+    }
+
     pub fn new(answers: &Answers, palette: Palette) -> Dashboard {
         Dashboard {
             release: answers.release.clone(),
@@ -287,18 +302,7 @@ pub fn draw(frame: &mut Frame, state: &Dashboard) {
         ]),
         header,
     );
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body);
-    draw_checks(frame, state, left);
-    let [details, rollout, warnings] = Layout::vertical([
-        Constraint::Percentage(45),
-        Constraint::Percentage(30),
-        Constraint::Percentage(25),
-    ])
-    .areas(right);
-    draw_details(frame, state, details);
-    draw_rollout(frame, state, rollout);
-    draw_warnings(frame, state, warnings);
+    draw_panes(frame, state, body);
     let footer_text = if state.filtering {
         format!(" filter: {}▏  Enter keep · Esc clear", state.filter)
     } else if let Some(why) = &state.failed {
@@ -315,6 +319,28 @@ pub fn draw(frame: &mut Frame, state: &Dashboard) {
     if state.help {
         draw_help(frame, area);
     }
+}
+
+/// The checks, the selected one's details, the rollout and the warnings, in `area` (the
+/// dashboard's body; the wizard's step 4).
+pub fn draw_panes(frame: &mut Frame, state: &Dashboard, area: Rect) {
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area);
+    draw_checks(frame, state, left);
+    let [details, rollout, warnings] = Layout::vertical([
+        Constraint::Percentage(45),
+        Constraint::Percentage(30),
+        Constraint::Percentage(25),
+    ])
+    .areas(right);
+    draw_details(frame, state, details);
+    draw_rollout(frame, state, rollout);
+    draw_warnings(frame, state, warnings);
+}
+
+/// The counts of a picture, e.g. `√ 12 ok  ‼ 1 warning  × 0 error  - 0 skipped`.
+pub fn verdict(state: &Dashboard) -> Option<String> {
+    state.live.as_ref().map(|l| counts(&l.report))
 }
 
 fn block(title: &str) -> Block<'_> {

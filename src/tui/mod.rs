@@ -42,6 +42,7 @@ pub fn key_to_msg(state: &State, key: KeyEvent) -> Option<Msg> {
         };
     }
     let review = state.screen == Screen::Review;
+    let live = state.screen == Screen::Verify;
     let plan = state.screen == Screen::Secrets && state.seed.phase == SeedPhase::Planned;
     let secrets = state.screen == Screen::Secrets;
     match key.code {
@@ -50,8 +51,8 @@ pub fn key_to_msg(state: &State, key: KeyEvent) -> Option<Msg> {
         KeyCode::Char('u') if ctrl => Some(Msg::ClearField),
         KeyCode::Esc => Some(Msg::RequestQuit),
         KeyCode::Char(' ') if plan => Some(Msg::ToggleRotate),
-        KeyCode::Down if review || plan => Some(Msg::ScrollDown),
-        KeyCode::Up if review || plan => Some(Msg::ScrollUp),
+        KeyCode::Down if review || plan || live => Some(Msg::ScrollDown),
+        KeyCode::Up if review || plan || live => Some(Msg::ScrollUp),
         KeyCode::Enter if secrets => Some(Msg::NextField),
         KeyCode::Enter if review => Some(Msg::Save),
         KeyCode::Tab | KeyCode::Down | KeyCode::Enter => Some(Msg::NextField),
@@ -124,6 +125,10 @@ impl Driver {
 pub fn run_effect(effect: &Effect) -> Option<Msg> {
     match effect {
         Effect::Quit | Effect::Engine(_) | Effect::Cancel => None,
+        Effect::RunCanary(trigger) => {
+            trigger.pull();
+            None
+        }
         Effect::Save {
             answers,
             answers_path,

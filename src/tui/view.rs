@@ -58,6 +58,8 @@ pub fn draw(frame: &mut Frame, state: &State) {
         Screen::Confirm => draw_confirmation(frame, state, main),
         Screen::Apply => draw_apply(frame, state, main),
         Screen::Install => draw_install(frame, state, main),
+        Screen::Verify => draw_verify(frame, state, main),
+        Screen::Done => draw_done(frame, state, main),
         Screen::Review => draw_review(frame, state, main),
         Screen::Questions(i) => draw_fields(frame, state, i, main),
     }
@@ -95,6 +97,11 @@ fn draw_steps(frame: &mut Frame, state: &State, area: Rect) {
                 ) => ("✓", Style::new().fg(GOOD)),
                 (InstallPhase::Done, _) => ("✗", Style::new().fg(BAD)),
                 _ => ("·", Style::new().fg(DIM)),
+            },
+            Screen::Verify | Screen::Done => match &state.dashboard.live {
+                Some(l) if l.report.success() => ("✓", Style::new().fg(GOOD)),
+                Some(_) => ("✗", Style::new().fg(BAD)),
+                None => ("·", Style::new().fg(DIM)),
             },
             Screen::Review if state.problems.is_empty() => ("✓", Style::new().fg(GOOD)),
             Screen::Review => ("·", Style::new().fg(DIM)),
@@ -770,6 +777,91 @@ fn draw_install(frame: &mut Frame, state: &State, area: Rect) {
     panel(frame, lines, "Helm install", area);
 }
 
+fn draw_verify(frame: &mut Frame, state: &State, area: Rect) {
+    let [head, panes] = Layout::vertical([Constraint::Length(2), Constraint::Min(8)]).areas(area);
+    let verdict = super::dashboard::verdict(&state.dashboard)
+        .unwrap_or_else(|| "reading the cluster…".into());
+    let mut lines = vec![Line::from(format!(
+        "Release {} in {}: {verdict}",
+        state.dashboard.release, state.dashboard.namespace
+    ))];
+    if let Some(why) = &state.dashboard.failed {
+        lines.push(Line::styled(
+            format!("✗ stopped: {why}"),
+            Style::new().fg(BAD),
+        ));
+    } else if state
+        .dashboard
+        .live
+        .as_ref()
+        .is_some_and(|l| l.report.success())
+    {
+        lines.push(Line::styled(
+            "✓ no check in error: Enter for the summary",
+            Style::new().fg(GOOD),
+        ));
+    } else {
+        lines.push(Line::styled(
+            "live: each change is shown as the cluster reports it",
+            Style::new().fg(DIM),
+        ));
+    }
+    frame.render_widget(Paragraph::new(lines), head);
+    super::dashboard::draw_panes(frame, &state.dashboard, panes);
+}
+
+fn draw_done(frame: &mut Frame, state: &State, area: Rect) {
+    let d = &state.dashboard;
+    let answers = state.answers_path.display();
+    let verdict = super::dashboard::verdict(d).unwrap_or_else(|| "not verified".into());
+    let green = d.live.as_ref().is_some_and(|l| l.report.success());
+    let mut lines = vec![
+        if green {
+            Line::styled(
+                format!(
+                    "✓ Caracal ({}) is installed and verified in {}",
+                    d.release, d.namespace
+                ),
+                Style::new().fg(GOOD).add_modifier(Modifier::BOLD),
+            )
+        } else {
+            Line::styled(
+                format!(
+                    "✗ Caracal ({}) in {} has checks in error",
+                    d.release, d.namespace
+                ),
+                Style::new().fg(BAD).add_modifier(Modifier::BOLD),
+            )
+        },
+        Line::raw(format!("  checks: {verdict}")),
+        Line::raw(format!("  answers: {answers} (no secret value is in it)")),
+        Line::raw(format!("  bundle:  {}/", state.out_dir.display())),
+        Line::raw(""),
+        Line::styled("Next", Style::new().add_modifier(Modifier::BOLD)),
+        Line::raw(format!(
+            "  caracal-deploy verify -f {answers} --wait 10m   prove it again, headless"
+        )),
+        Line::raw(format!(
+            "  caracal-deploy dashboard -f {answers}           watch it live"
+        )),
+        Line::raw(format!(
+            "  caracal-deploy seed -f {answers} --rotate NAME  rotate a secret"
+        )),
+    ];
+    if !green {
+        lines.push(Line::raw(""));
+        lines.push(Line::raw(
+            "  v goes back to the live checks: each failing one has its fix",
+        ));
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(Block::bordered().title(" Done "))
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
 fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
     let status = match &state.status {
         Some(Ok(msg)) => Line::styled(format!("✓ {msg}"), Style::new().fg(GOOD)),
@@ -807,6 +899,16 @@ fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
         }
         Screen::Install if state.install.pending().is_some() => {
             "f clear the pending release and install  PgUp back  Esc quit"
+        }
+        Screen::Verify => "↑/↓ select  c run the canary  Enter summary  PgUp back  Esc quit",
+        Screen::Done => "Enter/q leave  v live checks again",
+        Screen::Install
+            if matches!(
+                state.install.outcome,
+                Some(InstallOutcome::Deployed { .. } | InstallOutcome::UpToDate { .. })
+            ) =>
+        {
+            "Enter/v verify (live)  i install again  PgUp back  Esc quit"
         }
         Screen::Install => match (state.install.rollback_to(), state.install.may_uninstall()) {
             (Some(_), _) => "b roll back  i install again  PgUp back  Esc quit",
