@@ -1,5 +1,5 @@
-//! `caracal-deploy dashboard` as an operator runs it: the real binary in a real terminal (tmux),
-//! against a real install on the bed. The oracles are the screen tmux holds, the exit code,
+//! `caracal-deploy dashboard`, and the wizard from its first screen to a verified install, as
+//! an operator runs them: the real binary in a real terminal (tmux), against the bed. The oracles are the screen tmux holds, the exit code,
 //! tmux's own view of the terminal's modes after the exit, and the Caracal emulator's request
 //! log (a second canary run is a second token exchange it served).
 
@@ -273,4 +273,136 @@ fn the_dashboard_shows_a_healthy_install_live_reruns_the_canary_and_restores_the
         "{}",
         Value::to_string(&zones)
     );
+}
+
+/// The whole wizard, by keystrokes, from its first screen (resumed from an answers file) to a
+/// green step 4 and the summary: save, seed (moto), preflight, the typed confirmation, apply
+/// (External Secrets syncs), helm install, live verify with the canary, Done; Enter leaves with
+/// exit 0. Oracles: the screen, the exit code, the cluster (kubectl) and the emulator's log.
+#[test]
+fn the_wizard_goes_from_its_first_screen_to_a_verified_install() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    // The answers as an operator resumes them (a namespace and prefix of this test's own).
+    let install = Install::new("wiz", |_| {});
+    let dir = install.path.parent().unwrap().to_path_buf();
+    let exit_file = dir.join("exit");
+    let command = format!(
+        "cd {} && {} -f {} --out bundle; echo \"EXIT=$?\" > {}; echo 'wizard ended'; sleep 60",
+        quote(&dir),
+        quote(Path::new(env!("CARGO_BIN_EXE_caracal-deploy"))),
+        quote(&install.path),
+        quote(&exit_file),
+    );
+    let tmux = Tmux::start(
+        &command,
+        &[
+            ("KUBECONFIG", env("KUBECONFIG")),
+            ("HTTPS_PROXY", env("CARACAL_TESTBED_PROXY_URL")),
+            ("NO_PROXY", "127.0.0.1,localhost".into()),
+            ("CARACAL_DEPLOY_CA_BUNDLE", env("CARACAL_TESTBED_CA_BUNDLE")),
+            ("PATH", env("PATH")),
+            ("HOME", env("HOME")),
+            ("AWS_ACCESS_KEY_ID", env("AWS_ACCESS_KEY_ID")),
+            ("AWS_SECRET_ACCESS_KEY", env("AWS_SECRET_ACCESS_KEY")),
+            ("AWS_ENDPOINT_URL", env("AWS_ENDPOINT_URL")),
+            ("CARACAL_HELM", env("CARACAL_HELM")),
+        ],
+    );
+    let ns = install.answers.namespace.clone();
+    let minute = Duration::from_secs(60);
+    tmux.until("the first screen", Duration::from_secs(10), |s| {
+        s.contains("step 1/16: Cloud")
+    });
+    // Through the questions to the review, then save.
+    for _ in 0..8 {
+        tmux.keys(&["PageDown"]);
+    }
+    tmux.until("the review", Duration::from_secs(10), |s| {
+        s.contains("Review and save") && s.contains("Ctrl-S save")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.until("saved", Duration::from_secs(10), |s| {
+        s.contains("✓ saved answers")
+    });
+    assert!(dir.join("bundle/values.yaml").is_file());
+    // Step 1: the plan (13 creates), then a applies it.
+    tmux.keys(&["PageDown"]);
+    tmux.until("the seeding plan", minute, |s| {
+        s.contains("a/Enter apply") && s.contains("secret-store-kek")
+    });
+    tmux.keys(&["a"]);
+    tmux.until("seeded", minute, |s| s.contains("PgDn preflight"));
+    // Preflight, then the typed confirmation of the context.
+    tmux.keys(&["PageDown"]);
+    tmux.until("preflight passed", minute, |s| {
+        s.contains("Enter continue (every check passed)")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.until("the confirmation", Duration::from_secs(10), |s| {
+        s.contains("to confirm:")
+    });
+    tmux.keys(&["-l", "caracal-testbed"]);
+    tmux.keys(&["Enter"]);
+    // Step 2: the dry run, then a applies; External Secrets syncs.
+    tmux.until("the dry run", minute, |s| {
+        s.contains("a applies these changes")
+    });
+    tmux.keys(&["a"]);
+    tmux.until("synced", Duration::from_secs(150), |s| {
+        s.contains("Enter runs helm install")
+    });
+    // Step 3: helm.
+    tmux.keys(&["Enter"]);
+    tmux.until("deployed", Duration::from_secs(300), |s| {
+        s.contains("caracal deployed: revision 1")
+    });
+    install.register_admin_token();
+    // Step 4: live, until no check is in error (the canary included).
+    tmux.keys(&["Enter"]);
+    let screen = tmux.until("verified", Duration::from_secs(120), |s| {
+        s.contains("✓ no check in error: Enter for the summary")
+    });
+    assert!(screen.contains("× 0 error"), "{screen}");
+    assert!(screen.contains("step 15/16: Verify (live)"), "{screen}");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.until("the summary", Duration::from_secs(10), |s| {
+        s.contains("is installed and verified in")
+    });
+    assert!(screen.contains(&format!("verified in {ns}")), "{screen}");
+    for step in [
+        "Seed secrets",
+        "Preflight checks",
+        "Secret store",
+        "Helm install",
+        "Verify (live)",
+    ] {
+        assert!(screen.contains(&format!("✓ {step}")), "{step}: {screen}");
+    }
+    tmux.keys(&["Enter"]);
+    tmux.until("the exit", Duration::from_secs(30), |s| {
+        s.contains("wizard ended")
+    });
+    assert_eq!(
+        std::fs::read_to_string(&exit_file).unwrap().trim(),
+        "EXIT=0"
+    );
+
+    // The cluster agrees: the release deployed, the runtime Secret synced by its owner.
+    let status = support::verify_bed::kubectl_ok(&[
+        "-n",
+        &ns,
+        "get",
+        "externalsecret",
+        "caracal-runtime",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}",
+    ]);
+    assert_eq!(status.trim(), "SecretSynced");
+    let (code, report, stderr) = install.verify(&[]);
+    assert_eq!(code, 4, "verify after the wizard: {report:#}\n{stderr}");
+    // No secret value reached the answers file the wizard saved.
+    let saved = std::fs::read_to_string(&install.path).unwrap();
+    for key in ["caracalAdminToken", "postgresPassword"] {
+        assert!(!saved.contains(&install.runtime_value(key)), "{key}");
+    }
 }

@@ -1708,9 +1708,19 @@ fn after_the_install_the_wizard_verifies_live_then_sums_up() {
     );
     assert!(draw_wide(&state).contains("✓ no check in error: Enter for the summary"));
 
-    // Enter: the summary; the follow is cancelled.
+    // Enter: the summary; the follow is cancelled, and its cancel coming back is nobody's
+    // failure (not the seeding's, as it once was).
     assert_eq!(press(&mut state, KeyCode::Enter), vec![Effect::Cancel]);
     assert_eq!(state.screen, Screen::Done);
+    let seed_before = format!("{:?}", state.seed.result);
+    update(
+        &mut state,
+        Msg::Engine(Event::Failed(
+            caracal_deploy::engine::EngineError::Interrupted,
+        )),
+    );
+    assert_eq!(format!("{:?}", state.seed.result), seed_before);
+    assert_eq!(state.dashboard.failed, None);
     let screen = draw_wide(&state);
     assert!(screen.contains("is installed and verified in"), "{screen}");
     assert!(

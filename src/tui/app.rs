@@ -1154,14 +1154,14 @@ fn update_verify(state: &mut State, msg: Msg) -> Vec<Effect> {
             .collect();
     }
     match msg {
+        // The follow's job stays until its cancel comes back as `Interrupted` (ignored then);
+        // cleared here, that event would be taken for another step's failure.
         Msg::NextField | Msg::NextScreen => {
-            state.job = None;
             state.screen = Screen::Done;
             state.status = None;
             vec![Effect::Cancel]
         }
         Msg::PrevScreen => {
-            state.job = None;
             state.screen = Screen::Install;
             vec![Effect::Cancel]
         }

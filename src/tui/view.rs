@@ -98,6 +98,7 @@ fn draw_steps(frame: &mut Frame, state: &State, area: Rect) {
                 (InstallPhase::Done, _) => ("✗", Style::new().fg(BAD)),
                 _ => ("·", Style::new().fg(DIM)),
             },
+            Screen::Done if state.screen != Screen::Done => ("·", Style::new().fg(DIM)),
             Screen::Verify | Screen::Done => match &state.dashboard.live {
                 Some(l) if l.report.success() => ("✓", Style::new().fg(GOOD)),
                 Some(_) => ("✗", Style::new().fg(BAD)),
