@@ -6,101 +6,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::tmux::Tmux;
 use support::verify_bed::{Install, TURN, emulator_mark, env, requests_since};
-
-/// A tmux server of this test's own (its socket in a temp dir), killed on drop.
-struct Tmux {
-    socket: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Tmux {
-    /// Starts `command` (a shell line) in a 200×60 session named `s`.
-    fn start(command: &str, envs: &[(&str, String)]) -> Tmux {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("tmux.sock");
-        let mut c = Command::new("tmux");
-        c.arg("-S")
-            .arg(&socket)
-            .args([
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-x",
-                "200",
-                "-y",
-                "60",
-            ])
-            .args(["-s", "s", command])
-            .env("TERM", "xterm-256color");
-        for (k, v) in envs {
-            c.env(k, v);
-        }
-        let out = c.output().expect("run tmux (apt: tmux)");
-        assert!(
-            out.status.success(),
-            "tmux: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmux { socket, _dir: dir }
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", "s"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "s"];
-        args.extend_from_slice(keys);
-        self.tmux(&args);
-    }
-
-    /// Waits (up to `within`) for the screen to satisfy `done`; returns that screen.
-    fn until(&self, what: &str, within: Duration, done: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if done(&screen) {
-                return screen;
-            }
-            assert!(
-                start.elapsed() < within,
-                "{what}: not seen in {within:?}; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .arg("kill-server")
-            .output();
-    }
-}
 
 fn token_exchanges(since: u64) -> usize {
     requests_since(since)

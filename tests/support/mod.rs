@@ -2,6 +2,7 @@
 //! A missing component fails the test with instructions; it never skips.
 #![allow(dead_code)]
 
+pub mod tmux;
 pub mod verify_bed;
 
 use std::path::{Path, PathBuf};
