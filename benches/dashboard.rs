@@ -24,7 +24,7 @@ use caracal_deploy::tui::dashboard::{DashMsg, Dashboard, Palette, draw};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use support::tmux::Tmux;
-use support::verify_bed::{Install, env};
+use support::verify_bed::{Install, bed_terminal_env, env};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -190,17 +190,7 @@ fn idle_cpu(window: Duration) {
         env!("CARGO_BIN_EXE_caracal-deploy"),
         install.path.display()
     );
-    let tmux = Tmux::start(
-        &command,
-        &[
-            ("KUBECONFIG", env("KUBECONFIG")),
-            ("HTTPS_PROXY", env("CARACAL_TESTBED_PROXY_URL")),
-            ("NO_PROXY", "127.0.0.1,localhost".into()),
-            ("CARACAL_DEPLOY_CA_BUNDLE", env("CARACAL_TESTBED_CA_BUNDLE")),
-            ("PATH", env("PATH")),
-            ("HOME", env("HOME")),
-        ],
-    );
+    let tmux = Tmux::start(&command, &bed_terminal_env(&[]));
     tmux.until("the canary passed", Duration::from_secs(90), |s| {
         s.contains("√ ok      canary")
     });

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::tmux::Tmux;
-use support::verify_bed::{Install, TURN, emulator_mark, env, requests_since};
+use support::verify_bed::{Install, TURN, bed_terminal_env, emulator_mark, env, requests_since};
 
 fn token_exchanges(since: u64) -> usize {
     requests_since(since)
@@ -36,18 +36,7 @@ fn the_dashboard_shows_a_healthy_install_live_reruns_the_canary_and_restores_the
         quote(&install.path),
         quote(&exit_file),
     );
-    let tmux = Tmux::start(
-        &command,
-        &[
-            ("KUBECONFIG", env("KUBECONFIG")),
-            ("HTTPS_PROXY", env("CARACAL_TESTBED_PROXY_URL")),
-            ("NO_PROXY", "127.0.0.1,localhost".into()),
-            ("CARACAL_DEPLOY_CA_BUNDLE", env("CARACAL_TESTBED_CA_BUNDLE")),
-            ("NO_COLOR", "1".into()),
-            ("PATH", env("PATH")),
-            ("HOME", env("HOME")),
-        ],
-    );
+    let tmux = Tmux::start(&command, &bed_terminal_env(&[("NO_COLOR", "1".into())]));
 
     // Green but the chart's own ServiceMonitors, the canary run through the emulator, the
     // rollout rolled out.
@@ -205,18 +194,12 @@ fn the_wizard_goes_from_its_first_screen_to_a_verified_install() {
     );
     let tmux = Tmux::start(
         &command,
-        &[
-            ("KUBECONFIG", env("KUBECONFIG")),
-            ("HTTPS_PROXY", env("CARACAL_TESTBED_PROXY_URL")),
-            ("NO_PROXY", "127.0.0.1,localhost".into()),
-            ("CARACAL_DEPLOY_CA_BUNDLE", env("CARACAL_TESTBED_CA_BUNDLE")),
-            ("PATH", env("PATH")),
-            ("HOME", env("HOME")),
+        &bed_terminal_env(&[
             ("AWS_ACCESS_KEY_ID", env("AWS_ACCESS_KEY_ID")),
             ("AWS_SECRET_ACCESS_KEY", env("AWS_SECRET_ACCESS_KEY")),
             ("AWS_ENDPOINT_URL", env("AWS_ENDPOINT_URL")),
             ("CARACAL_HELM", env("CARACAL_HELM")),
-        ],
+        ]),
     );
     let ns = install.answers.namespace.clone();
     let minute = Duration::from_secs(60);

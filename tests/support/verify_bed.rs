@@ -104,6 +104,21 @@ pub fn requests_since(mark: u64) -> Vec<Value> {
         .clone()
 }
 
+/// The environment a program in a terminal (tmux) needs to reach the bed as verify does: the
+/// cluster, the services' hosts through the bed's proxy and its CA; then `more`.
+pub fn bed_terminal_env(more: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let mut out = vec![
+        ("KUBECONFIG", env("KUBECONFIG")),
+        ("HTTPS_PROXY", env("CARACAL_TESTBED_PROXY_URL")),
+        ("NO_PROXY", "127.0.0.1,localhost".into()),
+        ("CARACAL_DEPLOY_CA_BUNDLE", env("CARACAL_TESTBED_CA_BUNDLE")),
+        ("PATH", env("PATH")),
+        ("HOME", env("HOME")),
+    ];
+    out.extend(more.iter().cloned());
+    out
+}
+
 /// One install of the release in a namespace of its own, with its own remote prefix.
 pub struct Install {
     pub answers: Answers,
