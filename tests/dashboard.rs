@@ -299,3 +299,107 @@ fn the_wizard_goes_from_its_first_screen_to_a_verified_install() {
         assert!(!saved.contains(&install.runtime_value(key)), "{key}");
     }
 }
+
+/// A storm of random keys into the real wizard in a real terminal (the cluster unreachable, so
+/// its steps fail as they would): it never panics, it leaves when asked, and the terminal is the
+/// shell's again.
+#[test]
+fn a_random_key_storm_never_panics_the_wizard_and_the_terminal_is_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kubeconfig"),
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n\
+         users: [{name: u, user: {token: x}}]\ncontexts: [{name: caracal-testbed, context: {cluster: c, user: u}}]\n\
+         current-context: caracal-testbed\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        support::example_text("aws")
+            .replace("kubeContext: prod-eks", "kubeContext: caracal-testbed"),
+    )
+    .unwrap();
+    let exit_file = dir.path().join("exit");
+    let command = format!(
+        "cd {} && {} -f a.yaml --out bundle; echo \"EXIT=$?\" > {}; echo 'wizard ended'; sleep 60",
+        quote(dir.path()),
+        quote(Path::new(env!("CARGO_BIN_EXE_caracal-deploy"))),
+        quote(&exit_file),
+    );
+    let tmux = Tmux::start_sized(
+        &command,
+        &[
+            (
+                "KUBECONFIG",
+                dir.path().join("kubeconfig").display().to_string(),
+            ),
+            ("HOME", dir.path().display().to_string()),
+            ("PATH", env("PATH")),
+        ],
+        100,
+        30,
+    );
+    tmux.until("the first screen", Duration::from_secs(10), |s| {
+        s.contains("step 1/16")
+    });
+    let keys = [
+        "Enter", "Escape", "Tab", "BTab", "Up", "Down", "Left", "Right", "PPage", "NPage",
+        "BSpace", "C-s", "C-u", "Space", "a", "c", "d", "i", "n", "r", "v", "x", "?", "/", "1",
+        "é",
+    ];
+    let mut x: u64 = 0x853c_49e6_748f_ea9b;
+    for i in 0..400 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let key = keys[(x >> 8) as usize % keys.len()];
+        // A quit is asked for, never answered, until the end.
+        if key != "Escape" {
+            tmux.keys(&[key]);
+        }
+        if i % 100 == 99 {
+            tmux.tmux(&[
+                "resize-window",
+                "-t",
+                "s",
+                "-x",
+                if i % 200 == 99 { "60" } else { "100" },
+                "-y",
+                "30",
+            ]);
+        }
+        assert!(
+            !tmux.screen().contains("wizard ended"),
+            "the wizard left during the storm (after key {i}: {key}):\n{}",
+            tmux.screen()
+        );
+    }
+    tmux.tmux(&["resize-window", "-t", "s", "-x", "100", "-y", "30"]);
+    // Leave: Ctrl-C asks, y answers (twice, in case a first Ctrl-C met a running step).
+    for _ in 0..3 {
+        if tmux.screen().contains("wizard ended") {
+            break;
+        }
+        tmux.keys(&["C-c"]);
+        std::thread::sleep(Duration::from_millis(300));
+        tmux.keys(&["y"]);
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    let screen = tmux.until("the exit", Duration::from_secs(30), |s| {
+        s.contains("wizard ended")
+    });
+    let code = std::fs::read_to_string(&exit_file).unwrap();
+    assert!(
+        code.trim() == "EXIT=0" || code.trim() == "EXIT=1",
+        "{code}: {screen}"
+    );
+    assert!(!screen.contains("panicked"), "{screen}");
+    let modes = tmux.tmux(&[
+        "display-message",
+        "-p",
+        "-t",
+        "s",
+        "#{alternate_on} #{cursor_flag}",
+    ]);
+    assert_eq!(modes.trim(), "0 1", "alternate screen, cursor");
+}

@@ -327,3 +327,46 @@ fn keys_map_to_messages_as_k9s_users_expect() {
         Some(DashMsg::FilterBackspace)
     );
 }
+
+/// Random keys and pictures at every size: never a panic.
+#[test]
+fn a_random_key_storm_never_panics() {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let codes = [
+        KeyCode::Up,
+        KeyCode::Down,
+        KeyCode::Enter,
+        KeyCode::Esc,
+        KeyCode::Backspace,
+        KeyCode::Char('/'),
+        KeyCode::Char('?'),
+        KeyCode::Char('c'),
+        KeyCode::Char('j'),
+        KeyCode::Char('k'),
+        KeyCode::Char('z'),
+        KeyCode::Char('界'),
+    ];
+    let mut d = dashboard(false);
+    for i in 0..5000u64 {
+        let r = next();
+        if r % 17 == 0 {
+            d.update(DashMsg::Live(Box::new(live(r % 2 == 0))));
+        }
+        let key = KeyEvent::new(codes[(r >> 8) as usize % codes.len()], KeyModifiers::NONE);
+        if let Some(msg) = key_to_msg(&d, key)
+            && msg != DashMsg::Quit
+        {
+            d.update(msg);
+        }
+        if i % 40 == 0 {
+            let (w, h) = [(5, 3), (60, 20), (80, 24), (200, 60)][(i / 40) as usize % 4];
+            screen(&d, w, h);
+        }
+    }
+}

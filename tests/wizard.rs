@@ -1737,3 +1737,122 @@ fn after_the_install_the_wizard_verifies_live_then_sums_up() {
     press(&mut state, KeyCode::Enter);
     assert_eq!(press(&mut state, KeyCode::Enter), vec![Effect::Quit]);
 }
+
+/// A deterministic stream of keys (xorshift): letters, digits, the keys the wizard maps, and
+/// Ctrl combinations.
+fn key_storm(seed: u64, n: usize) -> Vec<KeyEvent> {
+    let mut x = seed | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let codes = [
+        KeyCode::Enter,
+        KeyCode::Esc,
+        KeyCode::Tab,
+        KeyCode::BackTab,
+        KeyCode::Up,
+        KeyCode::Down,
+        KeyCode::Left,
+        KeyCode::Right,
+        KeyCode::PageUp,
+        KeyCode::PageDown,
+        KeyCode::Backspace,
+        KeyCode::Home,
+        KeyCode::Delete,
+        KeyCode::F(1),
+    ];
+    (0..n)
+        .map(|_| {
+            let r = next();
+            let code = match r % 4 {
+                0 | 1 => codes[(r >> 8) as usize % codes.len()],
+                _ => KeyCode::Char(
+                    char::from_u32(0x20 + ((r >> 8) % 0x5f) as u32)
+                        .or(['é', '✓', '界'].get((r >> 20) as usize % 3).copied())
+                        .unwrap(),
+                ),
+            };
+            let modifiers = if (r >> 40) % 10 == 0 {
+                KeyModifiers::CONTROL
+            } else {
+                KeyModifiers::NONE
+            };
+            KeyEvent::new(code, modifiers)
+        })
+        .collect()
+}
+
+/// Thousands of random keys on every screen (the state machine and its drawing at sizes from
+/// 10×5 to 200×60; engine requests are not run): never a panic, and the state stays drawable.
+#[test]
+fn a_random_key_storm_on_every_screen_never_panics() {
+    use caracal_deploy::core::checks::{Check, Report};
+    use caracal_deploy::core::live::Live;
+    let mut starts: Vec<State> = vec![
+        State::new(form::defaults(), "a.yaml".into(), "b".into()),
+        resumed("aws"),
+        resumed("gcp"),
+        resumed("azure"),
+        at_preflight(),
+        at_apply(),
+        at_install(Some(1)),
+    ];
+    let mut verifying = at_install(None);
+    update(
+        &mut verifying,
+        Msg::Engine(Event::InstallDone(InstallOutcome::Deployed { revision: 1 })),
+    );
+    press(&mut verifying, KeyCode::Enter);
+    let mut report = Report::default();
+    report.push("canary", Check::new("canary", "canary").error("x", "y"));
+    update(
+        &mut verifying,
+        Msg::Engine(Event::VerifyProgress(Box::new(Live {
+            report,
+            ..Live::default()
+        }))),
+    );
+    starts.push(verifying);
+    let sizes = [(10, 5), (40, 12), (79, 23), (80, 24), (120, 40), (200, 60)];
+    for (i, start) in starts.into_iter().enumerate() {
+        let mut state = start;
+        for (k, key) in key_storm(0x9e37_79b9_7f4a_7c15 ^ i as u64, 3000)
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(msg) = key_to_msg(&state, key) {
+                // Effects are not run (no save, no engine): only the state machine is stormed.
+                let _ = update(&mut state, msg);
+            }
+            if k % 50 == 0 {
+                let (w, h) = sizes[(k / 50) % sizes.len()];
+                let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+                t.draw(|f| view::draw(f, &state)).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn below_80x24_the_wizard_says_how_big_it_must_be_and_keeps_everything() {
+    let mut state = resumed("aws");
+    for (w, h) in [(79, 24), (80, 23), (20, 4)] {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| view::draw(f, &state)).unwrap();
+        let screen = t.backend().to_string();
+        if w >= 40 {
+            assert!(screen.contains("needs at least 80×24"), "{screen}");
+            assert!(screen.contains(&format!("{w}×{h}")), "{screen}");
+        }
+        assert!(!screen.contains("Steps"), "{screen}");
+    }
+    // Keys still work meanwhile; back at 80×24 the screen is whole again.
+    press(&mut state, KeyCode::PageDown);
+    assert_eq!(state.screen, Screen::Questions(1));
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| view::draw(f, &state)).unwrap();
+    assert!(t.backend().to_string().contains("Steps"));
+}

@@ -23,6 +23,23 @@ const GOOD: Color = Color::Green;
 const DIM: Color = Color::DarkGray;
 
 pub fn draw(frame: &mut Frame, state: &State) {
+    let area = frame.area();
+    if area.width < super::dashboard::MIN_WIDTH || area.height < super::dashboard::MIN_HEIGHT {
+        // Nothing is lost meanwhile: the answers and any running step carry on.
+        let mut text = format!(
+            "caracal-deploy needs at least {}×{}; this terminal is {}×{}. Enlarge it: every answer \
+             is kept, and a running step carries on.",
+            super::dashboard::MIN_WIDTH,
+            super::dashboard::MIN_HEIGHT,
+            area.width,
+            area.height
+        );
+        if state.confirm_quit {
+            text.push_str(" Quit? y leaves, n stays.");
+        }
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return;
+    }
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(5),
@@ -930,11 +947,12 @@ fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
 fn draw_confirm(frame: &mut Frame, state: &State) {
     let area = frame.area();
     let width = 56.min(area.width);
+    let height = 6.min(area.height);
     let rect = Rect::new(
         area.x + (area.width - width) / 2,
-        area.y + area.height / 2 - 3,
+        area.y + (area.height / 2).saturating_sub(3),
         width,
-        6,
+        height,
     );
     frame.render_widget(Clear, rect);
     let lines = vec![
