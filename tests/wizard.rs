@@ -1856,3 +1856,77 @@ fn below_80x24_the_wizard_says_how_big_it_must_be_and_keeps_everything() {
     t.draw(|f| view::draw(f, &state)).unwrap();
     assert!(t.backend().to_string().contains("Steps"));
 }
+
+/// `?` (or F1) shows the keys of the screen and those that work everywhere; any key closes it.
+/// In a text field `?` is typed, F1 still helps.
+#[test]
+fn the_help_overlay_lists_the_keys_and_never_eats_a_typed_question_mark() {
+    let mut state = resumed("aws");
+    assert_eq!(state.focused().unwrap().path, "cloud");
+    press(&mut state, KeyCode::Char('?'));
+    assert!(state.help);
+    for (w, h) in [(80, 24), (200, 60)] {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| view::draw(f, &state)).unwrap();
+        insta::assert_snapshot!(format!("help_cloud_{w}x{h}"), t.backend().to_string());
+    }
+    let screen = draw_wide(&state);
+    assert!(screen.contains("Cloud — keys"), "{screen}");
+    assert!(
+        screen.contains("Ctrl-S          save the answers"),
+        "{screen}"
+    );
+    // Any key closes it (Esc only closes; PgDn closes and acts).
+    press(&mut state, KeyCode::Esc);
+    assert!(!state.help && !state.confirm_quit);
+    press(&mut state, KeyCode::F(1));
+    assert!(state.help);
+    press(&mut state, KeyCode::PageDown);
+    assert!(!state.help);
+    assert_eq!(state.screen, Screen::Questions(1));
+    // A text field: `?` is typed into it.
+    press(&mut state, KeyCode::PageUp);
+    while state.focused().unwrap().path != "namespace" {
+        press(&mut state, KeyCode::Tab);
+    }
+    press(&mut state, KeyCode::Char('?'));
+    assert!(!state.help);
+    assert!(state.text("namespace").ends_with('?'));
+    assert!(!state.problems_of("namespace").is_empty(), "and validated");
+}
+
+/// NO_COLOR: not one colour in any cell; what a background marked is reversed instead.
+#[test]
+fn no_color_draws_the_wizard_without_colour() {
+    let mut state = resumed("aws");
+    let cells = |state: &State| {
+        let mut t = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        t.draw(|f| view::draw(f, state)).unwrap();
+        t.backend().buffer().clone()
+    };
+    state.dashboard.palette.mono = false;
+    let colour = cells(&state);
+    assert!(
+        colour
+            .content()
+            .iter()
+            .any(|c| c.fg != ratatui::style::Color::Reset),
+        "the colour theme has colours"
+    );
+    state.dashboard.palette.mono = true;
+    let mono = cells(&state);
+    assert!(
+        mono.content()
+            .iter()
+            .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset)
+    );
+    // The title bar was a coloured background: now reversed, still marked.
+    assert!(
+        mono.content()[1]
+            .modifier
+            .contains(ratatui::style::Modifier::REVERSED)
+    );
+    let text =
+        |b: &ratatui::buffer::Buffer| b.content().iter().map(|c| c.symbol()).collect::<String>();
+    assert_eq!(text(&colour), text(&mono), "the same glyphs and words");
+}

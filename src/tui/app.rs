@@ -272,6 +272,8 @@ pub enum Msg {
     SaveRefused(String),
     /// What the engine reported.
     Engine(Event),
+    /// `?` (off a text field) or F1: show or hide the keys of this screen.
+    ToggleHelp,
 }
 
 /// Work outside the state; results come back as messages.
@@ -310,6 +312,8 @@ pub struct State {
     pub out_dir: PathBuf,
     pub status: Option<Result<String, String>>,
     pub confirm_quit: bool,
+    /// The help overlay (the keys) is shown.
+    pub help: bool,
     /// Saved since the last edit.
     pub saved: bool,
     /// The last save was refused because the file on disk cannot keep its text; the next
@@ -349,6 +353,7 @@ impl State {
             out_dir,
             status: None,
             confirm_quit: false,
+            help: false,
             saved: false,
             rewrite_armed: false,
             seed: SeedView::default(),
@@ -595,6 +600,16 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     if let Msg::Engine(event) = msg {
         return state.on_engine(event);
     }
+    // The help overlay: its key closes it, as does Esc; any other key closes it and acts.
+    if state.help {
+        state.help = false;
+        if matches!(msg, Msg::ToggleHelp | Msg::RequestQuit) {
+            return vec![];
+        }
+    } else if msg == Msg::ToggleHelp {
+        state.help = true;
+        return vec![];
+    }
     if state.confirm_quit {
         match msg {
             Msg::ConfirmQuit | Msg::RequestQuit => {
@@ -740,7 +755,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             )));
         }
         Msg::RequestQuit => return state.ask_quit(),
-        Msg::ConfirmQuit | Msg::CancelQuit | Msg::Engine(_) => {}
+        Msg::ConfirmQuit | Msg::CancelQuit | Msg::Engine(_) | Msg::ToggleHelp => {}
     }
     vec![]
 }

@@ -25,6 +25,7 @@ use crate::engine::output::{write_atomic, write_bundle};
 use crate::engine::{Engine, Event as EngineEvent};
 use crate::exit::Exit;
 use app::{Effect, Msg, Screen, SeedPhase, State, update};
+use form::FieldKind;
 
 /// The answers file the wizard saves to when none is given.
 pub const DEFAULT_ANSWERS: &str = "caracal-answers.yaml";
@@ -45,7 +46,13 @@ pub fn key_to_msg(state: &State, key: KeyEvent) -> Option<Msg> {
     let live = state.screen == Screen::Verify;
     let plan = state.screen == Screen::Secrets && state.seed.phase == SeedPhase::Planned;
     let secrets = state.screen == Screen::Secrets;
+    // `?` is the help off a text field (where it may be typed); F1 everywhere.
+    let typing = matches!(state.screen, Screen::Questions(_) | Screen::Confirm)
+        && !matches!(state.focused().map(|f| f.kind), Some(FieldKind::Choice(_)))
+        || matches!(state.seed.phase, SeedPhase::Asking(_)) && secrets;
     match key.code {
+        KeyCode::F(1) => Some(Msg::ToggleHelp),
+        KeyCode::Char('?') if !typing => Some(Msg::ToggleHelp),
         KeyCode::Char('c') if ctrl => Some(Msg::RequestQuit),
         KeyCode::Char('s') if ctrl => Some(Msg::Save),
         KeyCode::Char('u') if ctrl => Some(Msg::ClearField),

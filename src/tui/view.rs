@@ -81,9 +81,67 @@ pub fn draw(frame: &mut Frame, state: &State) {
         Screen::Questions(i) => draw_fields(frame, state, i, main),
     }
     draw_footer(frame, state, footer);
+    if state.help {
+        draw_help(frame, state);
+    }
     if state.confirm_quit {
         draw_confirm(frame, state);
     }
+    if state.dashboard.palette.mono {
+        monochrome(frame.buffer_mut());
+    }
+}
+
+/// NO_COLOR: every colour removed after drawing; what a background marked is reversed instead,
+/// so it still stands out. Glyphs and words already carry every meaning.
+fn monochrome(buffer: &mut ratatui::buffer::Buffer) {
+    for cell in buffer.content.iter_mut() {
+        if cell.bg != Color::Reset {
+            cell.modifier |= Modifier::REVERSED;
+        }
+        cell.fg = Color::Reset;
+        cell.bg = Color::Reset;
+    }
+}
+
+/// `?` / F1: the keys of this screen, and those that work everywhere.
+fn draw_help(frame: &mut Frame, state: &State) {
+    let area = frame.area();
+    let width = 70.min(area.width);
+    let mut lines: Vec<Line> = vec![
+        Line::styled(
+            format!("{} — keys", state.screen.title()),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Line::raw(""),
+    ];
+    for part in keys_of(state).split("  ").filter(|p| !p.trim().is_empty()) {
+        lines.push(Line::raw(format!("  {}", part.trim())));
+    }
+    lines.push(Line::raw(""));
+    for global in [
+        "PgDn / PgUp     next / previous screen (back always works)",
+        "Ctrl-S          save the answers (never a secret value)",
+        "Esc / Ctrl-C    stop what runs, or ask before leaving",
+        "? / F1          this help (? types itself in a text field)",
+        "Results         ✓ done  ✗ failed  · not yet; √ ok ‼ warning × error - skipped",
+    ] {
+        lines.push(Line::raw(format!("  {global}")));
+    }
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let rect = Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    );
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(Block::bordered().title(" help (any key closes) "))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
 }
 
 fn draw_steps(frame: &mut Frame, state: &State, area: Rect) {
@@ -880,19 +938,9 @@ fn draw_done(frame: &mut Frame, state: &State, area: Rect) {
     );
 }
 
-fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
-    let status = match &state.status {
-        Some(Ok(msg)) => Line::styled(format!("✓ {msg}"), Style::new().fg(GOOD)),
-        Some(Err(msg)) => Line::styled(format!("✗ {msg}"), Style::new().fg(BAD)),
-        None if state.problems.is_empty() => {
-            Line::styled("✓ all answers valid", Style::new().fg(GOOD))
-        }
-        None => Line::styled(
-            format!("✗ {} problem(s) in the answers", state.problems.len()),
-            Style::new().fg(BAD),
-        ),
-    };
-    let keys = match state.screen {
+/// The keys of the screen as it is now (the footer, and the help overlay).
+fn keys_of(state: &State) -> &'static str {
+    match state.screen {
         Screen::Secrets => match state.seed.phase {
             SeedPhase::Asking(_) => {
                 "type the value (hidden)  Enter confirm  Ctrl-U clear  Esc cancel"
@@ -937,7 +985,22 @@ fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
         Screen::Questions(_) => {
             "Tab/↓ next  Shift-Tab/↑ previous  ←/→ choose  Ctrl-U clear  PgDn/PgUp screen  Ctrl-S save  Esc quit"
         }
+    }
+}
+
+fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
+    let status = match &state.status {
+        Some(Ok(msg)) => Line::styled(format!("✓ {msg}"), Style::new().fg(GOOD)),
+        Some(Err(msg)) => Line::styled(format!("✗ {msg}"), Style::new().fg(BAD)),
+        None if state.problems.is_empty() => {
+            Line::styled("✓ all answers valid", Style::new().fg(GOOD))
+        }
+        None => Line::styled(
+            format!("✗ {} problem(s) in the answers", state.problems.len()),
+            Style::new().fg(BAD),
+        ),
     };
+    let keys = keys_of(state);
     frame.render_widget(
         Paragraph::new(vec![status, Line::styled(keys, Style::new().fg(DIM))]),
         area,
