@@ -19,6 +19,46 @@ fn token_exchanges(since: u64) -> usize {
         .count()
 }
 
+/// From the preflight screen: its checks pass, Enter, the context's name typed, Enter; until
+/// step 2's dry run is shown.
+fn past_preflight_to_the_dry_run(tmux: &Tmux) {
+    let minute = Duration::from_secs(60);
+    tmux.until("preflight passed", minute, |s| {
+        s.contains("Enter continue (every check passed)")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.until("the confirmation", Duration::from_secs(10), |s| {
+        s.contains("to confirm:")
+    });
+    tmux.keys(&["-l", "caracal-testbed"]);
+    tmux.keys(&["Enter"]);
+    tmux.until("the dry run", minute, |s| {
+        s.contains("a applies these changes")
+    });
+}
+
+/// The wizard on the bed's answers of `install`, in its directory, in a terminal; the pane
+/// says `wizard TAG ended` when it exits (its code in `exit` beside the answers).
+fn start_wizard(install: &Install, tag: &str) -> Tmux {
+    let dir = install.path.parent().unwrap();
+    let command = format!(
+        "cd {} && {} -f {} --out bundle; echo \"EXIT=$?\" > {}; echo 'wizard {tag} ended'; sleep 60",
+        quote(dir),
+        quote(Path::new(env!("CARGO_BIN_EXE_caracal-deploy"))),
+        quote(&install.path),
+        quote(&dir.join("exit")),
+    );
+    Tmux::start(
+        &command,
+        &bed_terminal_env(&[
+            ("AWS_ACCESS_KEY_ID", env("AWS_ACCESS_KEY_ID")),
+            ("AWS_SECRET_ACCESS_KEY", env("AWS_SECRET_ACCESS_KEY")),
+            ("AWS_ENDPOINT_URL", env("AWS_ENDPOINT_URL")),
+            ("CARACAL_HELM", env("CARACAL_HELM")),
+        ]),
+    )
+}
+
 fn quote(p: &Path) -> String {
     format!("'{}'", p.display())
 }
@@ -185,28 +225,21 @@ fn the_wizard_goes_from_its_first_screen_to_a_verified_install() {
     let install = Install::new("wiz", |_| {});
     let dir = install.path.parent().unwrap().to_path_buf();
     let exit_file = dir.join("exit");
-    let command = format!(
-        "cd {} && {} -f {} --out bundle; echo \"EXIT=$?\" > {}; echo 'wizard ended'; sleep 60",
-        quote(&dir),
-        quote(Path::new(env!("CARGO_BIN_EXE_caracal-deploy"))),
-        quote(&install.path),
-        quote(&exit_file),
-    );
-    let tmux = Tmux::start(
-        &command,
-        &bed_terminal_env(&[
-            ("AWS_ACCESS_KEY_ID", env("AWS_ACCESS_KEY_ID")),
-            ("AWS_SECRET_ACCESS_KEY", env("AWS_SECRET_ACCESS_KEY")),
-            ("AWS_ENDPOINT_URL", env("AWS_ENDPOINT_URL")),
-            ("CARACAL_HELM", env("CARACAL_HELM")),
-        ]),
-    );
+    let tmux = start_wizard(&install, "whole");
     let ns = install.answers.namespace.clone();
     let minute = Duration::from_secs(60);
+    // Nothing is done for these answers: the wizard finds that and goes to step 1 by itself.
+    tmux.until("resumed at step 1", minute, |s| {
+        s.contains("step 10/16: Seed secrets") && s.contains("resumed: secrets to seed")
+    });
+    tmux.until("the plan read", minute, |s| s.contains("a/Enter apply"));
+    // Back through the questions to the first screen and forward to the review, then save.
+    for _ in 0..9 {
+        tmux.keys(&["PageUp"]);
+    }
     tmux.until("the first screen", Duration::from_secs(10), |s| {
         s.contains("step 1/16: Cloud")
     });
-    // Through the questions to the review, then save.
     for _ in 0..8 {
         tmux.keys(&["PageDown"]);
     }
@@ -227,19 +260,8 @@ fn the_wizard_goes_from_its_first_screen_to_a_verified_install() {
     tmux.until("seeded", minute, |s| s.contains("PgDn preflight"));
     // Preflight, then the typed confirmation of the context.
     tmux.keys(&["PageDown"]);
-    tmux.until("preflight passed", minute, |s| {
-        s.contains("Enter continue (every check passed)")
-    });
-    tmux.keys(&["Enter"]);
-    tmux.until("the confirmation", Duration::from_secs(10), |s| {
-        s.contains("to confirm:")
-    });
-    tmux.keys(&["-l", "caracal-testbed"]);
-    tmux.keys(&["Enter"]);
-    // Step 2: the dry run, then a applies; External Secrets syncs.
-    tmux.until("the dry run", minute, |s| {
-        s.contains("a applies these changes")
-    });
+    past_preflight_to_the_dry_run(&tmux);
+    // Step 2: a applies the dry run's changes; External Secrets syncs.
     tmux.keys(&["a"]);
     tmux.until("synced", Duration::from_secs(150), |s| {
         s.contains("Enter runs helm install")
@@ -273,7 +295,7 @@ fn the_wizard_goes_from_its_first_screen_to_a_verified_install() {
     }
     tmux.keys(&["Enter"]);
     tmux.until("the exit", Duration::from_secs(30), |s| {
-        s.contains("wizard ended")
+        s.contains("wizard whole ended")
     });
     assert_eq!(
         std::fs::read_to_string(&exit_file).unwrap().trim(),
@@ -402,4 +424,73 @@ fn a_random_key_storm_never_panics_the_wizard_and_the_terminal_is_restored() {
         "#{alternate_on} #{cursor_flag}",
     ]);
     assert_eq!(modes.trim(), "0 1", "alternate screen, cursor");
+}
+
+/// Quitting halfway and starting again: the wizard finds what is done (the secret manager, the
+/// cluster, helm) and goes on from the first step that is not, without a key pressed.
+#[test]
+fn starting_again_resumes_at_the_first_step_not_done() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let install = Install::new("res", |_| {});
+    let start = |tag: &str| start_wizard(&install, tag);
+    let minute = Duration::from_secs(60);
+
+    // Nothing done yet: step 1, by itself.
+    let tmux = start("first");
+    tmux.until("step 1 resumed", minute, |s| {
+        s.contains("step 10/16: Seed secrets") && s.contains("resumed: secrets to seed")
+    });
+    tmux.until("the plan", minute, |s| s.contains("a/Enter apply"));
+    tmux.keys(&["a"]);
+    tmux.until("seeded", minute, |s| s.contains("PgDn preflight"));
+    // Leaving between steps needs no confirmation (the answers are on disk, nothing runs).
+    tmux.keys(&["Escape"]);
+    tmux.until("left", Duration::from_secs(10), |s| {
+        s.contains("wizard first ended")
+    });
+    drop(tmux);
+
+    // Seeded, nothing in the cluster: the preflight, by itself (then the typed confirmation).
+    let tmux = start("second");
+    let screen = tmux.until("preflight resumed", minute, |s| {
+        s.contains("step 11/16: Preflight checks")
+    });
+    assert!(
+        screen.contains("resumed: secrets seeded, store not synced, no deployed release"),
+        "{screen}"
+    );
+    // On the apply screen, leaving in the middle asks first.
+    past_preflight_to_the_dry_run(&tmux);
+    tmux.keys(&["Escape"]);
+    tmux.until("asked", Duration::from_secs(10), |s| {
+        s.contains("Leave in the middle of “Secret store”?")
+    });
+    tmux.keys(&["y"]);
+    tmux.until("left", Duration::from_secs(10), |s| {
+        s.contains("wizard second ended")
+    });
+    drop(tmux);
+
+    // Everything done (headless this time): step 4, by itself, live.
+    for args in [
+        vec!["apply", "--yes", "--timeout", "120s"],
+        vec!["install", "--yes"],
+    ] {
+        let out = install.run(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    install.register_admin_token();
+    let tmux = start("third");
+    let screen = tmux.until("step 4 resumed", Duration::from_secs(120), |s| {
+        s.contains("step 15/16: Verify (live)") && s.contains("✓ no check in error")
+    });
+    assert!(
+        screen.contains("resumed: secrets seeded, store synced, release deployed (revision 1)"),
+        "{screen}"
+    );
 }

@@ -18,7 +18,7 @@ pub mod source;
 pub mod verify;
 
 pub use error::EngineError;
-pub use runner::{CloudConnector, Connector, Engine, Event, Request};
+pub use runner::{CloudConnector, Connector, Detected, Engine, Event, Request};
 
 /// The async runtime of the commands and the wizard (two workers: the machine's budget).
 pub fn start_runtime() -> std::io::Result<tokio::runtime::Runtime> {

@@ -70,6 +70,8 @@ pub enum Request {
         answers: Box<Answers>,
         mode: crate::engine::verify::Mode,
     },
+    /// What is already done for these answers (reads only): the wizard resumes there.
+    Detect { answers: Box<Answers> },
 }
 
 /// What the engine reports, in the order it happens.
@@ -101,6 +103,8 @@ pub enum Event {
     Uninstalled { release: String },
     /// Step 4's checks changed (the live report: the dashboard draws each).
     VerifyProgress(Box<crate::core::live::Live>),
+    /// What `Request::Detect` found.
+    Detected(Detected),
     /// Step 4 ended with this report.
     VerifyDone(crate::engine::verify::VerifyOutcome),
     /// The request ended without doing its work.
@@ -374,7 +378,99 @@ async fn run(
             .await?;
             Ok(Event::VerifyDone(outcome))
         }
+        Request::Detect { answers } => {
+            check(&answers)?;
+            Ok(Event::Detected(detect(shared, &answers, cancel).await?))
+        }
     }
+}
+
+/// What is already done for an answers file, each read on its own (a failure is "not known",
+/// with why, never a guess).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Detected {
+    /// Every catalog secret exists remotely with the right shape.
+    pub seeded: Result<bool, String>,
+    /// The ExternalSecret is Ready (the runtime Secret synced).
+    pub synced: Result<bool, String>,
+    /// The release's deployed revision, if it is deployed.
+    pub deployed: Result<Option<u64>, String>,
+}
+
+impl Detected {
+    /// Everything up to the install is done: only step 4 is left.
+    pub fn installed(&self) -> bool {
+        self.seeded == Ok(true) && self.synced == Ok(true) && matches!(self.deployed, Ok(Some(_)))
+    }
+}
+
+async fn detect(
+    shared: &Shared,
+    answers: &Answers,
+    cancel: &CancellationToken,
+) -> Result<Detected, EngineError> {
+    let seeded = async {
+        let sm = connect(shared, answers, cancel)
+            .await
+            .map_err(|e| e.to_string())?;
+        let plan = plan_seed(sm.as_ref(), answers, &[], shared.concurrency, cancel)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(plan
+            .items
+            .iter()
+            .all(|i| i.action == crate::core::seed::Action::Keep))
+    };
+    let synced = async {
+        let cluster = connect_cluster(shared, answers, cancel)
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let es = cluster
+            .get(
+                "external-secrets.io/v1",
+                "ExternalSecret",
+                Some(&answers.namespace),
+                crate::core::external_secret::RUNTIME_SECRET,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(es.is_some_and(|es| {
+            es.pointer("/status/conditions")
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+        }))
+    };
+    let deployed = async {
+        match Helm::from_env()
+            .status(
+                &answers.release,
+                &answers.namespace,
+                answers.kube_context.as_deref(),
+            )
+            .await
+        {
+            Ok(status) => Ok((status
+                .pointer("/info/status")
+                .and_then(serde_json::Value::as_str)
+                == Some("deployed"))
+            .then(|| status["version"].as_u64().unwrap_or(0))),
+            Err(e) if e.to_string().contains("not found") => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let (seeded, synced, deployed) = tokio::select! {
+        r = async { tokio::join!(seeded, synced, deployed) } => r,
+        () = cancel.cancelled() => return Err(EngineError::Interrupted),
+    };
+    Ok(Detected {
+        seeded,
+        synced,
+        deployed,
+    })
 }
 
 /// The preflight checks of a cluster connected once by the caller (or why not), the secret

@@ -314,6 +314,8 @@ pub struct State {
     pub confirm_quit: bool,
     /// The help overlay (the keys) is shown.
     pub help: bool,
+    /// The operator has pressed a key since the start (a resume then no longer moves them).
+    pub touched: bool,
     /// Saved since the last edit.
     pub saved: bool,
     /// The last save was refused because the file on disk cannot keep its text; the next
@@ -354,6 +356,7 @@ impl State {
             status: None,
             confirm_quit: false,
             help: false,
+            touched: false,
             saved: false,
             rewrite_armed: false,
             seed: SeedView::default(),
@@ -376,7 +379,64 @@ impl State {
         let mut state = State::new(form::texts_from_value(doc), answers_path, out_dir);
         state.extra = form::passthrough(doc);
         state.revalidate();
+        // What was read is what the file holds: nothing is unsaved yet.
+        state.saved = true;
         state
+    }
+
+    /// On a start from a valid answers file: find what is already done (reads only), to
+    /// resume there (`resume_at`).
+    pub fn start(&mut self) -> Vec<Effect> {
+        let Some(answers) = self.valid.clone() else {
+            return vec![];
+        };
+        self.status = Some(Ok(
+            "reading what is already done (the secret manager, the cluster, helm)…".into(),
+        ));
+        vec![Effect::Engine(Request::Detect {
+            answers: Box::new(answers),
+        })]
+    }
+
+    /// Goes to the first step not done yet, unless the operator has started moving: seeding
+    /// when a secret is missing; the preflight (then the typed confirmation) when the store or
+    /// the release is not there yet; step 4 when everything is.
+    fn resume_at(&mut self, found: crate::engine::Detected) -> Vec<Effect> {
+        let known = |r: &Result<bool, String>, yes: &str, no: &str| match r {
+            Ok(true) => yes.to_string(),
+            Ok(false) => no.to_string(),
+            Err(e) => format!("not known ({e})"),
+        };
+        let release = match &found.deployed {
+            Ok(Some(rev)) => format!("release deployed (revision {rev})"),
+            Ok(None) => "no deployed release".into(),
+            Err(e) => format!("release not known ({e})"),
+        };
+        let summary = format!(
+            "{}, {}, {release}",
+            known(&found.seeded, "secrets seeded", "secrets to seed"),
+            known(&found.synced, "store synced", "store not synced"),
+        );
+        if self.touched || self.screen != Screen::Questions(0) {
+            self.status = Some(Ok(format!("found: {summary}")));
+            return vec![];
+        }
+        let (effects, step) = if found.installed() {
+            (self.enter_cluster(Screen::Verify), "step 4 watches it live")
+        } else if found.seeded == Ok(true) {
+            (
+                self.enter_cluster(Screen::Preflight),
+                "the preflight, then the cluster steps",
+            )
+        } else if found.seeded == Ok(false) {
+            self.go_to(Screen::Secrets);
+            (self.read_secrets(), "step 1 seeds what is missing")
+        } else {
+            self.status = Some(Ok(format!("found: {summary}")));
+            return vec![];
+        };
+        self.status = Some(Ok(format!("resumed: {summary}: {step}")));
+        effects
     }
 
     pub fn cloud(&self) -> Cloud {
@@ -457,11 +517,24 @@ impl State {
 
     /// Quits at once when saved and nothing runs; otherwise asks first.
     fn ask_quit(&mut self) -> Vec<Effect> {
-        if self.saved && self.job.is_none() {
+        if self.saved && self.job.is_none() && !self.mid_change() {
             return vec![Effect::Quit];
         }
         self.confirm_quit = true;
         vec![]
+    }
+
+    /// On a step that changes the cluster, and that step is not complete (stopped, failed, or
+    /// not run): leaving asks first, even with everything saved.
+    pub fn mid_change(&self) -> bool {
+        match self.screen {
+            Screen::Apply => !self.apply.synced(),
+            Screen::Install => !matches!(
+                self.install.outcome,
+                Some(InstallOutcome::Deployed { .. } | InstallOutcome::UpToDate { .. })
+            ),
+            _ => false,
+        }
     }
 
     /// The `prompt` sources the writes of the plan need, as field paths.
@@ -586,6 +659,7 @@ impl State {
             | Event::Uninstalled { .. }
             | Event::VerifyProgress(_)
             | Event::VerifyDone(_) => {}
+            Event::Detected(found) => return self.resume_at(found),
             Event::Failed(error) => {
                 self.seed.phase = SeedPhase::Done;
                 self.seed.result = Some(SeedResult::Failed(error));
@@ -600,6 +674,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     if let Msg::Engine(event) = msg {
         return state.on_engine(event);
     }
+    state.touched = true;
     // The help overlay: its key closes it, as does Esc; any other key closes it and acts.
     if state.help {
         state.help = false;

@@ -1018,15 +1018,23 @@ fn draw_confirm(frame: &mut Frame, state: &State) {
         height,
     );
     frame.render_widget(Clear, rect);
-    let lines = vec![
-        Line::raw("Quit without saving?"),
-        Line::styled(
+    let (question, detail) = if !state.saved {
+        (
+            "Quit without saving?".to_string(),
             format!(
                 "Unsaved answers are lost; {} is unchanged.",
                 state.answers_path.display()
             ),
-            Style::new().fg(DIM),
-        ),
+        )
+    } else {
+        (
+            format!("Leave in the middle of “{}”?", state.screen.title()),
+            "What was done stays; starting again with the same answers resumes here.".to_string(),
+        )
+    };
+    let lines = vec![
+        Line::raw(question),
+        Line::styled(detail, Style::new().fg(DIM)),
         Line::raw(""),
         Line::styled(
             "y / Ctrl-C quit    n / Esc stay",
