@@ -82,7 +82,7 @@ fn exec_to_first_frame(rounds: usize) {
         (
             "wizard",
             format!("{cd}'{bin}' -f a.yaml; sleep 30"),
-            "step 1/16",
+            "caracal-deploy  step",
         ),
         (
             "echo (floor)",
