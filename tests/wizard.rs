@@ -1930,3 +1930,76 @@ fn no_color_draws_the_wizard_without_colour() {
         |b: &ratatui::buffer::Buffer| b.content().iter().map(|c| c.symbol()).collect::<String>();
     assert_eq!(text(&colour), text(&mono), "the same glyphs and words");
 }
+
+fn draw_at(state: &State, w: u16, h: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| view::draw(f, state)).unwrap();
+    terminal.backend().to_string()
+}
+
+/// Every screen of questions and the review, for each cloud, at the smallest size the wizard
+/// draws in (80×24) and a large one (200×60); and each cloud's questions with errors (a fresh
+/// wizard of that cloud: every required field empty).
+#[test]
+fn every_screen_for_each_cloud_at_80x24_and_200x60_with_error_states() {
+    for cloud in ["aws", "gcp", "azure"] {
+        let mut state = resumed(cloud);
+        for i in 0..=SCREENS.len() {
+            for (w, h) in [(80, 24), (200, 60)] {
+                insta::assert_snapshot!(
+                    format!(
+                        "sizes_{cloud}_{i:02}_{}_{w}x{h}",
+                        state.screen.title().replace(' ', "_").to_lowercase()
+                    ),
+                    draw_at(&state, w, h)
+                );
+            }
+            press(&mut state, KeyCode::PageDown);
+        }
+        // Errors: a fresh wizard switched to this cloud, each screen of questions.
+        let mut fresh = State::new(form::defaults(), "a.yaml".into(), "b".into());
+        while fresh.cloud().to_string() != cloud {
+            update(&mut fresh, Msg::Cycle(1));
+        }
+        for i in 0..SCREENS.len() {
+            for (w, h) in [(80, 24), (200, 60)] {
+                insta::assert_snapshot!(
+                    format!("errors_{cloud}_{i:02}_{w}x{h}"),
+                    draw_at(&fresh, w, h)
+                );
+            }
+            press(&mut fresh, KeyCode::PageDown);
+        }
+    }
+}
+
+/// Help and problems wrap under the value's column: every line starts there, none is wider
+/// than the pane, and no word is lost or reordered.
+#[test]
+fn wrapped_help_stays_indented_under_its_field() {
+    let text = "project id holding the secrets, e.g. my-project; a-very-long-word-that-cannot-fit-anywhere-at-all-in-this-narrow-pane";
+    for width in [40, 53, 80, 120] {
+        let lines = view::indented(text, 23, width);
+        for l in &lines {
+            assert!(l.starts_with(&" ".repeat(23)), "{l:?}");
+            assert!(l.chars().count() <= width.max(33), "{width}: {l:?}");
+            assert!(!l[23..].starts_with(' '), "{l:?}");
+        }
+        let joined: String = lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
+        let rejoined: String = joined.split_whitespace().collect::<String>();
+        assert_eq!(
+            rejoined,
+            text.split_whitespace().collect::<String>(),
+            "{width}"
+        );
+    }
+    // On screen, at 80×24: the focused field's help wraps under the value, not the margin.
+    let mut fresh = State::new(form::defaults(), "a.yaml".into(), "b".into());
+    update(&mut fresh, Msg::Cycle(1));
+    press(&mut fresh, KeyCode::PageDown);
+    let screen = draw_at(&fresh, 80, 24);
+    assert!(
+        screen.contains("│                       secrets, e.g. my-project"),
+        "{screen}"
+    );
+}

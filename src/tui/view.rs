@@ -239,17 +239,17 @@ fn draw_fields(frame: &mut Frame, state: &State, index: usize, area: Rect) {
             Span::styled(format!("{:<21}", field.label), label_style),
             Span::styled(value, value_style),
         ]));
+        // Help and problems wrap under the value's column, never back to the margin.
+        let inner = usize::from(area.width.saturating_sub(2));
         if focused {
-            lines.push(Line::styled(
-                format!("  {:<21}{}", "", field.help),
-                Style::new().fg(DIM),
-            ));
+            for l in indented(field.help, VALUE_COLUMN, inner) {
+                lines.push(Line::styled(l, Style::new().fg(DIM)));
+            }
         }
         for p in problems {
-            lines.push(Line::styled(
-                format!("  {:<21}✗ {}: {}", "", p.message, p.fix),
-                Style::new().fg(BAD),
-            ));
+            for l in indented(&format!("✗ {}: {}", p.message, p.fix), VALUE_COLUMN, inner) {
+                lines.push(Line::styled(l, Style::new().fg(BAD)));
+            }
         }
     }
     frame.render_widget(
@@ -258,6 +258,49 @@ fn draw_fields(frame: &mut Frame, state: &State, index: usize, area: Rect) {
             .block(Block::bordered().title(format!(" {} ", screen.title))),
         area,
     );
+}
+
+/// Where a field's value starts: the glyph, a space, the label's 21 columns.
+const VALUE_COLUMN: usize = 23;
+
+/// `text` wrapped at word boundaries to `width` columns, every line starting `indent` columns
+/// in (a word longer than the room left is cut, never spilled to the margin).
+pub fn indented(text: &str, indent: usize, width: usize) -> Vec<String> {
+    let room = width.saturating_sub(indent).max(10);
+    let pad = " ".repeat(indent);
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let mut word: String = word.to_string();
+        loop {
+            let used = line.chars().count();
+            let need = word.chars().count() + usize::from(used > 0);
+            if used + need <= room {
+                if used > 0 {
+                    line.push(' ');
+                }
+                line.push_str(&word);
+                break;
+            }
+            if used > 0 {
+                out.push(format!("{pad}{line}"));
+                line.clear();
+                continue;
+            }
+            // A single word wider than the room: cut it.
+            let head: String = word.chars().take(room).collect();
+            let tail: String = word.chars().skip(room).collect();
+            out.push(format!("{pad}{head}"));
+            if tail.is_empty() {
+                break;
+            }
+            word = tail;
+        }
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(format!("{pad}{line}"));
+    }
+    out
 }
 
 fn draw_review(frame: &mut Frame, state: &State, area: Rect) {
