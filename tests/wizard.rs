@@ -2003,3 +2003,61 @@ fn wrapped_help_stays_indented_under_its_field() {
         "{screen}"
     );
 }
+
+/// `:` then a step's number or name: the questions and the review directly, seeding with valid
+/// answers; the cluster's steps only through their flow, each refusal saying why.
+#[test]
+fn colon_jumps_to_a_step_by_number_or_name() {
+    let mut state = resumed("aws");
+    // `:` off a text field, Ctrl-G anywhere.
+    let jump = |state: &mut State, typed: &str| -> Vec<Effect> {
+        let on_text = matches!(state.screen, Screen::Questions(_))
+            && !matches!(
+                state.focused().map(|f| f.kind),
+                Some(form::FieldKind::Choice(_))
+            );
+        if on_text {
+            ctrl(state, 'g');
+        } else {
+            press(state, KeyCode::Char(':'));
+        }
+        assert!(state.jump.is_some());
+        assert!(draw_wide(state).contains(":"), "the prompt");
+        type_keys(state, typed);
+        press(state, KeyCode::Enter)
+    };
+    assert!(jump(&mut state, "6").is_empty());
+    assert_eq!(state.screen, Screen::Questions(5));
+    jump(&mut state, "rev");
+    assert_eq!(state.screen, Screen::Review);
+    // Enter on the review saves, but not while a jump is typed: it goes.
+    jump(&mut state, "postg");
+    assert_eq!(state.screen, Screen::Questions(3));
+    let effects = jump(&mut state, "seed");
+    assert_eq!(state.screen, Screen::Secrets);
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Engine(Request::PlanSeed { .. })]
+    ));
+    // Straight into a change of the cluster: refused, with the way there.
+    jump(&mut state, "secret store");
+    assert_eq!(state.screen, Screen::Secrets);
+    assert!(
+        matches!(&state.status, Some(Err(m)) if m.contains("reached through the steps before it")),
+        "{:?}",
+        state.status
+    );
+    jump(&mut state, "99");
+    assert!(matches!(&state.status, Some(Err(m)) if m.contains("no step “99”")));
+    // Esc cancels the prompt without leaving; in a text field `:` is typed.
+    press(&mut state, KeyCode::Char(':'));
+    press(&mut state, KeyCode::Esc);
+    assert!(state.jump.is_none() && !state.confirm_quit);
+    jump(&mut state, "1");
+    while state.focused().unwrap().path != "namespace" {
+        press(&mut state, KeyCode::Tab);
+    }
+    press(&mut state, KeyCode::Char(':'));
+    assert!(state.jump.is_none());
+    assert!(state.text("namespace").ends_with(':'));
+}

@@ -274,6 +274,8 @@ pub enum Msg {
     Engine(Event),
     /// `?` (off a text field) or F1: show or hide the keys of this screen.
     ToggleHelp,
+    /// `:` (off a text field): type a step's number or name, Enter goes there.
+    JumpStart,
 }
 
 /// Work outside the state; results come back as messages.
@@ -316,6 +318,8 @@ pub struct State {
     pub help: bool,
     /// The operator has pressed a key since the start (a resume then no longer moves them).
     pub touched: bool,
+    /// `:` typed: the step being typed.
+    pub jump: Option<String>,
     /// Saved since the last edit.
     pub saved: bool,
     /// The last save was refused because the file on disk cannot keep its text; the next
@@ -357,6 +361,7 @@ impl State {
             confirm_quit: false,
             help: false,
             touched: false,
+            jump: None,
             saved: false,
             rewrite_armed: false,
             seed: SeedView::default(),
@@ -524,6 +529,49 @@ impl State {
         vec![]
     }
 
+    /// `:` then a step's number (as in "step N/M") or the start of its title: the questions,
+    /// the review and seeding are reached directly; the cluster's steps only through the flow
+    /// (the preflight and the typed confirmation come first), step 4 when the release is
+    /// deployed.
+    fn jump_to(&mut self, typed: &str) -> Vec<Effect> {
+        let typed = typed.trim().to_lowercase();
+        let target = Screen::all().find(|s| {
+            typed.parse::<usize>().ok() == Some(s.position() + 1)
+                || (!typed.is_empty() && s.title().to_lowercase().starts_with(&typed))
+        });
+        let Some(target) = target else {
+            self.status = Some(Err(format!(
+                "no step “{typed}”: type its number (1-{}) or the start of its name",
+                Screen::count()
+            )));
+            return vec![];
+        };
+        let deployed = matches!(
+            self.install.outcome,
+            Some(InstallOutcome::Deployed { .. } | InstallOutcome::UpToDate { .. })
+        );
+        match target {
+            Screen::Questions(_) | Screen::Review => {
+                self.go_to(target);
+                vec![]
+            }
+            Screen::Secrets if self.valid.is_some() => {
+                self.go_to(Screen::Secrets);
+                self.read_secrets()
+            }
+            Screen::Preflight if self.valid.is_some() => self.enter_cluster(Screen::Preflight),
+            Screen::Verify if deployed => self.enter_cluster(Screen::Verify),
+            other => {
+                self.status = Some(Err(format!(
+                    "“{}” is reached through the steps before it (fix the answers, then PgDn; \
+                     the cluster's steps start at the preflight)",
+                    other.title()
+                )));
+                vec![]
+            }
+        }
+    }
+
     /// On a step that changes the cluster, and that step is not complete (stopped, failed, or
     /// not run): leaving asks first, even with everything saved.
     pub fn mid_change(&self) -> bool {
@@ -675,6 +723,29 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         return state.on_engine(event);
     }
     state.touched = true;
+    let from_keys = !matches!(
+        msg,
+        Msg::Saved(_) | Msg::SaveRefused(_) | Msg::Set(..) | Msg::ConfirmQuit | Msg::CancelQuit
+    );
+    if let Some(typed) = state.jump.as_mut().filter(|_| from_keys) {
+        match msg {
+            Msg::Char(c) => typed.push(c),
+            Msg::Backspace => {
+                typed.pop();
+            }
+            Msg::NextField | Msg::NextScreen => {
+                let typed = state.jump.take().unwrap_or_default();
+                return state.jump_to(&typed);
+            }
+            _ => state.jump = None,
+        }
+        return vec![];
+    }
+    if msg == Msg::JumpStart {
+        state.jump = Some(String::new());
+        state.help = false;
+        return vec![];
+    }
     // The help overlay: its key closes it, as does Esc; any other key closes it and acts.
     if state.help {
         state.help = false;
@@ -830,7 +901,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             )));
         }
         Msg::RequestQuit => return state.ask_quit(),
-        Msg::ConfirmQuit | Msg::CancelQuit | Msg::Engine(_) | Msg::ToggleHelp => {}
+        Msg::ConfirmQuit | Msg::CancelQuit | Msg::Engine(_) | Msg::ToggleHelp | Msg::JumpStart => {}
     }
     vec![]
 }

@@ -42,6 +42,16 @@ pub fn key_to_msg(state: &State, key: KeyEvent) -> Option<Msg> {
             _ => None,
         };
     }
+    // `:` typing a step: letters, Backspace, Enter (go) and Esc (cancel) only.
+    if state.jump.is_some() {
+        return match key.code {
+            KeyCode::Enter => Some(Msg::NextField),
+            KeyCode::Esc => Some(Msg::RequestQuit),
+            KeyCode::Backspace => Some(Msg::Backspace),
+            KeyCode::Char(c) if !ctrl => Some(Msg::Char(c)),
+            _ => None,
+        };
+    }
     let review = state.screen == Screen::Review;
     let live = state.screen == Screen::Verify;
     let plan = state.screen == Screen::Secrets && state.seed.phase == SeedPhase::Planned;
@@ -52,7 +62,9 @@ pub fn key_to_msg(state: &State, key: KeyEvent) -> Option<Msg> {
         || matches!(state.seed.phase, SeedPhase::Asking(_)) && secrets;
     match key.code {
         KeyCode::F(1) => Some(Msg::ToggleHelp),
-        KeyCode::Char('?') if !typing => Some(Msg::ToggleHelp),
+        KeyCode::Char('?') if !typing && state.jump.is_none() => Some(Msg::ToggleHelp),
+        KeyCode::Char(':') if !typing && state.jump.is_none() => Some(Msg::JumpStart),
+        KeyCode::Char('g') if ctrl => Some(Msg::JumpStart),
         KeyCode::Char('c') if ctrl => Some(Msg::RequestQuit),
         KeyCode::Char('s') if ctrl => Some(Msg::Save),
         KeyCode::Char('u') if ctrl => Some(Msg::ClearField),

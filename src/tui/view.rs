@@ -124,6 +124,7 @@ fn draw_help(frame: &mut Frame, state: &State) {
         "Ctrl-S          save the answers (never a secret value)",
         "Esc / Ctrl-C    stop what runs, or ask before leaving",
         "? / F1          this help (? types itself in a text field)",
+        ": / Ctrl-G      jump to a step by its number or name",
         "Results         ✓ done  ✗ failed  · not yet; √ ok ‼ warning × error - skipped",
     ] {
         lines.push(Line::raw(format!("  {global}")));
@@ -1043,7 +1044,11 @@ fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
             Style::new().fg(BAD),
         ),
     };
-    let keys = keys_of(state);
+    let jump = state
+        .jump
+        .as_ref()
+        .map(|t| format!(":{t}▏  step number or name, Enter go, Esc cancel"));
+    let keys = jump.as_deref().unwrap_or(keys_of(state));
     frame.render_widget(
         Paragraph::new(vec![status, Line::styled(keys, Style::new().fg(DIM))]),
         area,
