@@ -2061,3 +2061,38 @@ fn colon_jumps_to_a_step_by_number_or_name() {
     assert!(state.jump.is_none());
     assert!(state.text("namespace").ends_with(':'));
 }
+
+/// A context named for production gets a banner on every screen (the typed confirmation still
+/// guards its first change); others do not.
+#[test]
+fn a_production_context_is_bannered_on_every_screen() {
+    let mut state = resumed("aws");
+    assert_eq!(state.text("kubeContext"), "prod-eks");
+    assert_eq!(state.production_context().as_deref(), Some("prod-eks"));
+    for _ in 0..4 {
+        let screen = draw_at(&state, 80, 24);
+        assert!(
+            screen
+                .lines()
+                .next()
+                .unwrap()
+                .contains("⚠ PRODUCTION: prod-eks"),
+            "{screen}"
+        );
+        press(&mut state, KeyCode::PageDown);
+    }
+    for (context, production) in [
+        ("staging-eks", false),
+        ("caracal-testbed", false),
+        ("eks_production_eu", true),
+        ("products-dev", false),
+        ("aks.prd", true),
+    ] {
+        update(&mut state, Msg::Set("kubeContext", context.into()));
+        assert_eq!(
+            state.production_context().is_some(),
+            production,
+            "{context}"
+        );
+    }
+}

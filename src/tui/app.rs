@@ -1030,6 +1030,21 @@ impl State {
         target_of(self.preflight.report.as_ref()?, &answers.namespace)
     }
 
+    /// The context, when its name says production (`prod`, `production`, `prd` as a word of
+    /// it): the wizard then shows a banner on every screen.
+    pub fn production_context(&self) -> Option<String> {
+        let context = self
+            .target()
+            .map(|t| t.context)
+            .or_else(|| Some(self.text("kubeContext").to_string()))
+            .filter(|c| !c.is_empty())?;
+        let production = context
+            .to_lowercase()
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| matches!(w, "prod" | "production" | "prd"));
+        production.then_some(context)
+    }
+
     /// Whether the cluster screens wait on the engine.
     pub fn cluster_running(&self) -> bool {
         self.preflight.running || self.apply.running() || self.install.running()

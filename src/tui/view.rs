@@ -56,6 +56,17 @@ pub fn draw(frame: &mut Frame, state: &State) {
                     .bg(ACCENT)
                     .add_modifier(Modifier::BOLD),
             ),
+            // First, so that no width cuts it.
+            match state.production_context() {
+                Some(context) => Span::styled(
+                    format!(" ⚠ PRODUCTION: {context} "),
+                    Style::new()
+                        .fg(Color::White)
+                        .bg(BAD)
+                        .add_modifier(Modifier::BOLD),
+                ),
+                None => Span::raw(""),
+            },
             Span::raw(format!(
                 " step {}/{}: {}  ·  {}",
                 state.screen.position() + 1,
