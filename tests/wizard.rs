@@ -2096,3 +2096,70 @@ fn a_production_context_is_bannered_on_every_screen() {
         );
     }
 }
+
+/// The steps after the questions at 80×24 and 200×60: preflight (passed and failed), the
+/// confirmation, apply's dry run, a failed install, step 4 live and the summary.
+#[test]
+fn the_cluster_screens_at_80x24_and_200x60() {
+    use caracal_deploy::core::checks::{Check, Report};
+    use caracal_deploy::core::live::Live;
+    let mut states: Vec<(&str, State)> = Vec::new();
+    for (name, failing) in [("preflight_passed", false), ("preflight_failed", true)] {
+        let mut s = at_preflight();
+        update(
+            &mut s,
+            Msg::Engine(Event::PreflightDone(report("prod-eks", SERVER, failing))),
+        );
+        states.push((name, s));
+    }
+    let mut confirm = at_preflight();
+    update(
+        &mut confirm,
+        Msg::Engine(Event::PreflightDone(report("prod-eks", SERVER, false))),
+    );
+    press(&mut confirm, KeyCode::Enter);
+    type_keys(&mut confirm, "prod-e");
+    states.push(("confirm", confirm));
+    let mut apply = at_apply();
+    update(
+        &mut apply,
+        Msg::Engine(Event::Applied(applied(
+            "Namespace",
+            "caracal",
+            ApplyAction::Created,
+        ))),
+    );
+    states.push(("apply", apply));
+    let mut failed = at_install(Some(1));
+    failed_install(&mut failed);
+    states.push(("install_failed", failed));
+    let mut verify = at_install(None);
+    update(
+        &mut verify,
+        Msg::Engine(Event::InstallDone(InstallOutcome::Deployed { revision: 1 })),
+    );
+    press(&mut verify, KeyCode::Enter);
+    let mut r = Report::default();
+    r.push(
+        "store",
+        Check::new("store-synced", "ExternalSecret synced").error(
+            "caracal-runtime: SecretSyncedError",
+            "seed it: caracal-deploy seed",
+        ),
+    );
+    update(
+        &mut verify,
+        Msg::Engine(Event::VerifyProgress(Box::new(Live {
+            report: r,
+            ..Live::default()
+        }))),
+    );
+    states.push(("verify_error", verify.clone()));
+    press(&mut verify, KeyCode::Enter);
+    states.push(("done_with_errors", verify));
+    for (name, state) in states {
+        for (w, h) in [(80, 24), (200, 60)] {
+            insta::assert_snapshot!(format!("cluster_{name}_{w}x{h}"), draw_at(&state, w, h));
+        }
+    }
+}

@@ -324,8 +324,13 @@ pub fn draw(frame: &mut Frame, state: &Dashboard) {
 /// The checks, the selected one's details, the rollout and the warnings, in `area` (the
 /// dashboard's body; the wizard's step 4).
 pub fn draw_panes(frame: &mut Frame, state: &Dashboard, area: Rect) {
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area);
+    // Narrow (the wizard's step 4 at 80 columns): the list keeps room for the ids.
+    let list = if area.width < 100 { 55 } else { 45 };
+    let [left, right] = Layout::horizontal([
+        Constraint::Percentage(list),
+        Constraint::Percentage(100 - list),
+    ])
+    .areas(area);
     draw_checks(frame, state, left);
     let [details, rollout, warnings] = Layout::vertical([
         Constraint::Percentage(45),

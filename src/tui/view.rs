@@ -969,16 +969,24 @@ fn draw_done(frame: &mut Frame, state: &State, area: Rect) {
         Line::raw(format!("  bundle:  {}/", state.out_dir.display())),
         Line::raw(""),
         Line::styled("Next", Style::new().add_modifier(Modifier::BOLD)),
-        Line::raw(format!(
-            "  caracal-deploy verify -f {answers} --wait 10m   prove it again, headless"
-        )),
-        Line::raw(format!(
-            "  caracal-deploy dashboard -f {answers}           watch it live"
-        )),
-        Line::raw(format!(
-            "  caracal-deploy seed -f {answers} --rotate NAME  rotate a secret"
-        )),
     ];
+    for (command, what) in [
+        (
+            format!("caracal-deploy verify -f {answers} --wait 10m"),
+            "prove it again, headless",
+        ),
+        (
+            format!("caracal-deploy dashboard -f {answers}"),
+            "watch it live",
+        ),
+        (
+            format!("caracal-deploy seed -f {answers} --rotate NAME"),
+            "rotate a secret",
+        ),
+    ] {
+        lines.push(Line::raw(format!("  {command}")));
+        lines.push(Line::styled(format!("      {what}"), Style::new().fg(DIM)));
+    }
     if !green {
         lines.push(Line::raw(""));
         lines.push(Line::raw(
