@@ -2163,3 +2163,96 @@ fn the_cluster_screens_at_80x24_and_200x60() {
         }
     }
 }
+
+/// The names the wizard offers come from the kubeconfig and the cluster (the real engine on the
+/// bed; kubectl is the oracle), and ←/→ on such a field goes through them.
+#[test]
+fn the_cluster_offers_its_classes_issuers_and_dns_and_arrows_pick_them() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (engine, events) = Engine::new(runtime.handle().clone());
+    let mut driver = Driver::new(engine, events);
+    let mut state = resumed("aws");
+    update(
+        &mut state,
+        Msg::Set("kubeContext", "caracal-testbed".into()),
+    );
+    let effects = state.start();
+    assert!(matches!(
+        effects.first(),
+        Some(Effect::Engine(Request::ClusterChoices { context: Some(c) })) if c == "caracal-testbed"
+    ));
+    // Only the choices: the resume is not wanted here.
+    let effects: Vec<Effect> = effects
+        .into_iter()
+        .filter(|e| matches!(e, Effect::Engine(Request::ClusterChoices { .. })))
+        .collect();
+    run_for(&runtime, &mut driver, &mut state, effects, 60, |m| {
+        matches!(m, Msg::Engine(Event::ClusterChoices(_)))
+    });
+    let names = |kind: &str| -> Vec<String> {
+        let out = std::process::Command::new("kubectl")
+            .args(["get", kind, "-o", "jsonpath={.items[*].metadata.name}"])
+            .output()
+            .unwrap();
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    };
+    let offered = |path: &str| -> Vec<String> {
+        state
+            .choices
+            .for_field(path)
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    assert_eq!(offered("storageClass"), names("storageclasses"));
+    assert_eq!(offered("ingress.className"), names("ingressclasses"));
+    assert_eq!(offered("ingress.clusterIssuer"), names("clusterissuers"));
+    let dns = std::process::Command::new("kubectl")
+        .args([
+            "-n",
+            "kube-system",
+            "get",
+            "svc",
+            "kube-dns",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        offered("network.dnsEgress"),
+        [format!(
+            "{}/32",
+            String::from_utf8_lossy(&dns.stdout).trim()
+        )]
+    );
+    assert!(offered("kubeContext").contains(&"caracal-testbed".to_string()));
+    assert!(
+        state.choices.unreadable.is_none(),
+        "{:?}",
+        state.choices.unreadable
+    );
+
+    // On the storage class field: shown with the profile's marked, and ←/→ picks.
+    while state.screen != Screen::Questions(7) {
+        press(&mut state, KeyCode::PageDown);
+    }
+    assert_eq!(state.focused().unwrap().path, "storageClass");
+    let screen = draw_wide(&state);
+    assert!(
+        screen.contains("in the cluster: gp3 (profile's), managed-csi, premium-rwo"),
+        "{screen}"
+    );
+    let before = state.text("storageClass").to_string();
+    press(&mut state, KeyCode::Right);
+    let after = state.text("storageClass").to_string();
+    assert_ne!(before, after);
+    assert!(names("storageclasses").contains(&after), "{after}");
+    press(&mut state, KeyCode::Left);
+    assert_eq!(state.text("storageClass"), before);
+}

@@ -114,7 +114,8 @@ pub fn event_lines(event: &Event, answers_path: &Path) -> Vec<Line> {
         | Event::Uninstalled { .. }
         | Event::VerifyProgress(_)
         | Event::VerifyDone(_)
-        | Event::Detected(_) => vec![],
+        | Event::Detected(_)
+        | Event::ClusterChoices(_) => vec![],
         Event::Failed(EngineError::Interrupted) => {
             vec![Line::Out(
                 "Interrupted before any write: nothing was changed.".into(),

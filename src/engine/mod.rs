@@ -6,6 +6,7 @@
 pub mod answers;
 pub mod apply;
 pub mod chart_check;
+pub mod choices;
 pub mod error;
 pub mod fingerprint;
 pub mod install;

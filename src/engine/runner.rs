@@ -72,6 +72,8 @@ pub enum Request {
     },
     /// What is already done for these answers (reads only): the wizard resumes there.
     Detect { answers: Box<Answers> },
+    /// The names the wizard offers from the kubeconfig and the cluster (reads only).
+    ClusterChoices { context: Option<String> },
 }
 
 /// What the engine reports, in the order it happens.
@@ -105,6 +107,8 @@ pub enum Event {
     VerifyProgress(Box<crate::core::live::Live>),
     /// What `Request::Detect` found.
     Detected(Detected),
+    /// What `Request::ClusterChoices` read.
+    ClusterChoices(crate::engine::choices::Choices),
     /// Step 4 ended with this report.
     VerifyDone(crate::engine::verify::VerifyOutcome),
     /// The request ended without doing its work.
@@ -377,6 +381,13 @@ async fn run(
             )
             .await?;
             Ok(Event::VerifyDone(outcome))
+        }
+        Request::ClusterChoices { context } => {
+            let choices = tokio::select! {
+                c = crate::engine::choices::read(context.as_deref()) => c,
+                () = cancel.cancelled() => return Err(EngineError::Interrupted),
+            };
+            Ok(Event::ClusterChoices(choices))
         }
         Request::Detect { answers } => {
             check(&answers)?;

@@ -25,6 +25,7 @@ use crate::engine::install::{InstallOutcome, InstallProgress};
 use crate::engine::verify::{CanaryTrigger, Mode};
 
 use super::dashboard::{DashEffect, DashMsg, Dashboard, Palette};
+use crate::engine::choices::Choices;
 
 /// Where the wizard is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -320,6 +321,8 @@ pub struct State {
     pub touched: bool,
     /// `:` typed: the step being typed.
     pub jump: Option<String>,
+    /// Names offered from the kubeconfig and the cluster (←/→ picks one on its field).
+    pub choices: Choices,
     /// Saved since the last edit.
     pub saved: bool,
     /// The last save was refused because the file on disk cannot keep its text; the next
@@ -362,6 +365,7 @@ impl State {
             help: false,
             touched: false,
             jump: None,
+            choices: Choices::default(),
             saved: false,
             rewrite_armed: false,
             seed: SeedView::default(),
@@ -389,18 +393,25 @@ impl State {
         state
     }
 
-    /// On a start from a valid answers file: find what is already done (reads only), to
-    /// resume there (`resume_at`).
+    /// On every start: the names the cluster offers. From a valid answers file, also what is
+    /// already done (reads only), to resume there (`resume_at`).
     pub fn start(&mut self) -> Vec<Effect> {
+        let context = Some(self.text("kubeContext").to_string()).filter(|c| !c.is_empty());
+        let mut effects = vec![Effect::Engine(Request::ClusterChoices { context })];
+        // A file that failed its checks (chart, CA bundle) says so first; nothing is resumed.
+        if self.status.as_ref().is_some_and(Result::is_err) {
+            return effects;
+        }
         let Some(answers) = self.valid.clone() else {
-            return vec![];
+            return effects;
         };
         self.status = Some(Ok(
             "reading what is already done (the secret manager, the cluster, helm)…".into(),
         ));
-        vec![Effect::Engine(Request::Detect {
+        effects.push(Effect::Engine(Request::Detect {
             answers: Box::new(answers),
-        })]
+        }));
+        effects
     }
 
     /// Goes to the first step not done yet, unless the operator has started moving: seeding
@@ -708,6 +719,7 @@ impl State {
             | Event::VerifyProgress(_)
             | Event::VerifyDone(_) => {}
             Event::Detected(found) => return self.resume_at(found),
+            Event::ClusterChoices(choices) => self.choices = choices,
             Event::Failed(error) => {
                 self.seed.phase = SeedPhase::Done;
                 self.seed.result = Some(SeedResult::Failed(error));
@@ -826,6 +838,24 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                         (state.review.file + n).wrapping_add_signed(step as isize) % n;
                     state.review.scroll = 0;
                 }
+            } else if let Some(field) = state.focused()
+                && !matches!(field.kind, FieldKind::Choice(_))
+                && !state.choices.for_field(field.path).is_empty()
+            {
+                // A name the cluster has: ←/→ goes through them.
+                let names: Vec<String> = state
+                    .choices
+                    .for_field(field.path)
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect();
+                let next = match names.iter().position(|n| n == state.text(field.path)) {
+                    Some(i) => (i + names.len()).wrapping_add_signed(step as isize) % names.len(),
+                    None if step < 0 => names.len() - 1,
+                    None => 0,
+                };
+                let value = names[next].clone();
+                state.edit(|t| *t = value);
             } else if let Some(Field {
                 kind: FieldKind::Choice(options),
                 path,

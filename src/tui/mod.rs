@@ -262,11 +262,9 @@ pub fn run(answers: Option<PathBuf>, out: PathBuf, plain: bool) -> Exit {
     };
     let (engine, events) = Engine::new(runtime.handle().clone());
     let mut driver = Driver::new(engine, events);
-    // Resumed from a valid file: find what is done, to go on from there.
-    if state.status.is_none() {
-        let effects = state.start();
-        driver.perform(&mut state, effects);
-    }
+    // The cluster's names; resumed from a valid file, also what is done, to go on from there.
+    let effects = state.start();
+    driver.perform(&mut state, effects);
     let mut terminal = ratatui::init();
     let mut dirty = true;
     let exit = loop {

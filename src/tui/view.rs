@@ -257,6 +257,34 @@ fn draw_fields(frame: &mut Frame, state: &State, index: usize, area: Rect) {
             for l in indented(field.help, VALUE_COLUMN, inner) {
                 lines.push(Line::styled(l, Style::new().fg(DIM)));
             }
+            let offered = state.choices.for_field(field.path);
+            if !offered.is_empty() && !matches!(field.kind, FieldKind::Choice(_)) {
+                let profile = CloudProfile::get(state.cloud());
+                let names: Vec<String> = offered
+                    .iter()
+                    .map(|c| {
+                        let mut notes: Vec<&str> = Vec::new();
+                        if !c.note.is_empty() {
+                            notes.push(&c.note);
+                        }
+                        if (field.path == "storageClass" && c.name == profile.storage_class)
+                            || (field.path == "ingress.className"
+                                && c.name == profile.ingress_class_name)
+                        {
+                            notes.push("profile's");
+                        }
+                        if notes.is_empty() {
+                            c.name.clone()
+                        } else {
+                            format!("{} ({})", c.name, notes.join(", "))
+                        }
+                    })
+                    .collect();
+                let text = format!("in the cluster: {} · ←/→ picks", names.join(", "));
+                for l in indented(&text, VALUE_COLUMN, inner) {
+                    lines.push(Line::styled(l, Style::new().fg(ACCENT)));
+                }
+            }
         }
         for p in problems {
             for l in indented(&format!("✗ {}: {}", p.message, p.fix), VALUE_COLUMN, inner) {
