@@ -2238,6 +2238,46 @@ fn the_cluster_offers_its_classes_issuers_and_dns_and_arrows_pick_them() {
         state.choices.unreadable
     );
 
+    // The first screen says what the wizard sees: the context and its API server (as the
+    // kubeconfig names them) and why the cloud is not told (kwok's nodes name no provider).
+    assert_eq!(state.screen, Screen::Questions(0));
+    let screen = draw_wide(&state);
+    let server = String::from_utf8_lossy(
+        &std::process::Command::new("kubectl")
+            .args([
+                "config",
+                "view",
+                "--minify",
+                "-o",
+                "jsonpath={.clusters[0].cluster.server}",
+            ])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .to_string();
+    assert!(
+        screen.contains(&format!("context caracal-testbed, API server {server}")),
+        "{server}: {screen}"
+    );
+    assert!(
+        screen.contains("cloud not detected: the nodes name no provider"),
+        "{screen}"
+    );
+    // A cluster of another cloud than the answers': said, with the evidence.
+    let mut other = state.clone();
+    other.choices.cloud = Ok((
+        caracal_deploy::core::cloud::Cloud::Gcp,
+        "node providerID gce://p/z/n".into(),
+    ));
+    let screen = draw_wide(&other);
+    assert!(
+        screen.contains(
+            "✗ the cluster is Google GKE (node providerID gce://p/z/n), the answers say aws"
+        ),
+        "{screen}"
+    );
+
     // On the storage class field: shown with the profile's marked, and ←/→ picks.
     while state.screen != Screen::Questions(7) {
         press(&mut state, KeyCode::PageDown);

@@ -9,6 +9,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, ListParams};
 
 use crate::adapters::kube::Cluster;
+use crate::core::cloud::Cloud;
 
 /// One name the cluster has, with a note ("default", "not Ready").
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,7 +18,7 @@ pub struct Choice {
     pub note: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Choices {
     pub contexts: Vec<Choice>,
     pub storage_classes: Vec<Choice>,
@@ -27,6 +28,62 @@ pub struct Choices {
     pub dns: Vec<Choice>,
     /// Why the cluster's lists are empty, when they are for a failure.
     pub unreadable: Option<String>,
+    /// The context read and its API server.
+    pub context: Option<String>,
+    pub server: Option<String>,
+    /// The cloud the nodes (their providerID) or the API server's host say, with the evidence;
+    /// or why it cannot be told.
+    pub cloud: Result<(Cloud, String), String>,
+}
+
+impl Default for Choices {
+    fn default() -> Choices {
+        Choices {
+            contexts: Vec::new(),
+            storage_classes: Vec::new(),
+            ingress_classes: Vec::new(),
+            cluster_issuers: Vec::new(),
+            dns: Vec::new(),
+            unreadable: None,
+            context: None,
+            server: None,
+            cloud: Err("not read yet".into()),
+        }
+    }
+}
+
+/// The cloud of a cluster: its nodes' providerID (`aws://`, `gce://`, `azure://`), else its
+/// API server's host (EKS and AKS name theirs; GKE's is a bare address).
+pub fn cloud_of(provider_ids: &[String], server: &str) -> Result<(Cloud, String), String> {
+    for id in provider_ids {
+        let cloud = match id.split("://").next().unwrap_or_default() {
+            "aws" => Some(Cloud::Aws),
+            "gce" => Some(Cloud::Gcp),
+            "azure" => Some(Cloud::Azure),
+            _ => None,
+        };
+        if let Some(c) = cloud {
+            return Ok((c, format!("node providerID {id}")));
+        }
+    }
+    let host = reqwest::Url::parse(server)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_lowercase))
+        .unwrap_or_default();
+    if host.ends_with(".eks.amazonaws.com") {
+        return Ok((Cloud::Aws, format!("API server {host}")));
+    }
+    if host.ends_with(".azmk8s.io") {
+        return Ok((Cloud::Azure, format!("API server {host}")));
+    }
+    Err(if provider_ids.is_empty() {
+        "the nodes name no provider (no providerID) and the API server's host names no cloud".into()
+    } else {
+        format!(
+            "the nodes' providerID ({}) names no cloud the wizard knows",
+            provider_ids[0]
+        )
+    })
 }
 
 impl Choices {
@@ -88,11 +145,24 @@ pub async fn read(context: Option<&str>) -> Choices {
         Ok(c) => c,
         Err(e) => {
             out.unreadable = Some(e.to_string());
+            out.cloud = Err("the cluster cannot be read".into());
             return out;
         }
     };
+    out.context = Some(cluster.context().to_string());
+    out.server = Some(cluster.server().to_string());
     let client = cluster.client().clone();
     let all = ListParams::default();
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let provider_ids: Vec<String> = match nodes.list(&ListParams::default().limit(20)).await {
+        Ok(list) => list
+            .items
+            .iter()
+            .filter_map(|n| n.spec.as_ref()?.provider_id.clone())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    out.cloud = cloud_of(&provider_ids, cluster.server());
     let storage: Api<StorageClass> = Api::all(client.clone());
     let ingress: Api<IngressClass> = Api::all(client.clone());
     let dns: Api<Service> = Api::namespaced(client, "kube-system");
@@ -177,4 +247,38 @@ pub async fn read(context: Option<&str>) -> Choices {
         list.sort_by(|a, b| a.name.cmp(&b.name));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cloud_comes_from_the_nodes_then_the_api_server() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            cloud_of(
+                &ids(&["gce://proj/us-central1-a/gke-n1"]),
+                "https://34.1.2.3"
+            )
+            .map(|c| c.0),
+            Ok(Cloud::Gcp)
+        );
+        assert_eq!(
+            cloud_of(&ids(&["azure:///subscriptions/x/vm-0"]), "https://a").map(|c| c.0),
+            Ok(Cloud::Azure)
+        );
+        assert_eq!(
+            cloud_of(&[], "https://ABCD.gr7.us-east-1.eks.amazonaws.com").map(|c| c.0),
+            Ok(Cloud::Aws)
+        );
+        assert_eq!(
+            cloud_of(&[], "https://caracal-abc.hcp.westeurope.azmk8s.io:443").map(|c| c.0),
+            Ok(Cloud::Azure)
+        );
+        let why = cloud_of(&[], "https://127.0.0.1:6443").unwrap_err();
+        assert!(why.contains("no providerID"), "{why}");
+        let why = cloud_of(&ids(&["kind://docker/n"]), "https://127.0.0.1").unwrap_err();
+        assert!(why.contains("kind://docker/n"), "{why}");
+    }
 }

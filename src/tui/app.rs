@@ -323,6 +323,8 @@ pub struct State {
     pub jump: Option<String>,
     /// Names offered from the kubeconfig and the cluster (←/→ picks one on its field).
     pub choices: Choices,
+    /// What was found done at the start (a resumed answers file).
+    pub found: Option<crate::engine::Detected>,
     /// Saved since the last edit.
     pub saved: bool,
     /// The last save was refused because the file on disk cannot keep its text; the next
@@ -366,6 +368,7 @@ impl State {
             touched: false,
             jump: None,
             choices: Choices::default(),
+            found: None,
             saved: false,
             rewrite_armed: false,
             seed: SeedView::default(),
@@ -418,6 +421,7 @@ impl State {
     /// when a secret is missing; the preflight (then the typed confirmation) when the store or
     /// the release is not there yet; step 4 when everything is.
     fn resume_at(&mut self, found: crate::engine::Detected) -> Vec<Effect> {
+        self.found = Some(found.clone());
         let known = |r: &Result<bool, String>, yes: &str, no: &str| match r {
             Ok(true) => yes.to_string(),
             Ok(false) => no.to_string(),

@@ -89,6 +89,12 @@ pub fn draw(frame: &mut Frame, state: &State) {
         Screen::Verify => draw_verify(frame, state, main),
         Screen::Done => draw_done(frame, state, main),
         Screen::Review => draw_review(frame, state, main),
+        Screen::Questions(0) => {
+            let [fields, cluster] =
+                Layout::vertical([Constraint::Min(8), Constraint::Length(7)]).areas(main);
+            draw_fields(frame, state, 0, fields);
+            draw_cluster_seen(frame, state, cluster);
+        }
         Screen::Questions(i) => draw_fields(frame, state, i, main),
     }
     draw_footer(frame, state, footer);
@@ -210,6 +216,56 @@ fn draw_steps(frame: &mut Frame, state: &State, area: Rect) {
     }
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" Steps ")),
+        area,
+    );
+}
+
+/// The first screen's welcome: what the wizard sees of the kubeconfig and the cluster, and
+/// what is already done for these answers.
+fn draw_cluster_seen(frame: &mut Frame, state: &State, area: Rect) {
+    let c = &state.choices;
+    let mut lines = Vec::new();
+    match (&c.context, &c.server) {
+        (Some(context), Some(server)) => {
+            lines.push(Line::raw(format!("context {context}, API server {server}")))
+        }
+        _ => lines.push(Line::styled(
+            match &c.unreadable {
+                Some(why) => format!("✗ the cluster cannot be read: {why}"),
+                None => "reading the kubeconfig and the cluster…".into(),
+            },
+            Style::new().fg(DIM),
+        )),
+    }
+    match &c.cloud {
+        Ok((cloud, evidence)) if *cloud != state.cloud() => lines.push(Line::styled(
+            format!(
+                "✗ the cluster is {} ({evidence}), the answers say {}: ←/→ on Cloud",
+                CloudProfile::get(*cloud).display_name,
+                state.cloud()
+            ),
+            Style::new().fg(BAD),
+        )),
+        Ok((cloud, evidence)) => lines.push(Line::styled(
+            format!("✓ {} ({evidence})", CloudProfile::get(*cloud).display_name),
+            Style::new().fg(GOOD),
+        )),
+        Err(why) if c.context.is_some() => {
+            lines.push(Line::raw(format!("cloud not detected: {why}")))
+        }
+        Err(_) => {}
+    }
+    if let Some(found) = &state.found {
+        lines.push(Line::raw(match &found.deployed {
+            Ok(Some(rev)) => format!("release deployed here: revision {rev}"),
+            Ok(None) => "no release of these answers yet".into(),
+            Err(e) => format!("release not known: {e}"),
+        }));
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" What the wizard sees ")),
         area,
     );
 }
