@@ -170,7 +170,7 @@ fn frame_time(frames: usize) {
     let p99 = times[times.len() * 99 / 100];
     println!(
         "2. full dashboard frame at 200x60 (40 checks, 8 workloads, 8 warnings), {frames} frames: \
-         mean {mean:.0} µs, p99 {p99:.0} µs (the loop redraws at most every 50 ms)"
+         mean {mean:.0} µs, p99 {p99:.0} µs (a change is drawn at most once per 33 ms)"
     );
 }
 

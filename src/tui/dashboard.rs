@@ -9,7 +9,7 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use crossterm::event::{self, Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -22,6 +22,45 @@ use crate::core::live::Live;
 use crate::engine::verify::{CanaryTrigger, Mode};
 use crate::engine::{Engine, EngineError, Event, Request};
 use crate::exit::Exit;
+
+/// The shortest time between two frames.
+pub const FRAME: Duration = Duration::from_millis(33);
+
+/// Draws only after a change, at most once per FRAME (the dashboard's and the wizard's loops).
+pub struct Pacer {
+    pub dirty: bool,
+    next: tokio::time::Instant,
+}
+
+impl Default for Pacer {
+    fn default() -> Pacer {
+        Pacer {
+            dirty: true,
+            next: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Pacer {
+    /// Whether to draw now.
+    pub fn due(&self) -> bool {
+        self.dirty && tokio::time::Instant::now() >= self.next
+    }
+
+    pub fn drawn(&mut self) {
+        self.dirty = false;
+        self.next = tokio::time::Instant::now() + FRAME;
+    }
+
+    /// Ready when a pending change may be drawn; never, with nothing pending.
+    pub async fn ready(&self) {
+        if self.dirty {
+            tokio::time::sleep_until(self.next).await
+        } else {
+            std::future::pending().await
+        }
+    }
+}
 
 /// The smallest terminal the dashboard draws in.
 pub const MIN_WIDTH: u16 = 80;
@@ -552,57 +591,56 @@ pub fn run(answers: Answers) -> Exit {
         mode: Mode::Follow(trigger.clone()),
     });
     let mut terminal = ratatui::init();
-    let mut dirty = true;
-    // Redraws at most every 50 ms, and only after a change.
-    loop {
-        if dirty && let Err(e) = terminal.draw(|f| draw(f, &state)) {
-            ratatui::restore();
-            eprintln!("error: cannot draw: {e}");
-            return Exit::Other;
-        }
-        dirty = false;
-        let mut inbox = Vec::new();
-        while let Ok(event) = events.try_recv() {
-            match event {
-                Event::VerifyProgress(live) => inbox.push(DashMsg::Live(live)),
-                Event::Failed(EngineError::Interrupted) => {}
-                Event::Failed(e) => inbox.push(DashMsg::Failed(e.to_string())),
-                _ => {}
+    // Input is an async stream beside the engine's events: nothing polls, nothing is drawn
+    // without a change, and redraws are at most one per FRAME.
+    let outcome: Result<(), String> = runtime.block_on(async {
+        use futures::StreamExt;
+        let mut input = crossterm::event::EventStream::new();
+        let mut pacer = Pacer::default();
+        loop {
+            if pacer.due() {
+                terminal
+                    .draw(|f| draw(f, &state))
+                    .map_err(|e| format!("cannot draw: {e}"))?;
+                pacer.drawn();
             }
-        }
-        match event::poll(Duration::from_millis(50)) {
-            Ok(true) => match event::read() {
-                Ok(TermEvent::Key(key)) if key.kind == KeyEventKind::Press => {
-                    inbox.extend(key_to_msg(&state, key))
-                }
-                Ok(TermEvent::Resize(..)) => dirty = true,
-                Ok(_) => {}
-                Err(e) => {
-                    ratatui::restore();
-                    eprintln!("error: cannot read the terminal: {e}");
-                    return Exit::Other;
-                }
-            },
-            Ok(false) => {}
-            Err(e) => {
-                ratatui::restore();
-                eprintln!("error: cannot read the terminal: {e}");
-                return Exit::Other;
-            }
-        }
-        let mut quit = false;
-        for msg in inbox {
-            dirty = true;
-            for effect in state.update(msg) {
-                match effect {
-                    DashEffect::RerunCanary => trigger.pull(),
-                    DashEffect::Quit => quit = true,
+            let msgs: Vec<DashMsg> = tokio::select! {
+                key = input.next() => match key {
+                    Some(Ok(TermEvent::Key(key))) if key.kind == KeyEventKind::Press => {
+                        key_to_msg(&state, key).into_iter().collect()
+                    }
+                    Some(Ok(TermEvent::Resize(..))) => {
+                        pacer.dirty = true;
+                        Vec::new()
+                    }
+                    Some(Ok(_)) => Vec::new(),
+                    Some(Err(e)) => return Err(format!("cannot read the terminal: {e}")),
+                    None => return Err("the terminal's input ended".into()),
+                },
+                event = events.recv() => match event {
+                    Some(Event::VerifyProgress(live)) => vec![DashMsg::Live(live)],
+                    Some(Event::Failed(EngineError::Interrupted)) | None => Vec::new(),
+                    Some(Event::Failed(e)) => vec![DashMsg::Failed(e.to_string())],
+                    Some(_) => Vec::new(),
+                },
+                () = pacer.ready() => Vec::new(),
+            };
+            for msg in msgs {
+                pacer.dirty = true;
+                for effect in state.update(msg) {
+                    match effect {
+                        DashEffect::RerunCanary => trigger.pull(),
+                        DashEffect::Quit => return Ok(()),
+                    }
                 }
             }
         }
-        if quit {
-            break;
-        }
+    });
+    if let Err(e) = outcome {
+        ratatui::restore();
+        eprintln!("error: {e}");
+        token.cancel();
+        return Exit::Other;
     }
     // The canary cleans up what it created on the cancel; it gets a moment to.
     token.cancel();

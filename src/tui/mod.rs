@@ -14,7 +14,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
@@ -266,49 +266,55 @@ pub fn run(answers: Option<PathBuf>, out: PathBuf, plain: bool) -> Exit {
     let effects = state.start();
     driver.perform(&mut state, effects);
     let mut terminal = ratatui::init();
-    let mut dirty = true;
-    let exit = loop {
-        // The render loop never waits on the network: the engine runs requests on tasks and
-        // its events are picked up here.
-        if dirty && let Err(e) = terminal.draw(|f| view::draw(f, &state)) {
-            ratatui::restore();
-            eprintln!("error: cannot draw: {e}");
-            return Exit::Other;
-        }
-        dirty = false;
-        let mut inbox: Vec<Msg> = std::iter::from_fn(|| driver.try_engine_msg()).collect();
-        match event::poll(Duration::from_millis(50)) {
-            Ok(true) => match event::read() {
-                Ok(Event::Key(key)) if key.kind == KeyEventKind::Press => {
-                    inbox.extend(key_to_msg(&state, key))
-                }
-                Ok(Event::Resize(..)) => dirty = true,
-                Ok(_) => {}
-                Err(e) => {
-                    ratatui::restore();
-                    eprintln!("error: cannot read the terminal: {e}");
-                    return Exit::Other;
-                }
-            },
-            Ok(false) => {}
-            Err(e) => {
-                ratatui::restore();
-                eprintln!("error: cannot read the terminal: {e}");
-                return Exit::Other;
+    // The render loop never waits on the network: the engine runs requests on tasks; input is
+    // an async stream beside the engine's events; a change is drawn at most once per FRAME.
+    let outcome: Result<Exit, String> = runtime.block_on(async {
+        use futures::StreamExt;
+        let mut input = crossterm::event::EventStream::new();
+        let mut pacer = dashboard::Pacer::default();
+        loop {
+            if pacer.due() {
+                terminal
+                    .draw(|f| view::draw(f, &state))
+                    .map_err(|e| format!("cannot draw: {e}"))?;
+                pacer.drawn();
+            }
+            let mut inbox: Vec<Msg> = Vec::new();
+            tokio::select! {
+                key = input.next() => match key {
+                    Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
+                        inbox.extend(key_to_msg(&state, key))
+                    }
+                    Some(Ok(Event::Resize(..))) => pacer.dirty = true,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(format!("cannot read the terminal: {e}")),
+                    None => return Err("the terminal's input ended".into()),
+                },
+                msg = driver.next_engine_msg() => inbox.extend(msg),
+                () = pacer.ready() => {}
+            }
+            inbox.extend(std::iter::from_fn(|| driver.try_engine_msg()));
+            let mut quit = false;
+            for msg in inbox {
+                pacer.dirty = true;
+                let effects = update(&mut state, msg);
+                quit |= driver.perform(&mut state, effects);
+            }
+            if quit {
+                return Ok(if state.saved {
+                    Exit::Success
+                } else {
+                    Exit::Other
+                });
             }
         }
-        let mut quit = false;
-        for msg in inbox {
-            dirty = true;
-            let effects = update(&mut state, msg);
-            quit |= driver.perform(&mut state, effects);
-        }
-        if quit {
-            break if state.saved {
-                Exit::Success
-            } else {
-                Exit::Other
-            };
+    });
+    let exit = match outcome {
+        Ok(exit) => exit,
+        Err(e) => {
+            ratatui::restore();
+            eprintln!("error: {e}");
+            return Exit::Other;
         }
     };
     // Writes in flight get a moment to complete; none starts after the cancel.
