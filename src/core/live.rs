@@ -5,18 +5,7 @@ use serde_json::Value;
 
 use super::checks::Report;
 use super::verify::Observed;
-
-/// One Deployment or StatefulSet of the release, as its controller reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rollout {
-    pub kind: &'static str,
-    pub name: String,
-    pub desired: i64,
-    pub updated: i64,
-    pub ready: i64,
-    /// Every replica updated and ready, and the controller has seen the latest spec.
-    pub done: bool,
-}
+pub use super::workloads::Rollout;
 
 /// A Warning event of the namespace (the newest first).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,24 +44,7 @@ pub fn rollout(obs: &Observed) -> Vec<Rollout> {
         ("Deployment", &obs.deployments),
         ("StatefulSet", &obs.stateful_sets),
     ] {
-        let mut of_kind: Vec<Rollout> = objects
-            .iter()
-            .map(|o| {
-                let desired = int(o, "/spec/replicas").unwrap_or(1);
-                let updated = int(o, "/status/updatedReplicas").unwrap_or(0);
-                let ready = int(o, "/status/readyReplicas").unwrap_or(0);
-                let seen = int(o, "/status/observedGeneration").unwrap_or(0)
-                    >= int(o, "/metadata/generation").unwrap_or(0);
-                Rollout {
-                    kind,
-                    name: text(o, "/metadata/name").to_string(),
-                    desired,
-                    updated,
-                    ready,
-                    done: seen && updated >= desired && ready >= desired,
-                }
-            })
-            .collect();
+        let mut of_kind: Vec<Rollout> = objects.iter().map(|o| Rollout::of(kind, o)).collect();
         of_kind.sort_by(|a, b| a.name.cmp(&b.name));
         out.extend(of_kind);
     }

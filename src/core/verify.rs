@@ -21,7 +21,7 @@ use super::manifests::store_name;
 use super::mounts::secret_mounts;
 use super::release::Release;
 use super::values::{IngressSource, ingress_source};
-use super::workloads::{JobState, job_state, pod_problem};
+use super::workloads::{JobState, Rollout, job_state, pod_problem};
 
 pub const STORE: &str = "store";
 pub const RELEASE: &str = "release";
@@ -582,34 +582,6 @@ pub fn migrations(answers: &Answers, obs: &Observed) -> Check {
     }
 }
 
-fn replicas(v: &Value) -> (i64, i64, bool) {
-    let desired = v
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
-    let ready = v
-        .pointer("/status/readyReplicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    let updated = v
-        .pointer("/status/updatedReplicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    let generation = v
-        .pointer("/metadata/generation")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    let observed = v
-        .pointer("/status/observedGeneration")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    (
-        ready,
-        desired,
-        ready >= desired && updated >= desired && observed >= generation,
-    )
-}
-
 pub fn workloads(answers: &Answers, obs: &Observed) -> Check {
     let check = Check::new(
         "release-workloads",
@@ -630,8 +602,13 @@ pub fn workloads(answers: &Answers, obs: &Observed) -> Check {
                 bad.push(format!("{kind}/{name} not found"));
                 continue;
             };
-            let (ready, desired, rolled_out) = replicas(obj);
-            if rolled_out {
+            let Rollout {
+                ready,
+                desired,
+                done,
+                ..
+            } = Rollout::of(kind, obj);
+            if done {
                 good += 1;
                 continue;
             }

@@ -4,6 +4,43 @@
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
+use serde_json::Value;
+
+/// One Deployment or StatefulSet, as its controller reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rollout {
+    pub kind: &'static str,
+    pub name: String,
+    pub desired: i64,
+    pub updated: i64,
+    pub ready: i64,
+    /// Every replica updated and ready, and the controller has seen the latest spec.
+    pub done: bool,
+}
+
+impl Rollout {
+    /// The rollout of a Deployment or StatefulSet object (`kind` as given).
+    pub fn of(kind: &'static str, object: &Value) -> Rollout {
+        let int = |pointer: &str| object.pointer(pointer).and_then(Value::as_i64);
+        let desired = int("/spec/replicas").unwrap_or(1);
+        let updated = int("/status/updatedReplicas").unwrap_or(0);
+        let ready = int("/status/readyReplicas").unwrap_or(0);
+        let seen = int("/status/observedGeneration").unwrap_or(0)
+            >= int("/metadata/generation").unwrap_or(0);
+        Rollout {
+            kind,
+            name: object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            desired,
+            updated,
+            ready,
+            done: seen && updated >= desired && ready >= desired,
+        }
+    }
+}
 
 /// Where a Job is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

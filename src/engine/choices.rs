@@ -8,7 +8,7 @@ use k8s_openapi::api::networking::v1::IngressClass;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, ListParams};
 
-use crate::adapters::kube::Cluster;
+use crate::adapters::kube::{Cluster, KubeError};
 use crate::core::cloud::Cloud;
 
 /// One name the cluster has, with a note ("default", "not Ready").
@@ -123,8 +123,9 @@ fn named<'a>(
         .collect()
 }
 
-/// Reads the choices of `context` (None: the kubeconfig's current one).
-pub async fn read(context: Option<&str>) -> Choices {
+/// Reads the choices of a connected cluster (or says why it could not be connected), and the
+/// kubeconfig's contexts.
+pub async fn read(cluster: Result<Cluster, KubeError>) -> Choices {
     let mut out = Choices::default();
     if let Ok(config) = kube::config::Kubeconfig::read() {
         let current = config.current_context.clone().unwrap_or_default();
@@ -141,7 +142,7 @@ pub async fn read(context: Option<&str>) -> Choices {
             })
             .collect();
     }
-    let cluster = match Cluster::connect(context).await {
+    let cluster = match cluster {
         Ok(c) => c,
         Err(e) => {
             out.unreadable = Some(e.to_string());

@@ -124,9 +124,14 @@ pub trait Connector: Send + Sync {
         answers: &Answers,
     ) -> Result<Arc<dyn SecretManager>, SecretManagerError>;
 
-    /// The cluster of the answers' context (the current one when none is named).
+    /// The cluster of a context (the current one when none is named).
+    async fn cluster_of(&self, context: Option<&str>) -> Result<Cluster, KubeError> {
+        Cluster::connect(context).await
+    }
+
+    /// The cluster of the answers' context.
     async fn cluster(&self, answers: &Answers) -> Result<Cluster, KubeError> {
-        Cluster::connect(answers.kube_context.as_deref()).await
+        self.cluster_of(answers.kube_context.as_deref()).await
     }
 }
 
@@ -383,8 +388,12 @@ async fn run(
             Ok(Event::VerifyDone(outcome))
         }
         Request::ClusterChoices { context } => {
+            let read = async {
+                let cluster = shared.connector.cluster_of(context.as_deref()).await;
+                crate::engine::choices::read(cluster).await
+            };
             let choices = tokio::select! {
-                c = crate::engine::choices::read(context.as_deref()) => c,
+                c = read => c,
                 () = cancel.cancelled() => return Err(EngineError::Interrupted),
             };
             Ok(Event::ClusterChoices(choices))

@@ -522,12 +522,7 @@ pub async fn verify(
     cancel: &CancellationToken,
     progress: &(dyn Fn(Live) + Send + Sync),
 ) -> Result<VerifyOutcome, EngineError> {
-    let wait = match &mode {
-        Mode::Once => None,
-        Mode::Wait(d) => Some(*d),
-        // Following reports like waiting, with no deadline (a century).
-        Mode::Follow(_) => Some(Duration::from_secs(100 * 365 * 24 * 3600)),
-    };
+    let once = mode == Mode::Once;
     let trigger = match &mode {
         Mode::Follow(t) => Some(t.0.clone()),
         _ => None,
@@ -546,8 +541,13 @@ pub async fn verify(
     }
     let _tasks = Abort(tasks);
     let started = tokio::time::Instant::now();
-    // Without a wait, a watch that cannot list in LIST_DEADLINE ends the run (as an error).
-    let deadline = started + wait.unwrap_or(LIST_DEADLINE);
+    // Without a wait, a watch that cannot list in LIST_DEADLINE ends the run (as an error);
+    // following has no deadline.
+    let deadline = match &mode {
+        Mode::Once => Some(started + LIST_DEADLINE),
+        Mode::Wait(d) => Some(started + *d),
+        Mode::Follow(_) => None,
+    };
     let mut lists = Lists::default();
     // The kinds whose first list has not ended: until it has, nothing is reported.
     let mut unlisted: std::collections::BTreeSet<Kind> = obs.stale.keys().copied().collect();
@@ -572,7 +572,7 @@ pub async fn verify(
                     lists.apply(&mut obs, kind, change);
                 }
             }
-            () = tokio::time::sleep_until(canary_due), if wait.is_some() && unlisted.is_empty() && canary_due > tokio::time::Instant::now() => {}
+            () = tokio::time::sleep_until(canary_due), if !once && unlisted.is_empty() && canary_due > tokio::time::Instant::now() => {}
             () = async { trigger.as_ref().expect("following").notified().await }, if following && unlisted.is_empty() => {
                 let now = report(&preflight, answers, &obs, false);
                 progress(live(now, &obs, true));
@@ -580,10 +580,15 @@ pub async fn verify(
                 canary_due = tokio::time::Instant::now() + CANARY_RETRY;
                 last = None;
             }
-            () = tokio::time::sleep_until(deadline) => {
+            () = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => {
                 return Ok(VerifyOutcome {
                     report: report(&preflight, answers, &obs, true),
-                    timed_out: wait.is_some(),
+                    timed_out: !once,
                 });
             }
             () = cancel.cancelled() => return Err(EngineError::Interrupted),
@@ -591,7 +596,7 @@ pub async fn verify(
         if !unlisted.is_empty() {
             continue;
         }
-        if wait.is_none() {
+        if once {
             obs.canary = Some(run_canary(cluster, answers, &obs, cancel).await?);
             return Ok(VerifyOutcome {
                 report: report(&preflight, answers, &obs, true),

@@ -23,6 +23,8 @@ use crate::engine::verify::{CanaryTrigger, Mode};
 use crate::engine::{Engine, EngineError, Event, Request};
 use crate::exit::Exit;
 
+use super::theme::{monochrome, outcome_style};
+
 /// The shortest time between two frames.
 pub const FRAME: Duration = Duration::from_millis(33);
 
@@ -78,23 +80,6 @@ impl Palette {
         Palette {
             mono: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         }
-    }
-
-    fn fg(self, c: Color) -> Style {
-        if self.mono {
-            Style::new()
-        } else {
-            Style::new().fg(c)
-        }
-    }
-
-    fn outcome(self, o: Outcome) -> Style {
-        self.fg(match o {
-            Outcome::Success => Color::Green,
-            Outcome::Warning => Color::Yellow,
-            Outcome::Error => Color::Red,
-            Outcome::Skipped => Color::DarkGray,
-        })
     }
 }
 
@@ -310,7 +295,6 @@ pub fn draw(frame: &mut Frame, state: &Dashboard) {
         );
         return;
     }
-    let p = state.palette;
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Min(10),
@@ -326,14 +310,10 @@ pub fn draw(frame: &mut Frame, state: &Dashboard) {
             Line::from(vec![
                 Span::styled(
                     " caracal-deploy dashboard ",
-                    if p.mono {
-                        Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
-                    } else {
-                        Style::new()
-                            .fg(Color::Black)
-                            .bg(Color::Cyan)
-                            .add_modifier(Modifier::BOLD)
-                    },
+                    Style::new()
+                        .fg(Color::Black)
+                        .bg(Color::Cyan)
+                        .add_modifier(Modifier::BOLD),
                 ),
                 Span::raw(format!(" release {} in {}", state.release, state.namespace)),
             ]),
@@ -357,6 +337,9 @@ pub fn draw(frame: &mut Frame, state: &Dashboard) {
     frame.render_widget(Paragraph::new(footer_text), footer);
     if state.help {
         draw_help(frame, area);
+    }
+    if state.palette.mono {
+        monochrome(frame.buffer_mut());
     }
 }
 
@@ -387,12 +370,21 @@ pub fn verdict(state: &Dashboard) -> Option<String> {
     state.live.as_ref().map(|l| counts(&l.report))
 }
 
+/// A bordered pane of wrapped lines.
+fn pane(frame: &mut Frame, title: &str, lines: Vec<Line>, area: Rect) {
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block(title))
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
 fn block(title: &str) -> Block<'_> {
     Block::bordered().title(format!(" {title} "))
 }
 
 fn draw_checks(frame: &mut Frame, state: &Dashboard, area: Rect) {
-    let p = state.palette;
     let visible = state.visible();
     let mut lines = Vec::new();
     let mut selected_line = 0;
@@ -414,7 +406,7 @@ fn draw_checks(frame: &mut Frame, state: &Dashboard, area: Rect) {
             Span::raw(format!("{marker} ")),
             Span::styled(
                 format!("{} {:<7}", c.result.glyph(), c.result.word()),
-                p.outcome(c.result),
+                outcome_style(c.result),
             ),
             Span::raw(format!(" {}", c.id)),
         ]);
@@ -441,13 +433,12 @@ fn draw_checks(frame: &mut Frame, state: &Dashboard, area: Rect) {
 }
 
 fn draw_details(frame: &mut Frame, state: &Dashboard, area: Rect) {
-    let p = state.palette;
     let mut lines = Vec::new();
     if let Some(c) = state.selected_check() {
         lines.push(Line::from(vec![
             Span::styled(
                 format!("{} {} ", c.result.glyph(), c.result.word()),
-                p.outcome(c.result),
+                outcome_style(c.result),
             ),
             Span::styled(
                 c.description.clone(),
@@ -469,16 +460,10 @@ fn draw_details(frame: &mut Frame, state: &Dashboard, area: Rect) {
             ]));
         }
     }
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block("details"))
-            .wrap(Wrap { trim: false }),
-        area,
-    );
+    pane(frame, "details", lines, area);
 }
 
 fn draw_rollout(frame: &mut Frame, state: &Dashboard, area: Rect) {
-    let p = state.palette;
     let lines: Vec<Line> = match &state.live {
         None => vec![Line::from("…")],
         Some(l) if l.rollout.is_empty() => vec![Line::from("no workloads of the release yet")],
@@ -497,7 +482,7 @@ fn draw_rollout(frame: &mut Frame, state: &Dashboard, area: Rect) {
                     "deploy"
                 };
                 Line::from(vec![
-                    Span::styled(format!("{} {word:<10}", o.glyph()), p.outcome(o)),
+                    Span::styled(format!("{} {word:<10}", o.glyph()), outcome_style(o)),
                     Span::raw(format!(
                         " {}/{} ready {kind}/{} ({} updated)",
                         r.ready, r.desired, r.name, r.updated
@@ -506,12 +491,7 @@ fn draw_rollout(frame: &mut Frame, state: &Dashboard, area: Rect) {
             })
             .collect(),
     };
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block("rollout"))
-            .wrap(Wrap { trim: false }),
-        area,
-    );
+    pane(frame, "rollout", lines, area);
 }
 
 fn draw_warnings(frame: &mut Frame, state: &Dashboard, area: Rect) {
@@ -533,12 +513,7 @@ fn draw_warnings(frame: &mut Frame, state: &Dashboard, area: Rect) {
             })
             .collect(),
     };
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block("recent warnings"))
-            .wrap(Wrap { trim: false }),
-        area,
-    );
+    pane(frame, "recent warnings", lines, area);
 }
 
 fn draw_help(frame: &mut Frame, area: Rect) {

@@ -7,6 +7,7 @@ pub mod app;
 pub mod cluster;
 pub mod dashboard;
 pub mod form;
+pub mod theme;
 pub mod view;
 
 use std::collections::VecDeque;

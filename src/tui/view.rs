@@ -16,6 +16,7 @@ use crate::engine::install::InstallOutcome;
 use super::app::{Screen, SecretProgress, SeedPhase, SeedResult, State, rotates_kek};
 use super::cluster::{ApplyPhase, InstallPhase, Recovery};
 use super::form::{FieldKind, SCREENS};
+use super::theme::{monochrome, outcome_style};
 
 const ACCENT: Color = Color::Cyan;
 const BAD: Color = Color::Red;
@@ -106,18 +107,6 @@ pub fn draw(frame: &mut Frame, state: &State) {
     }
     if state.dashboard.palette.mono {
         monochrome(frame.buffer_mut());
-    }
-}
-
-/// NO_COLOR: every colour removed after drawing; what a background marked is reversed instead,
-/// so it still stands out. Glyphs and words already carry every meaning.
-fn monochrome(buffer: &mut ratatui::buffer::Buffer) {
-    for cell in buffer.content.iter_mut() {
-        if cell.bg != Color::Reset {
-            cell.modifier |= Modifier::REVERSED;
-        }
-        cell.fg = Color::Reset;
-        cell.bg = Color::Reset;
     }
 }
 
@@ -612,15 +601,6 @@ fn error_lines(lines: &mut Vec<Line<'static>>, e: &EngineError) {
     lines.push(Line::styled(format!("✗ {e}"), Style::new().fg(BAD)));
     if let Some(fix) = e.fix() {
         lines.push(Line::raw(format!("  fix: {fix}")));
-    }
-}
-
-fn outcome_style(result: Outcome) -> Style {
-    match result {
-        Outcome::Success => Style::new().fg(GOOD),
-        Outcome::Warning => Style::new().fg(Color::Yellow),
-        Outcome::Error => Style::new().fg(BAD),
-        Outcome::Skipped => Style::new().fg(DIM),
     }
 }
 
