@@ -40,9 +40,14 @@ fn past_preflight_to_the_dry_run(tmux: &Tmux) {
 /// The wizard on the bed's answers of `install`, in its directory, in a terminal; the pane
 /// says `wizard TAG ended` when it exits (its code in `exit` beside the answers).
 fn start_wizard(install: &Install, tag: &str) -> Tmux {
+    start_wizard_with(install, tag, "")
+}
+
+/// The same, with more flags (`--plain`).
+fn start_wizard_with(install: &Install, tag: &str, flags: &str) -> Tmux {
     let dir = install.path.parent().unwrap();
     let command = format!(
-        "cd {} && {} -f {} --out bundle; echo \"EXIT=$?\" > {}; echo 'wizard {tag} ended'; sleep 60",
+        "cd {} && {} {flags} -f {} --out bundle; echo \"EXIT=$?\" > {}; echo 'wizard {tag} ended'; sleep 60",
         quote(dir),
         quote(Path::new(env!("CARGO_BIN_EXE_caracal-deploy"))),
         quote(&install.path),
@@ -57,6 +62,21 @@ fn start_wizard(install: &Install, tag: &str) -> Tmux {
             ("CARACAL_HELM", env("CARACAL_HELM")),
         ]),
     )
+}
+
+/// The Ready reason of the namespace's ExternalSecret, as the cluster has it.
+fn synced_reason(ns: &str) -> String {
+    support::verify_bed::kubectl_ok(&[
+        "-n",
+        ns,
+        "get",
+        "externalsecret",
+        "caracal-runtime",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}",
+    ])
+    .trim()
+    .to_string()
 }
 
 fn quote(p: &Path) -> String {
@@ -303,16 +323,7 @@ fn the_wizard_goes_from_its_first_screen_to_a_verified_install() {
     );
 
     // The cluster agrees: the release deployed, the runtime Secret synced by its owner.
-    let status = support::verify_bed::kubectl_ok(&[
-        "-n",
-        &ns,
-        "get",
-        "externalsecret",
-        "caracal-runtime",
-        "-o",
-        "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}",
-    ]);
-    assert_eq!(status.trim(), "SecretSynced");
+    assert_eq!(synced_reason(&ns), "SecretSynced");
     let (code, report, stderr) = install.verify(&[]);
     assert_eq!(code, 4, "verify after the wizard: {report:#}\n{stderr}");
     // No secret value reached the answers file the wizard saved.
@@ -494,4 +505,221 @@ fn starting_again_resumes_at_the_first_step_not_done() {
         screen.contains("resumed: secrets seeded, store synced, release deployed (revision 1)"),
         "{screen}"
     );
+}
+
+/// The pending prompt of the plain wizard: the last line of the pane, when it asks something
+/// (a question's `S.Q/N` id, or a `[Y/n]` / `:` prompt waiting for input).
+fn pending_prompt(screen: &str) -> Option<String> {
+    let last = screen.lines().rev().find(|l| !l.trim().is_empty())?;
+    let asks = last.ends_with("[Y/n]")
+        || last.ends_with("[y/N]")
+        || last.ends_with(": ")
+        || last.ends_with(':')
+        || question_id(last).is_some();
+    asks.then(|| last.to_string())
+}
+
+/// `2.1/4` of `2.1/4 AWS region (…): us-east-1`.
+fn question_id(line: &str) -> Option<&str> {
+    let id = line.split_whitespace().next()?;
+    let (sq, n) = id.split_once('/')?;
+    let (s, q) = sq.split_once('.')?;
+    [s, q, n]
+        .iter()
+        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        .then_some(id)
+}
+
+/// `--plain`, answered by a script in a real terminal, to the same end state as the
+/// full-screen wizard: every question (one answered wrongly first: the same question comes
+/// back with the reason), the save, the seeding (moto), the preflight, the typed confirmation
+/// (a wrong name first), the apply (External Secrets syncs), helm and verify. Oracles: the exit
+/// code, the pane's text, the answers file on disk, kubectl, the emulator's log and `verify`.
+#[test]
+fn the_plain_wizard_answered_by_a_script_reaches_a_verified_install() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let install = Install::new("pln", |_| {});
+    let dir = install.path.parent().unwrap().to_path_buf();
+    let ns = install.answers.namespace.clone();
+    let commented = format!(
+        "# the operator's note, kept by every save\n{}",
+        std::fs::read_to_string(&install.path).unwrap()
+    );
+    std::fs::write(&install.path, commented).unwrap();
+    let tmux = start_wizard_with(&install, "plain", "--plain");
+    let minute = Duration::from_secs(60);
+    let mark = emulator_mark();
+    tmux.until("the first prompt", minute, |s| {
+        s.contains("go on to the steps without asking the questions again? [Y/n]")
+    });
+    // Through the questions again, all of them.
+    tmux.keys(&["n"]);
+    let mut answered = String::new();
+    let mut region_refused = false;
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < minute, "{}", tmux.history());
+        // Wrapped lines joined: a long question is one line.
+        let screen = tmux.history();
+        if screen.contains("and the bundle to bundle/? [Y/n]") {
+            break;
+        }
+        let Some(prompt) = pending_prompt(&screen) else {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        };
+        let id = question_id(&prompt).unwrap_or_default().to_string();
+        let again = region_refused && screen.contains("not an AWS region");
+        if id == answered && !(id.starts_with("2.1/") && again) {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        if id.starts_with("2.1/") && !region_refused {
+            // `us-east-1` replaced by a region that does not exist: refused, asked again.
+            assert!(prompt.contains("AWS region"), "{prompt}");
+            assert!(prompt.ends_with("us-east-1"), "{prompt}");
+            tmux.keys(&["BSpace"; 9]);
+            tmux.keys(&["-l", "us-east"]);
+            tmux.keys(&["Enter"]);
+            tmux.until("the region refused", Duration::from_secs(10), |s| {
+                s.contains("not an AWS region")
+            });
+            region_refused = true;
+            answered = String::new();
+            continue;
+        }
+        if id.starts_with("2.1/") && prompt.ends_with("us-east") {
+            tmux.keys(&["-l", "--", "-1"]);
+            region_refused = false;
+        }
+        tmux.keys(&["Enter"]);
+        answered = id;
+    }
+    let history = tmux.history();
+    for step in [
+        "step 1/16: Cloud",
+        "step 7/16: Network",
+        "step 8/16: Storage",
+    ] {
+        assert!(history.contains(step), "{step}: {history}");
+    }
+    assert!(
+        history.contains("✗ `us-east` is not an AWS region"),
+        "{history}"
+    );
+    // The names the cluster offers are beside their questions.
+    assert!(
+        history.contains("the cluster has: caracal-testbed-selfsigned, letsencrypt-prod"),
+        "{history}"
+    );
+    tmux.keys(&["y"]);
+    tmux.until("the seeding plan", minute, |s| {
+        s.contains("Write 13 secret(s) to AWS Secrets Manager (us-east-1)? [Y/n]")
+    });
+    assert!(history.contains("13 to write") || tmux.history().contains("13 to write"));
+    tmux.keys(&["y"]);
+    tmux.until("the confirmation", minute, |s| {
+        s.contains("13 written, 0 unchanged, 0 failed.")
+            && s.trim_end()
+                .ends_with("Type the context's name (caracal-testbed) to confirm:")
+    });
+    tmux.keys(&["-l", "caracal-tested"]);
+    tmux.keys(&["Enter"]);
+    tmux.until("a wrong name refused", Duration::from_secs(10), |s| {
+        s.contains("\"caracal-tested\" is not the context's name")
+            && s.trim_end().ends_with("to confirm:")
+    });
+    tmux.keys(&["-l", "caracal-testbed"]);
+    tmux.keys(&["Enter"]);
+    tmux.until("the dry run", minute, |s| {
+        s.contains("Dry run: 4 would change") && s.contains("Apply these changes? [Y/n]")
+    });
+    tmux.keys(&["y"]);
+    tmux.until("synced", Duration::from_secs(150), |s| {
+        s.contains("Run helm upgrade --install now? [Y/n]")
+    });
+    tmux.keys(&["y"]);
+    tmux.until("deployed", Duration::from_secs(300), |s| {
+        s.contains("caracal deployed: revision 1.")
+    });
+    install.register_admin_token();
+    tmux.until("the exit", Duration::from_secs(180), |s| {
+        s.contains("wizard plain ended")
+    });
+    let history = tmux.history();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("exit")).unwrap().trim(),
+        "EXIT=0",
+        "{history}"
+    );
+    assert!(
+        history.contains(&format!(
+            "✓ Caracal (caracal) is installed and verified in {ns}"
+        )),
+        "{history}"
+    );
+    assert!(history.contains("√ ok canary"), "{history}");
+
+    // The answers file: the region as finally typed, the comment kept, no secret value.
+    let saved = std::fs::read_to_string(&install.path).unwrap();
+    assert!(
+        saved.starts_with("# the operator's note, kept by every save\n"),
+        "{saved}"
+    );
+    use caracal_deploy::core::answers::{Answers, SecretManagerTarget};
+    let answers = Answers::from_yaml(&saved).unwrap();
+    assert!(
+        matches!(&answers.secret_manager.target, SecretManagerTarget::Aws { region } if region == "us-east-1"),
+        "{saved}"
+    );
+    for key in ["caracalAdminToken", "postgresPassword"] {
+        let value = install.runtime_value(key);
+        assert!(!saved.contains(&value), "{key}");
+        assert!(!history.contains(&value), "{key} on the screen");
+    }
+    // The cluster agrees, and the canary's token exchange reached the emulated STS.
+    assert_eq!(synced_reason(&ns), "SecretSynced");
+    assert!(token_exchanges(mark) >= 1);
+    let (code, report, stderr) = install.verify(&[]);
+    assert_eq!(
+        code, 4,
+        "verify after the plain wizard: {report:#}\n{stderr}"
+    );
+}
+
+/// Ctrl-C at a plain prompt leaves at once with exit 1, and writes nothing.
+#[test]
+fn ctrl_c_at_a_plain_prompt_leaves_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "cd {} && {} --plain --out bundle; echo \"EXIT=$?\" > exit; echo 'plain ended'; sleep 60",
+        quote(dir.path()),
+        quote(Path::new(env!("CARGO_BIN_EXE_caracal-deploy"))),
+    );
+    let tmux = Tmux::start(
+        &command,
+        &[
+            ("KUBECONFIG", "/nonexistent/kubeconfig".to_string()),
+            ("PATH", std::env::var("PATH").unwrap()),
+        ],
+    );
+    tmux.until("the first question", Duration::from_secs(30), |s| {
+        s.contains("1.1/4 Cloud")
+    });
+    tmux.keys(&["C-c"]);
+    let screen = tmux.until("the exit", Duration::from_secs(10), |s| {
+        s.contains("plain ended")
+    });
+    assert!(
+        screen.contains("stopped at the questions: the answers saved so far are kept."),
+        "{screen}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("exit"))
+            .unwrap()
+            .trim(),
+        "EXIT=1"
+    );
+    assert!(!dir.path().join("caracal-answers.yaml").exists());
+    assert!(!dir.path().join("bundle").exists());
 }

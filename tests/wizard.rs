@@ -342,10 +342,10 @@ fn the_secrets_screen_seeds_gcp_for_real() {
 /// (keys as an operator would press them), and both front ends, given the same engine events,
 /// say the same thing. The secret manager is read back through the SDK as the oracle.
 fn wizard_rotates_like_the_seed_command(cloud: &str) {
-    use caracal_deploy::cli::seed::{Line, event_lines};
     use caracal_deploy::core::catalog::remote_name;
     use caracal_deploy::core::secret_manager::RemoteState;
     use caracal_deploy::core::seed::{Action, KEK, KEK_PREVIOUS};
+    use caracal_deploy::engine::narrate::{Line, seed_lines};
     use secrecy::ExposeSecret;
 
     let dir = tempfile::tempdir().unwrap();
@@ -441,7 +441,7 @@ fn wizard_rotates_like_the_seed_command(cloud: &str) {
         target: state.seed.target.clone().unwrap(),
         plan: plan.clone(),
     };
-    for line in event_lines(&wizard_plan, &path) {
+    for line in seed_lines(&wizard_plan, &path) {
         let Line::Out(line) = line else { continue };
         assert!(
             dry_stdout.lines().any(|l| l == line),
@@ -473,7 +473,7 @@ fn wizard_rotates_like_the_seed_command(cloud: &str) {
     // of the command with the same verb and digest, and the summary is the same.
     let cli: Vec<String> = events
         .iter()
-        .flat_map(|e| event_lines(e, &path))
+        .flat_map(|e| seed_lines(e, &path))
         .map(|l| match l {
             Line::Out(s) | Line::Err(s) => s,
         })

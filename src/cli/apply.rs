@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::engine::apply::{ApplyAction, ApplyOutcome};
+use crate::engine::apply::ApplyOutcome;
+use crate::engine::narrate::{applied_lines, apply_summary, condition_line};
 use crate::engine::{Event, Request};
 use crate::exit::Exit;
 
@@ -95,25 +96,11 @@ pub fn run(args: &ApplyArgs) -> Exit {
         "Interrupted before any change: nothing was changed.",
         |event| match event {
             Event::Applied(a) => {
-                eprintln!("  {} {}: {}", a.kind, a.name, a.action.verb());
-                for f in a.action.fields() {
-                    eprintln!("      {f}");
-                }
+                applied_lines(&a).iter().for_each(|l| eprintln!("{l}"));
                 None
             }
             Event::StoreCondition(c) => {
-                eprintln!(
-                    "  {} {} {}: {}{}",
-                    if c.ready { "✓" } else { "…" },
-                    c.kind,
-                    c.name,
-                    c.reason,
-                    if c.message.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", c.message)
-                    }
-                );
+                eprintln!("{}", condition_line(&c));
                 None
             }
             Event::ApplyDone(outcome) => {
@@ -122,7 +109,7 @@ pub fn run(args: &ApplyArgs) -> Exit {
                         "{}",
                         serde_json::to_string_pretty(&json_of(&outcome)).unwrap_or_default()
                     ),
-                    Format::Text => println!("{}", summary(&outcome)),
+                    Format::Text => println!("{}", apply_summary(&outcome)),
                 }
                 Some(if outcome.interrupted {
                     Exit::Other
@@ -133,22 +120,4 @@ pub fn run(args: &ApplyArgs) -> Exit {
             _ => None,
         },
     )
-}
-
-fn summary(o: &ApplyOutcome) -> String {
-    let count = |f: fn(&ApplyAction) -> bool| o.objects.iter().filter(|a| f(&a.action)).count();
-    let changed = count(|a| matches!(a, ApplyAction::Created | ApplyAction::Configured(_)));
-    let would = count(|a| matches!(a, ApplyAction::WouldCreate | ApplyAction::WouldChange(_)));
-    let unchanged = count(|a| *a == ApplyAction::Unchanged);
-    if o.dry_run {
-        format!("Dry run: {would} would change, {unchanged} unchanged; nothing was changed.")
-    } else if o.interrupted {
-        format!(
-            "Interrupted: {changed} applied, {unchanged} unchanged, the rest not applied. Run the same command again to finish."
-        )
-    } else {
-        format!(
-            "{changed} applied, {unchanged} unchanged; the store is Ready and the ExternalSecret synced."
-        )
-    }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::engine::install::{InstallOutcome, progress_lines};
+use crate::engine::narrate::install_text;
 use crate::engine::{Event, Request};
 use crate::exit::Exit;
 
@@ -71,58 +72,6 @@ fn json_of(outcome: &InstallOutcome) -> serde_json::Value {
     }
 }
 
-fn text_of(outcome: &InstallOutcome, release: &str) -> String {
-    match outcome {
-        InstallOutcome::UpToDate { revision } => format!(
-            "{release} is up to date (revision {revision}: same chart version, same values); nothing was changed."
-        ),
-        InstallOutcome::Deployed { revision } => {
-            format!("{release} deployed: revision {revision}.")
-        }
-        InstallOutcome::WouldChange { from, fields } => {
-            let mut t = match from {
-                Some(r) => format!("Dry run: helm would make a new revision after {r}"),
-                None => "Dry run: helm would install the release".to_string(),
-            };
-            if fields.is_empty() {
-                t.push_str("; nothing was changed.");
-            } else {
-                t.push_str(&format!(
-                    "; values that differ:\n  {}\nnothing was changed.",
-                    fields.join("\n  ")
-                ));
-            }
-            t
-        }
-        InstallOutcome::Failed {
-            reason,
-            helm,
-            pods,
-            jobs: _,
-            rolled_back_to,
-            uninstalled,
-        } => {
-            let mut t = format!("{release} failed: {reason}");
-            if !helm.is_empty() && helm != reason {
-                t.push_str(&format!("\nhelm: {helm}"));
-            }
-            for p in pods {
-                t.push_str(&format!("\n  {p}"));
-            }
-            match (rolled_back_to, uninstalled) {
-                (Some(r), _) => t.push_str(&format!("\nRolled back to revision {r}.")),
-                (None, true) => t.push_str(&format!(
-                    "\nUninstalled {release}: it never deployed (--uninstall-on-failure)."
-                )),
-                (None, false) => t.push_str(
-                    "\nNot undone: --rollback-on-failure returns to the last deployed revision; a release that never deployed is removed only with --uninstall-on-failure.",
-                ),
-            }
-            t
-        }
-    }
-}
-
 pub fn run(args: &InstallArgs) -> Exit {
     let answers = match super::load(&args.answers) {
         Ok(a) => a,
@@ -161,7 +110,7 @@ pub fn run(args: &InstallArgs) -> Exit {
                         "{}",
                         serde_json::to_string_pretty(&json_of(&outcome)).unwrap_or_default()
                     ),
-                    Format::Text => println!("{}", text_of(&outcome, &release)),
+                    Format::Text => println!("{}", install_text(&outcome, &release)),
                 }
                 Some(match outcome {
                     InstallOutcome::Failed { .. } => Exit::CheckFailed,

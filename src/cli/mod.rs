@@ -129,18 +129,8 @@ pub fn print_problems(file: &Path, problems: &[Problem]) {
 
 /// Prints an engine error: the message, then its fix on a line of its own.
 pub fn print_error(error: &EngineError) {
-    match error {
-        EngineError::Invalid(problems) => {
-            for p in problems {
-                eprintln!("error: {p}");
-            }
-        }
-        other => {
-            eprintln!("error: {other}");
-            if let Some(fix) = other.fix() {
-                eprintln!("  fix: {fix}");
-            }
-        }
+    for line in crate::engine::narrate::error_lines(error) {
+        eprintln!("{line}");
     }
 }
 

@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::core::answers::Answers;
 use crate::core::seed::SeedPlan;
-use crate::engine::seed::{DEFAULT_CONCURRENCY, Progress, Prompted, prompts_needed};
+use crate::engine::narrate::{Line, seed_lines};
+use crate::engine::seed::{DEFAULT_CONCURRENCY, Prompted, prompts_needed};
 use crate::engine::source::SourceError;
 use crate::engine::{CloudConnector, Engine, EngineError, Event, Request};
 use crate::exit::Exit;
@@ -36,111 +37,6 @@ pub struct SeedArgs {
     /// Log file (never holds secret values).
     #[arg(long, env = "CARACAL_DEPLOY_LOG")]
     log_file: Option<PathBuf>,
-}
-
-/// Where a line of the headless command goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Line {
-    /// Results: the plan and the summary.
-    Out(String),
-    /// Progress.
-    Err(String),
-}
-
-/// The lines the headless command prints for one engine event. Pure: the wizard draws the
-/// same events, and a test compares the two front ends over one run.
-pub fn event_lines(event: &Event, answers_path: &Path) -> Vec<Line> {
-    match event {
-        Event::SeedReading { target, secrets } => {
-            vec![Line::Err(format!(
-                "Reading {secrets} secrets from {target}…"
-            ))]
-        }
-        Event::SeedPlanned { target, plan } => {
-            let mut lines = vec![Line::Out(format!(
-                "Plan for {target} ({} to write):",
-                plan.writes()
-            ))];
-            lines.extend(
-                plan.lines()
-                    .into_iter()
-                    .map(|l| Line::Out(format!("  {l}"))),
-            );
-            lines
-        }
-        Event::SeedProgress(p) => match p {
-            Progress::Started { .. } => vec![],
-            Progress::Done {
-                remote,
-                verb,
-                digest,
-            } => vec![Line::Err(format!("  ✓ {remote}: {verb} ({digest})"))],
-            Progress::Failed { remote, error } => {
-                let mut lines = vec![Line::Err(format!("  ✗ {remote}: {error}"))];
-                if let Some(fix) = error.fix() {
-                    lines.push(Line::Err(format!("    fix: {fix}")));
-                }
-                lines
-            }
-            Progress::NotStarted { remote } => {
-                vec![Line::Err(format!("  · {remote}: not started"))]
-            }
-        },
-        Event::SeedFinished(outcome) => {
-            let mut lines = vec![Line::Out(format!("{}.", outcome.summary))];
-            if outcome.kek_rotated {
-                lines.push(Line::Out(format!(
-                    "The KEK was rotated and the previous key kept. Set `kekRotation: true` in {} and re-apply \
-                     and install, so the services read both keys until the re-seal sweep completes.",
-                    answers_path.display()
-                )));
-            }
-            if outcome.interrupted {
-                lines.push(Line::Out(
-                    "Interrupted: every secret is either untouched or complete. Run the same command again to finish."
-                        .into(),
-                ));
-            }
-            lines
-        }
-        // Not events of seeding.
-        Event::PreflightDone(_)
-        | Event::Applied(_)
-        | Event::StoreCondition(_)
-        | Event::ApplyDone(_)
-        | Event::InstallProgress(_)
-        | Event::InstallDone(_)
-        | Event::RolledBack { .. }
-        | Event::Uninstalled { .. }
-        | Event::VerifyProgress(_)
-        | Event::VerifyDone(_)
-        | Event::Detected(_)
-        | Event::ClusterChoices(_) => vec![],
-        Event::Failed(EngineError::Interrupted) => {
-            vec![Line::Out(
-                "Interrupted before any write: nothing was changed.".into(),
-            )]
-        }
-        Event::Failed(e) => {
-            let mut lines: Vec<Line> = match e {
-                EngineError::Invalid(problems) => problems
-                    .iter()
-                    .map(|p| Line::Err(format!("error: {p}")))
-                    .collect(),
-                other => {
-                    let mut l = vec![Line::Err(format!("error: {other}"))];
-                    if let Some(fix) = other.fix() {
-                        l.push(Line::Err(format!("  fix: {fix}")));
-                    }
-                    l
-                }
-            };
-            if matches!(e, EngineError::Source(_)) {
-                lines.push(Line::Err("nothing was written.".into()));
-            }
-            lines
-        }
-    }
 }
 
 fn print(lines: Vec<Line>) {
@@ -172,7 +68,7 @@ fn prompt_masked(field: &str) -> Result<SecretString, SourceError> {
 /// Waits for the event that ends the current request, printing every event on the way.
 async fn until_done(rx: &mut UnboundedReceiver<Event>, answers_path: &Path) -> Option<Event> {
     while let Some(event) = rx.recv().await {
-        print(event_lines(&event, answers_path));
+        print(seed_lines(&event, answers_path));
         if matches!(
             event,
             Event::SeedPlanned { .. } | Event::SeedFinished(_) | Event::Failed(_)
@@ -254,7 +150,7 @@ async fn seed(
                 typed.insert(field, v);
             }
             Err(e) => {
-                print(event_lines(
+                print(seed_lines(
                     &Event::Failed(EngineError::Source(e)),
                     &args.answers,
                 ));

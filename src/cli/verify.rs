@@ -4,12 +4,11 @@
 //! the canary creates its zone, application, resource and policy through the Admin API and
 //! deletes them again.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::apply::parse_duration;
 use super::preflight::ReportArgs;
-use crate::core::checks::{Check, Outcome, Report};
+use crate::engine::narrate::{CheckChanges, not_green};
 use crate::engine::verify::Mode;
 use crate::engine::{Event, Request};
 use crate::exit::Exit;
@@ -22,22 +21,6 @@ pub struct VerifyArgs {
     /// until this long has passed (then exit 3 with what is still red): e.g. 90s, 10m.
     #[arg(long, value_parser = parse_duration)]
     wait: Option<Duration>,
-}
-
-/// One line for a check on stderr: glyph, word, id, detail.
-fn line(c: &Check) -> String {
-    let mut text = format!("  {} {} {}", c.result.glyph(), c.result.word(), c.id);
-    if !c.detail.is_empty() {
-        text.push_str(&format!(": {}", c.detail));
-    }
-    text
-}
-
-fn not_green(r: &Report) -> Vec<&str> {
-    r.checks()
-        .filter(|c| matches!(c.result, Outcome::Error | Outcome::Warning))
-        .map(|c| c.id.as_str())
-        .collect()
 }
 
 pub fn run(args: &VerifyArgs) -> Exit {
@@ -59,7 +42,7 @@ pub fn run(args: &VerifyArgs) -> Exit {
             answers.release, answers.namespace
         ),
     }
-    let mut seen: Option<BTreeMap<String, (Outcome, String)>> = None;
+    let mut changes = CheckChanges::default();
     super::drive(
         Request::Verify {
             answers: Box::new(answers),
@@ -69,35 +52,11 @@ pub fn run(args: &VerifyArgs) -> Exit {
         "Interrupted: nothing was changed in the cluster (the canary deletes what it created).",
         |event| match event {
             Event::VerifyProgress(live) => {
-                let report = &live.report;
                 if wait.is_some() {
-                    let now: BTreeMap<String, (Outcome, String)> = report
-                        .checks()
-                        .map(|c| (c.id.clone(), (c.result, c.detail.clone())))
-                        .collect();
-                    match &seen {
-                        None => {
-                            let red = not_green(report);
-                            eprintln!(
-                                "{} checks; {} not green yet{}",
-                                now.len(),
-                                red.len(),
-                                if red.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!(": {}", red.join(", "))
-                                }
-                            );
-                        }
-                        Some(before) => {
-                            for c in report.checks() {
-                                if before.get(&c.id) != now.get(&c.id) {
-                                    eprintln!("{}", line(c));
-                                }
-                            }
-                        }
-                    }
-                    seen = Some(now);
+                    changes
+                        .lines(&live.report)
+                        .iter()
+                        .for_each(|l| eprintln!("{l}"));
                 }
                 None
             }

@@ -10,6 +10,7 @@ pub mod choices;
 pub mod error;
 pub mod fingerprint;
 pub mod install;
+pub mod narrate;
 pub mod output;
 pub mod preflight;
 pub mod release;

@@ -1179,16 +1179,27 @@ impl State {
 
     /// Step 4: verify, following the cluster until the operator moves on.
     fn run_verify(&mut self) -> Vec<Effect> {
+        self.canary = CanaryTrigger::default();
+        self.verify_with(Mode::Follow(self.canary.clone()))
+    }
+
+    /// Step 4 in another mode (the plain wizard waits until every check passes).
+    pub fn enter_verify(&mut self, mode: Mode) -> Vec<Effect> {
+        self.screen = Screen::Verify;
+        self.status = None;
+        self.verify_with(mode)
+    }
+
+    fn verify_with(&mut self, mode: Mode) -> Vec<Effect> {
         let Some(answers) = self.valid.clone() else {
             return vec![];
         };
         self.dashboard = Dashboard::new(&answers, self.dashboard.palette);
-        self.canary = CanaryTrigger::default();
         self.submit(
             Job::Verify,
             Request::Verify {
                 answers: Box::new(answers),
-                mode: Mode::Follow(self.canary.clone()),
+                mode,
             },
         )
     }

@@ -7,6 +7,7 @@ pub mod app;
 pub mod cluster;
 pub mod dashboard;
 pub mod form;
+pub mod plain;
 pub mod theme;
 pub mod view;
 
@@ -251,9 +252,6 @@ pub fn run(answers: Option<PathBuf>, out: PathBuf, plain: bool) -> Exit {
     }
     // The screen belongs to the wizard: what happens is logged to a file, never printed.
     crate::logging::init(None);
-    if plain {
-        return run_plain(&mut state);
-    }
     let runtime = match crate::engine::start_runtime() {
         Ok(r) => r,
         Err(e) => {
@@ -263,6 +261,13 @@ pub fn run(answers: Option<PathBuf>, out: PathBuf, plain: bool) -> Exit {
     };
     let (engine, events) = Engine::new(runtime.handle().clone());
     let mut driver = Driver::new(engine, events);
+    if plain {
+        let exit = plain::run(&mut state, &mut driver, &runtime);
+        // Writes in flight get a moment to complete; none starts after the cancel.
+        driver.perform(&mut state, vec![Effect::Cancel]);
+        runtime.shutdown_timeout(Duration::from_secs(10));
+        return exit;
+    }
     // The cluster's names; resumed from a valid file, also what is done, to go on from there.
     let effects = state.start();
     driver.perform(&mut state, effects);
@@ -325,90 +330,4 @@ pub fn run(answers: Option<PathBuf>, out: PathBuf, plain: bool) -> Exit {
         println!("{msg}");
     }
     exit
-}
-
-/// The same questions as linear prompts; each answer is validated before the next.
-fn run_plain(state: &mut State) -> Exit {
-    use dialoguer::{Confirm, Input};
-    eprintln!(
-        "caracal-deploy: answers are saved to {}; secret values are never asked here.",
-        state.answers_path.display()
-    );
-    loop {
-        for screen in 0..form::SCREENS.len() {
-            state.screen = Screen::Questions(screen);
-            eprintln!(
-                "\n== {} ==\n{}",
-                form::SCREENS[screen].title,
-                form::SCREENS[screen].intro
-            );
-            let mut i = 0;
-            while i < state.fields().len() {
-                state.focus = i;
-                let field = state.fields()[i];
-                let current = state.text(field.path).to_string();
-                let input: Result<String, _> = Input::new()
-                    .with_prompt(format!("{} ({})", field.label, field.help))
-                    .with_initial_text(current)
-                    .allow_empty(true)
-                    .interact_text();
-                let Ok(value) = input else {
-                    eprintln!("\ninterrupted: nothing saved.");
-                    return Exit::Other;
-                };
-                update(state, Msg::Set(field.path, value.trim().to_string()));
-                let problems = state.problems_of(field.path);
-                if problems.is_empty() {
-                    i += 1;
-                } else {
-                    for p in problems {
-                        eprintln!("  ✗ {}: {}", p.message, p.fix);
-                    }
-                }
-            }
-        }
-        if state.problems.is_empty() {
-            break;
-        }
-        for p in &state.problems {
-            eprintln!("  ✗ {p}");
-        }
-        eprintln!("Some answers conflict; going through the questions again.");
-    }
-    update(state, Msg::NextScreen);
-    let Some(bundle) = &state.bundle else {
-        return Exit::Other;
-    };
-    for f in &bundle.files {
-        eprintln!("  {:<28} {}", f.name, f.summary);
-    }
-    let save = Confirm::new()
-        .with_prompt(format!(
-            "Save the answers to {} and the bundle to {}/?",
-            state.answers_path.display(),
-            state.out_dir.display()
-        ))
-        .default(true)
-        .interact()
-        .unwrap_or(false);
-    if !save {
-        eprintln!("nothing saved.");
-        return Exit::Other;
-    }
-    for effect in update(state, Msg::Save) {
-        if let Some(reply) = run_effect(&effect) {
-            update(state, reply);
-        }
-    }
-    match &state.status {
-        Some(Ok(msg)) => {
-            println!("{msg}");
-            Exit::Success
-        }
-        Some(Err(msg)) => {
-            eprintln!("error: {msg}");
-            Exit::Other
-        }
-        None => Exit::Other,
-    }
 }

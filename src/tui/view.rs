@@ -1034,20 +1034,7 @@ fn draw_done(frame: &mut Frame, state: &State, area: Rect) {
         Line::raw(""),
         Line::styled("Next", Style::new().add_modifier(Modifier::BOLD)),
     ];
-    for (command, what) in [
-        (
-            format!("caracal-deploy verify -f {answers} --wait 10m"),
-            "prove it again, headless",
-        ),
-        (
-            format!("caracal-deploy dashboard -f {answers}"),
-            "watch it live",
-        ),
-        (
-            format!("caracal-deploy seed -f {answers} --rotate NAME"),
-            "rotate a secret",
-        ),
-    ] {
+    for (command, what) in crate::engine::narrate::next_steps(&state.answers_path) {
         lines.push(Line::raw(format!("  {command}")));
         lines.push(Line::styled(format!("      {what}"), Style::new().fg(DIM)));
     }

@@ -58,6 +58,11 @@ impl Tmux {
         self.tmux(&["capture-pane", "-p", "-t", "s"])
     }
 
+    /// Everything the pane printed (its scrollback too), wrapped lines joined.
+    pub fn history(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "s"])
+    }
+
     pub fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "s"];
         args.extend_from_slice(keys);
