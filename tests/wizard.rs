@@ -1692,6 +1692,29 @@ fn after_the_install_the_wizard_verifies_live_then_sums_up() {
     assert!(screen.contains("× 1 error"), "{screen}");
     assert!(screen.contains("› √ ok      store-synced"), "{screen}");
     assert!(screen.contains("│  × error   canary"), "{screen}");
+    // `/` filters the checks as on the dashboard: the keys typed are the filter's (`c` too,
+    // no canary run), Enter keeps it, Esc clears it, and a second Esc is the wizard's again.
+    press(&mut state, KeyCode::Char('/'));
+    for c in "sync".chars() {
+        assert_eq!(press(&mut state, KeyCode::Char(c)), vec![]);
+    }
+    assert!(draw_wide(&state).contains("filter: sync▏"));
+    press(&mut state, KeyCode::Enter);
+    let screen = draw_wide(&state);
+    assert!(screen.contains("store-synced"), "{screen}");
+    assert!(!screen.contains("× error   canary"), "{screen}");
+    assert!(screen.contains("filter “sync”: Esc clears it"), "{screen}");
+    assert_eq!(
+        state.screen,
+        Screen::Verify,
+        "Enter kept the filter, no summary"
+    );
+    press(&mut state, KeyCode::Esc);
+    assert!(draw_wide(&state).contains("× error   canary"));
+    assert!(!state.confirm_quit);
+    press(&mut state, KeyCode::Esc);
+    assert!(state.confirm_quit, "Esc with no filter asks before leaving");
+    press(&mut state, KeyCode::Char('n'));
     // ↓ selects the canary; c asks the running verify for it (the same trigger).
     press(&mut state, KeyCode::Down);
     assert_eq!(state.dashboard.selected_check().unwrap().id, "canary");
@@ -2295,4 +2318,78 @@ fn the_cluster_offers_its_classes_issuers_and_dns_and_arrows_pick_them() {
     assert!(names("storageclasses").contains(&after), "{after}");
     press(&mut state, KeyCode::Left);
     assert_eq!(state.text("storageClass"), before);
+}
+
+/// Another context typed on its field: leaving the field reads what that context's cluster
+/// offers (the real engine and kubeconfig: a context the kubeconfig lacks is unreadable, with
+/// its name), leaving it unchanged reads nothing, and an answer for a context the field no
+/// longer names is dropped.
+#[test]
+fn another_context_reads_the_choices_again_and_a_stale_answer_is_dropped() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (engine, events) = Engine::new(runtime.handle().clone());
+    let mut driver = Driver::new(engine, events);
+    let mut state = resumed("aws");
+    update(
+        &mut state,
+        Msg::Set("kubeContext", "caracal-testbed".into()),
+    );
+    let effects: Vec<Effect> = state
+        .start()
+        .into_iter()
+        .filter(|e| matches!(e, Effect::Engine(Request::ClusterChoices { .. })))
+        .collect();
+    run_for(&runtime, &mut driver, &mut state, effects, 60, |m| {
+        matches!(m, Msg::Engine(Event::ClusterChoices(_)))
+    });
+    assert!(!state.choices.storage_classes.is_empty());
+    let read_for_testbed = state.choices.clone();
+
+    // On the context's field: leaving it unchanged reads nothing.
+    press(&mut state, KeyCode::Tab);
+    assert_eq!(state.focused().unwrap().path, "kubeContext");
+    assert_eq!(press(&mut state, KeyCode::Tab), vec![]);
+    press(&mut state, KeyCode::BackTab);
+    // Another name typed: leaving the field asks for it.
+    update(&mut state, Msg::ClearField);
+    for c in "nowhere".chars() {
+        assert_eq!(press(&mut state, KeyCode::Char(c)), vec![]);
+    }
+    let effects = press(&mut state, KeyCode::Tab);
+    assert_eq!(
+        effects,
+        vec![Effect::Engine(Request::ClusterChoices {
+            context: Some("nowhere".into())
+        })]
+    );
+    run_for(&runtime, &mut driver, &mut state, effects, 60, |m| {
+        matches!(m, Msg::Engine(Event::ClusterChoices(_)))
+    });
+    // The testbed's answer arriving late is stale now: dropped.
+    update(
+        &mut state,
+        Msg::Engine(Event::ClusterChoices(Box::new(read_for_testbed.clone()))),
+    );
+    assert_eq!(state.choices.requested.as_deref(), Some("nowhere"));
+    assert!(state.choices.storage_classes.is_empty());
+    let why = state.choices.unreadable.clone().unwrap_or_default();
+    assert!(why.contains("nowhere"), "{why}");
+
+    // Back to the testbed's context by ←/→ (a kubeconfig's context): read at once.
+    press(&mut state, KeyCode::BackTab);
+    let effects = press(&mut state, KeyCode::Right);
+    assert_eq!(state.text("kubeContext"), "caracal-testbed");
+    assert_eq!(
+        effects,
+        vec![Effect::Engine(Request::ClusterChoices {
+            context: Some("caracal-testbed".into())
+        })]
+    );
+    run_for(&runtime, &mut driver, &mut state, effects, 60, |m| {
+        matches!(m, Msg::Engine(Event::ClusterChoices(_)))
+    });
+    assert_eq!(
+        state.choices.storage_classes,
+        read_for_testbed.storage_classes
+    );
 }

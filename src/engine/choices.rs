@@ -28,6 +28,8 @@ pub struct Choices {
     pub dns: Vec<Choice>,
     /// Why the cluster's lists are empty, when they are for a failure.
     pub unreadable: Option<String>,
+    /// The context asked for (None: the kubeconfig's current one), as the request named it.
+    pub requested: Option<String>,
     /// The context read and its API server.
     pub context: Option<String>,
     pub server: Option<String>,
@@ -45,6 +47,7 @@ impl Default for Choices {
             cluster_issuers: Vec::new(),
             dns: Vec::new(),
             unreadable: None,
+            requested: None,
             context: None,
             server: None,
             cloud: Err("not read yet".into()),

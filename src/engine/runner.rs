@@ -108,7 +108,7 @@ pub enum Event {
     /// What `Request::Detect` found.
     Detected(Detected),
     /// What `Request::ClusterChoices` read.
-    ClusterChoices(crate::engine::choices::Choices),
+    ClusterChoices(Box<crate::engine::choices::Choices>),
     /// Step 4 ended with this report.
     VerifyDone(crate::engine::verify::VerifyOutcome),
     /// The request ended without doing its work.
@@ -392,11 +392,12 @@ async fn run(
                 let cluster = shared.connector.cluster_of(context.as_deref()).await;
                 crate::engine::choices::read(cluster).await
             };
-            let choices = tokio::select! {
+            let mut choices = tokio::select! {
                 c = read => c,
                 () = cancel.cancelled() => return Err(EngineError::Interrupted),
             };
-            Ok(Event::ClusterChoices(choices))
+            choices.requested = context;
+            Ok(Event::ClusterChoices(Box::new(choices)))
         }
         Request::Detect { answers } => {
             check(&answers)?;

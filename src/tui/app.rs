@@ -277,6 +277,8 @@ pub enum Msg {
     ToggleHelp,
     /// `:` (off a text field): type a step's number or name, Enter goes there.
     JumpStart,
+    /// A key of step 4's live checks that the dashboard handles (`/` and the filter typed).
+    Dashboard(Box<DashMsg>),
 }
 
 /// Work outside the state; results come back as messages.
@@ -323,6 +325,8 @@ pub struct State {
     pub jump: Option<String>,
     /// Names offered from the kubeconfig and the cluster (←/→ picks one on its field).
     pub choices: Choices,
+    /// The context (as its field said) the choices were last asked for.
+    pub choices_for: Option<String>,
     /// What was found done at the start (a resumed answers file).
     pub found: Option<crate::engine::Detected>,
     /// Saved since the last edit.
@@ -368,6 +372,7 @@ impl State {
             touched: false,
             jump: None,
             choices: Choices::default(),
+            choices_for: None,
             found: None,
             saved: false,
             rewrite_armed: false,
@@ -399,8 +404,7 @@ impl State {
     /// On every start: the names the cluster offers. From a valid answers file, also what is
     /// already done (reads only), to resume there (`resume_at`).
     pub fn start(&mut self) -> Vec<Effect> {
-        let context = Some(self.text("kubeContext").to_string()).filter(|c| !c.is_empty());
-        let mut effects = vec![Effect::Engine(Request::ClusterChoices { context })];
+        let mut effects = self.context_choices();
         // A file that failed its checks (chart, CA bundle) says so first; nothing is resumed.
         if self.status.as_ref().is_some_and(Result::is_err) {
             return effects;
@@ -415,6 +419,19 @@ impl State {
             answers: Box::new(answers),
         }));
         effects
+    }
+
+    /// Asks the engine what the cluster of the context's field offers, unless it was already
+    /// asked for that context.
+    fn context_choices(&mut self) -> Vec<Effect> {
+        let context = self.text("kubeContext").to_string();
+        if self.choices_for.as_ref() == Some(&context) {
+            return vec![];
+        }
+        self.choices_for = Some(context.clone());
+        vec![Effect::Engine(Request::ClusterChoices {
+            context: Some(context).filter(|c| !c.is_empty()),
+        })]
     }
 
     /// Goes to the first step not done yet, unless the operator has started moving: seeding
@@ -723,7 +740,15 @@ impl State {
             | Event::VerifyProgress(_)
             | Event::VerifyDone(_) => {}
             Event::Detected(found) => return self.resume_at(found),
-            Event::ClusterChoices(choices) => self.choices = choices,
+            // An answer for a context the field no longer names is stale.
+            Event::ClusterChoices(choices)
+                if self.choices_for.is_none()
+                    || self.choices_for.as_deref()
+                        == Some(choices.requested.as_deref().unwrap_or_default()) =>
+            {
+                self.choices = *choices
+            }
+            Event::ClusterChoices(_) => {}
             Event::Failed(error) => {
                 self.seed.phase = SeedPhase::Done;
                 self.seed.result = Some(SeedResult::Failed(error));
@@ -797,6 +822,10 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         return effects;
     }
     let field_count = state.fields().len();
+    // Leaving the context's field with another context (or picking one with ←/→): what the
+    // cluster offers is read again, for that context.
+    let on_context = state.focused().map(|f| f.path) == Some("kubeContext");
+    let picking = matches!(msg, Msg::Cycle(_));
     match msg {
         Msg::Char(c) => match state.focused().map(|f| f.kind) {
             Some(FieldKind::Choice(_)) | None => {}
@@ -935,7 +964,16 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             )));
         }
         Msg::RequestQuit => return state.ask_quit(),
-        Msg::ConfirmQuit | Msg::CancelQuit | Msg::Engine(_) | Msg::ToggleHelp | Msg::JumpStart => {}
+        Msg::ConfirmQuit
+        | Msg::CancelQuit
+        | Msg::Engine(_)
+        | Msg::ToggleHelp
+        | Msg::JumpStart
+        | Msg::Dashboard(_) => {}
+    }
+    let left_context = state.focused().map(|f| f.path) != Some("kubeContext");
+    if on_context && (picking || left_context) {
+        return state.context_choices();
     }
     vec![]
 }
@@ -1361,6 +1399,7 @@ fn update_verify(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::ScrollDown => Some(DashMsg::Down),
         Msg::ScrollUp => Some(DashMsg::Up),
         Msg::Char('c') => Some(DashMsg::RerunCanary),
+        Msg::Dashboard(ref m) => Some((**m).clone()),
         _ => None,
     };
     if let Some(m) = to_dashboard {

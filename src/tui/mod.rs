@@ -54,6 +54,14 @@ pub fn key_to_msg(state: &State, key: KeyEvent) -> Option<Msg> {
             _ => None,
         };
     }
+    // Step 4's live checks: `/` filters them as on the dashboard; while typing the filter,
+    // the keys are the filter's (Ctrl-C stays the wizard's).
+    let live_filter = state.dashboard.filtering
+        || key.code == KeyCode::Char('/')
+        || (key.code == KeyCode::Esc && !state.dashboard.filter.is_empty());
+    if state.screen == Screen::Verify && live_filter && !ctrl && !state.help {
+        return dashboard::key_to_msg(&state.dashboard, key).map(|m| Msg::Dashboard(Box::new(m)));
+    }
     let review = state.screen == Screen::Review;
     let live = state.screen == Screen::Verify;
     let plan = state.screen == Screen::Secrets && state.seed.phase == SeedPhase::Planned;

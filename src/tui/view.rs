@@ -980,7 +980,18 @@ fn draw_verify(frame: &mut Frame, state: &State, area: Rect) {
         "Release {} in {}: {verdict}",
         state.dashboard.release, state.dashboard.namespace
     ))];
-    if let Some(why) = &state.dashboard.failed {
+    let d = &state.dashboard;
+    if d.filtering {
+        lines.push(Line::from(format!(
+            "filter: {}▏  Enter keep · Esc clear",
+            d.filter
+        )));
+    } else if !d.filter.is_empty() {
+        lines.push(Line::styled(
+            format!("filter “{}”: Esc clears it", d.filter),
+            Style::new().fg(DIM),
+        ));
+    } else if let Some(why) = &d.failed {
         lines.push(Line::styled(
             format!("✗ stopped: {why}"),
             Style::new().fg(BAD),
@@ -1080,7 +1091,9 @@ fn keys_of(state: &State) -> &'static str {
         Screen::Install if state.install.pending().is_some() => {
             "f clear the pending release and install  PgUp back  Esc quit"
         }
-        Screen::Verify => "↑/↓ select  c run the canary  Enter summary  PgUp back  Esc quit",
+        Screen::Verify => {
+            "↑/↓ select  c run the canary  / filter  Enter summary  PgUp back  Esc quit"
+        }
         Screen::Done => "Enter/q leave  v live checks again",
         Screen::Install
             if matches!(
