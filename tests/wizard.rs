@@ -2187,10 +2187,9 @@ fn the_cluster_screens_at_80x24_and_200x60() {
     }
 }
 
-/// The names the wizard offers come from the kubeconfig and the cluster (the real engine on the
-/// bed; kubectl is the oracle), and ←/→ on such a field goes through them.
-#[test]
-fn the_cluster_offers_its_classes_issuers_and_dns_and_arrows_pick_them() {
+/// The AWS example resumed on the bed's context, with what the real engine read of its cluster
+/// at the start (the start's request for choices; the resume is not wanted here).
+fn with_the_bed_choices() -> (tokio::runtime::Runtime, Driver, State) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (engine, events) = Engine::new(runtime.handle().clone());
     let mut driver = Driver::new(engine, events);
@@ -2204,7 +2203,6 @@ fn the_cluster_offers_its_classes_issuers_and_dns_and_arrows_pick_them() {
         effects.first(),
         Some(Effect::Engine(Request::ClusterChoices { context: Some(c) })) if c == "caracal-testbed"
     ));
-    // Only the choices: the resume is not wanted here.
     let effects: Vec<Effect> = effects
         .into_iter()
         .filter(|e| matches!(e, Effect::Engine(Request::ClusterChoices { .. })))
@@ -2212,6 +2210,15 @@ fn the_cluster_offers_its_classes_issuers_and_dns_and_arrows_pick_them() {
     run_for(&runtime, &mut driver, &mut state, effects, 60, |m| {
         matches!(m, Msg::Engine(Event::ClusterChoices(_)))
     });
+    (runtime, driver, state)
+}
+
+/// The names the wizard offers come from the kubeconfig and the cluster (the real engine on the
+/// bed; kubectl is the oracle), and ←/→ on such a field goes through them.
+#[test]
+fn the_cluster_offers_its_classes_issuers_and_dns_and_arrows_pick_them() {
+    let (_runtime, _driver, state) = with_the_bed_choices();
+    let mut state = state;
     let names = |kind: &str| -> Vec<String> {
         let out = std::process::Command::new("kubectl")
             .args(["get", kind, "-o", "jsonpath={.items[*].metadata.name}"])
@@ -2326,22 +2333,7 @@ fn the_cluster_offers_its_classes_issuers_and_dns_and_arrows_pick_them() {
 /// longer names is dropped.
 #[test]
 fn another_context_reads_the_choices_again_and_a_stale_answer_is_dropped() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (engine, events) = Engine::new(runtime.handle().clone());
-    let mut driver = Driver::new(engine, events);
-    let mut state = resumed("aws");
-    update(
-        &mut state,
-        Msg::Set("kubeContext", "caracal-testbed".into()),
-    );
-    let effects: Vec<Effect> = state
-        .start()
-        .into_iter()
-        .filter(|e| matches!(e, Effect::Engine(Request::ClusterChoices { .. })))
-        .collect();
-    run_for(&runtime, &mut driver, &mut state, effects, 60, |m| {
-        matches!(m, Msg::Engine(Event::ClusterChoices(_)))
-    });
+    let (runtime, mut driver, mut state) = with_the_bed_choices();
     assert!(!state.choices.storage_classes.is_empty());
     let read_for_testbed = state.choices.clone();
 
