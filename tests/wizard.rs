@@ -180,11 +180,24 @@ fn the_secrets_screen_shows_the_plan_asks_hidden_values_and_shows_progress() {
         !format!("{state:?}").contains("hunter2"),
         "nor shown by Debug"
     );
+    // Ctrl-R shows it, because the operator asked; again hides it.
+    let reveal = |state: &mut State| ctrl(state, 'r');
+    reveal(&mut state);
+    let screen = draw(&state);
+    assert!(screen.contains("hunter2-very-secret"), "{screen}");
+    assert!(screen.contains("Input shown: Ctrl-R hides it"), "{screen}");
+    reveal(&mut state);
+    assert!(!draw(&state).contains("hunter2"));
+    reveal(&mut state);
     assert!(press(&mut state, KeyCode::Enter).is_empty());
     assert_eq!(state.seed.phase, SeedPhase::Asking("redis.password".into()));
     for c in "another-one".chars() {
         press(&mut state, KeyCode::Char(c));
     }
+    assert!(
+        !draw(&state).contains("another-one"),
+        "the next value is hidden again"
+    );
     let effects = press(&mut state, KeyCode::Enter);
     assert!(matches!(
         effects.as_slice(),
@@ -2384,4 +2397,35 @@ fn another_context_reads_the_choices_again_and_a_stale_answer_is_dropped() {
         state.choices.storage_classes,
         read_for_testbed.storage_classes
     );
+}
+
+/// k9s habit: `q` leaves where nothing is typed (asking first when answers are unsaved), and is
+/// a letter where text is typed (a text field, the context's name, a hidden value).
+#[test]
+fn q_leaves_where_nothing_is_typed_and_is_a_letter_elsewhere() {
+    let mut state = State::new(form::defaults(), "a.yaml".into(), "bundle".into());
+    // The cloud (a choice): q asks before leaving unsaved answers.
+    assert_eq!(state.focused().unwrap().path, "cloud");
+    assert!(press(&mut state, KeyCode::Char('q')).is_empty());
+    assert!(state.confirm_quit);
+    press(&mut state, KeyCode::Char('n'));
+    assert!(!state.confirm_quit);
+    // A text field: q is typed.
+    press(&mut state, KeyCode::Tab);
+    press(&mut state, KeyCode::Tab);
+    assert_eq!(state.focused().unwrap().path, "namespace");
+    let before = state.text("namespace").to_string();
+    press(&mut state, KeyCode::Char('q'));
+    assert_eq!(state.text("namespace"), format!("{before}q"));
+    assert!(!state.confirm_quit);
+    // The review: q asks too.
+    let mut state = resumed("aws");
+    for _ in 0..SCREENS.len() {
+        press(&mut state, KeyCode::PageDown);
+    }
+    assert_eq!(state.screen, Screen::Review);
+    // The resumed answers are on disk: q leaves at once.
+    assert!(state.saved);
+    let effects = press(&mut state, KeyCode::Char('q'));
+    assert_eq!(effects.last(), Some(&Effect::Quit), "{effects:?}");
 }

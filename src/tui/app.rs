@@ -232,6 +232,9 @@ pub struct SeedView {
     pub progress: BTreeMap<String, SecretProgress>,
     pub result: Option<SeedResult>,
     pub typed: Masked,
+    /// The value being typed is shown (Ctrl-R), because the operator asked; hidden again for
+    /// the next value.
+    pub reveal: bool,
     pub prompted: BTreeMap<String, Masked>,
 }
 
@@ -277,6 +280,8 @@ pub enum Msg {
     ToggleHelp,
     /// `:` (off a text field): type a step's number or name, Enter goes there.
     JumpStart,
+    /// Ctrl-R on a hidden input: show or hide what is typed.
+    ToggleReveal,
     /// A key of step 4's live checks that the dashboard handles (`/` and the filter typed).
     Dashboard(Box<DashMsg>),
 }
@@ -969,6 +974,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         | Msg::Engine(_)
         | Msg::ToggleHelp
         | Msg::JumpStart
+        | Msg::ToggleReveal
         | Msg::Dashboard(_) => {}
     }
     let left_context = state.focused().map(|f| f.path) != Some("kubeContext");
@@ -992,8 +998,10 @@ fn update_secrets(state: &mut State, msg: &Msg) -> Option<Vec<Effect>> {
                 state.seed.typed.0.pop();
             }
             Msg::ClearField => state.seed.typed = Masked::default(),
+            Msg::ToggleReveal => state.seed.reveal = !state.seed.reveal,
             Msg::NextField if state.seed.typed.0.is_empty() => {}
             Msg::NextField => {
+                state.seed.reveal = false;
                 let typed = std::mem::take(&mut state.seed.typed);
                 state.seed.prompted.insert(field, typed);
                 let next = state
@@ -1009,6 +1017,7 @@ fn update_secrets(state: &mut State, msg: &Msg) -> Option<Vec<Effect>> {
                 });
             }
             Msg::RequestQuit => {
+                state.seed.reveal = false;
                 state.seed.typed = Masked::default();
                 state.seed.prompted.clear();
                 state.seed.phase = SeedPhase::Planned;

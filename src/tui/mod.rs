@@ -76,6 +76,13 @@ pub fn key_to_msg(state: &State, key: KeyEvent) -> Option<Msg> {
         KeyCode::Char(':') if !typing && state.jump.is_none() => Some(Msg::JumpStart),
         KeyCode::Char('g') if ctrl => Some(Msg::JumpStart),
         KeyCode::Char('c') if ctrl => Some(Msg::RequestQuit),
+        KeyCode::Char('r') if ctrl && matches!(state.seed.phase, SeedPhase::Asking(_)) => {
+            Some(Msg::ToggleReveal)
+        }
+        // k9s: q leaves (asking first in the middle of a change) where nothing is typed.
+        KeyCode::Char('q') if !typing && !ctrl && state.screen != Screen::Confirm => {
+            Some(Msg::RequestQuit)
+        }
         KeyCode::Char('s') if ctrl => Some(Msg::Save),
         KeyCode::Char('u') if ctrl => Some(Msg::ClearField),
         KeyCode::Esc => Some(Msg::RequestQuit),

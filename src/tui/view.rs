@@ -129,6 +129,7 @@ fn draw_help(frame: &mut Frame, state: &State) {
         "PgDn / PgUp     next / previous screen (back always works)",
         "Ctrl-S          save the answers (never a secret value)",
         "Esc / Ctrl-C    stop what runs, or ask before leaving",
+        "q               the same, where nothing is typed",
         "? / F1          this help (? types itself in a text field)",
         ": / Ctrl-G      jump to a step by its number or name",
         "Results         ✓ done  ✗ failed  · not yet; √ ok ‼ warning × error - skipped",
@@ -581,16 +582,33 @@ fn draw_secrets(frame: &mut Frame, state: &State, area: Rect) {
             5,
         );
         frame.render_widget(Clear, rect);
-        let dots = "•".repeat(seed.typed.0.chars().count());
+        // Shown only on the operator's Ctrl-R, borrowed from the state (no copy of it made).
+        let (typed, title) = if seed.reveal {
+            (
+                Line::from(vec![
+                    Span::styled(
+                        seed.typed.0.as_str(),
+                        Style::new().add_modifier(Modifier::REVERSED),
+                    ),
+                    Span::styled("▏", Style::new().add_modifier(Modifier::REVERSED)),
+                ]),
+                " Input shown: Ctrl-R hides it ",
+            )
+        } else {
+            (
+                Line::styled(
+                    format!("{}▏", "•".repeat(seed.typed.0.chars().count())),
+                    Style::new().add_modifier(Modifier::REVERSED),
+                ),
+                " Hidden input ",
+            )
+        };
         frame.render_widget(
             Paragraph::new(vec![
                 Line::raw(format!("{field} (the answers say `prompt`)")),
-                Line::styled(
-                    format!("{dots}▏"),
-                    Style::new().add_modifier(Modifier::REVERSED),
-                ),
+                typed,
             ])
-            .block(Block::bordered().title(" Hidden input ")),
+            .block(Block::bordered().title(title)),
             rect,
         );
     }
@@ -1068,7 +1086,7 @@ fn keys_of(state: &State) -> &'static str {
     match state.screen {
         Screen::Secrets => match state.seed.phase {
             SeedPhase::Asking(_) => {
-                "type the value (hidden)  Enter confirm  Ctrl-U clear  Esc cancel"
+                "type the value (hidden)  Ctrl-R show/hide  Enter confirm  Ctrl-U clear  Esc cancel"
             }
             SeedPhase::Writing | SeedPhase::Reading => "Esc stop (writes in flight complete)",
             SeedPhase::Planned => {
