@@ -723,3 +723,73 @@ fn ctrl_c_at_a_plain_prompt_leaves_and_writes_nothing() {
     assert!(!dir.path().join("caracal-answers.yaml").exists());
     assert!(!dir.path().join("bundle").exists());
 }
+
+/// Answers are kept as they are given: quitting unsaved leaves the answers file alone and keeps
+/// a draft beside it, and the next start resumes the draft at the step it showed; an answers
+/// file changed after the draft wins over it. The real binary in a terminal, no cluster.
+#[test]
+fn quitting_unsaved_keeps_a_draft_that_the_next_start_resumes_at_its_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |tag: &str| {
+        let command = format!(
+            "cd {} && {} --out bundle; echo \"EXIT=$?\" > exit; echo 'wizard {tag} ended'; sleep 60",
+            quote(dir.path()),
+            quote(Path::new(env!("CARGO_BIN_EXE_caracal-deploy"))),
+        );
+        Tmux::start(
+            &command,
+            &[
+                ("KUBECONFIG", "/nonexistent/kubeconfig".to_string()),
+                ("PATH", std::env::var("PATH").unwrap()),
+            ],
+        )
+    };
+    let ten = Duration::from_secs(10);
+    let tmux = start("first");
+    tmux.until("the first screen", ten, |s| s.contains("step 1/16: Cloud"));
+    tmux.keys(&["Tab", "Tab", "C-u"]);
+    tmux.keys(&["-l", "draft-ns"]);
+    tmux.keys(&["Tab", "PageDown"]);
+    tmux.until("step 2", ten, |s| s.contains("step 2/16"));
+    tmux.keys(&["Escape"]);
+    let screen = tmux.until("asked", ten, |s| s.contains("Quit without saving?"));
+    assert!(
+        screen.contains("caracal-answers.yaml.draft, resumed on the next start."),
+        "{screen}"
+    );
+    tmux.keys(&["y"]);
+    tmux.until("left", ten, |s| s.contains("wizard first ended"));
+    drop(tmux);
+    assert!(!dir.path().join("caracal-answers.yaml").exists());
+    let draft = std::fs::read_to_string(dir.path().join("caracal-answers.yaml.draft")).unwrap();
+    assert!(draft.contains("namespace: draft-ns"), "{draft}");
+    assert!(draft.contains("wizardStep: 2"), "{draft}");
+
+    // The next start: at step 2, with the answer typed before.
+    let tmux = start("second");
+    let screen = tmux.until("resumed", ten, |s| s.contains("step 2/16"));
+    assert!(
+        screen.contains("resumed the unsaved answers kept in caracal-answers.yaml.draft"),
+        "{screen}"
+    );
+    tmux.keys(&["PageUp"]);
+    let screen = tmux.until("step 1", ten, |s| s.contains("step 1/16"));
+    assert!(screen.contains("draft-ns"), "{screen}");
+    tmux.keys(&["C-c"]);
+    tmux.until("asked", ten, |s| s.contains("Quit without saving?"));
+    tmux.keys(&["y"]);
+    tmux.until("left", ten, |s| s.contains("wizard second ended"));
+    drop(tmux);
+
+    // An answers file written after the draft: the file wins.
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(
+        dir.path().join("caracal-answers.yaml"),
+        support::example_text("aws"),
+    )
+    .unwrap();
+    let tmux = start("third");
+    let screen = tmux.until("started", ten, |s| s.contains("step "));
+    assert!(!screen.contains("resumed the unsaved answers"), "{screen}");
+    assert!(!screen.contains("draft-ns"), "{screen}");
+}

@@ -300,6 +300,12 @@ pub enum Effect {
     },
     /// A request for the engine (network: runs on a task, answers with `Msg::Engine`).
     Engine(Request),
+    /// Keep the unsaved answers (never a secret value: the answers hold none) beside the
+    /// answers file, to resume from on the next start.
+    Draft {
+        path: PathBuf,
+        text: String,
+    },
     /// Stop the engine's requests: reading stops, no new write starts.
     Cancel,
     /// Run the canary of the following verify now.
@@ -336,6 +342,10 @@ pub struct State {
     pub found: Option<crate::engine::Detected>,
     /// Saved since the last edit.
     pub saved: bool,
+    /// Answers changed since the draft (`draft_path`) was last written.
+    pub draft_dirty: bool,
+    /// Started from a draft: what was found done is not read (the questions are not done).
+    pub from_draft: bool,
     /// The last save was refused because the file on disk cannot keep its text; the next
     /// save rewrites it (with a backup).
     pub rewrite_armed: bool,
@@ -380,6 +390,8 @@ impl State {
             choices_for: None,
             found: None,
             saved: false,
+            draft_dirty: false,
+            from_draft: false,
             rewrite_armed: false,
             seed: SeedView::default(),
             job: None,
@@ -414,7 +426,7 @@ impl State {
         if self.status.as_ref().is_some_and(Result::is_err) {
             return effects;
         }
-        let Some(answers) = self.valid.clone() else {
+        let Some(answers) = self.valid.clone().filter(|_| !self.from_draft) else {
             return effects;
         };
         self.status = Some(Ok(
@@ -549,12 +561,36 @@ impl State {
         let entry = self.texts.entry(field.path).or_default();
         change(entry);
         self.saved = false;
+        self.draft_dirty = true;
         self.status = None;
         let cloud_before = self.cloud();
         self.revalidate();
         if field.path == "cloud" && self.cloud() != cloud_before {
             self.focus = 0;
         }
+    }
+
+    /// The draft of the unsaved answers, when they changed since it was written: the answers
+    /// as the fields say (valid or not) and the step shown, to resume there.
+    pub fn draft(&mut self) -> Vec<Effect> {
+        if !self.draft_dirty || self.saved {
+            return vec![];
+        }
+        self.draft_dirty = false;
+        let doc = serde_json::json!({
+            "wizardStep": self.screen.position() + 1,
+            "answers": form::document_with(&self.texts, &self.extra),
+        });
+        let text = format!(
+            "# caracal-deploy: answers not saved yet (choices only, never secret values).\n\
+             # `caracal-deploy -f {}` resumes them; saving there removes this file.\n{}",
+            self.answers_path.display(),
+            crate::core::yaml::to_string(&doc)
+        );
+        vec![Effect::Draft {
+            path: draft_path(&self.answers_path),
+            text,
+        }]
     }
 
     /// Quits at once when saved and nothing runs; otherwise asks first.
@@ -765,6 +801,38 @@ impl State {
 
 /// The one place state changes.
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
+    // Answers are kept as they are given: leaving a field, a screen or the wizard writes the
+    // draft first (before a Quit).
+    let leaving = matches!(
+        msg,
+        Msg::NextField
+            | Msg::PrevField
+            | Msg::NextScreen
+            | Msg::PrevScreen
+            | Msg::Cycle(_)
+            | Msg::Set(..)
+            | Msg::RequestQuit
+            | Msg::ConfirmQuit
+    );
+    let screen = state.screen;
+    let mut effects = update_state(state, msg);
+    // The draft says the step too: the next start resumes there.
+    if state.screen != screen && !state.saved {
+        state.draft_dirty = true;
+    }
+    if leaving {
+        let draft = state.draft();
+        effects.splice(0..0, draft);
+    }
+    effects
+}
+
+/// The path of the draft of an answers file: `ANSWERS.draft`.
+pub fn draft_path(answers: &std::path::Path) -> PathBuf {
+    PathBuf::from(format!("{}.draft", answers.display()))
+}
+
+fn update_state(state: &mut State, msg: Msg) -> Vec<Effect> {
     if let Msg::Engine(event) = msg {
         return state.on_engine(event);
     }
@@ -851,6 +919,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Set(path, text) => {
             state.texts.insert(path, text);
             state.saved = false;
+            state.draft_dirty = true;
             state.revalidate();
         }
         Msg::NextField => {

@@ -161,6 +161,12 @@ impl Driver {
 pub fn run_effect(effect: &Effect) -> Option<Msg> {
     match effect {
         Effect::Quit | Effect::Engine(_) | Effect::Cancel => None,
+        Effect::Draft { path, text } => write_atomic(path, text).err().map(|e| {
+            Msg::Saved(Err(format!(
+                "the unsaved answers could not be kept in {}: {e}; Ctrl-S saves them",
+                path.display()
+            )))
+        }),
         Effect::RunCanary(trigger) => {
             trigger.pull();
             None
@@ -204,6 +210,10 @@ fn save(answers: &Answers, path: &Path, bundle: &Bundle, out_dir: &Path, rewrite
     let result = write_bundle(bundle, out_dir)
         .and_then(|()| write_atomic(path, &text))
         .map(|()| {
+            // Saved: the draft has nothing more to keep.
+            let _ = std::fs::remove_file(app::draft_path(path));
+        })
+        .map(|()| {
             format!(
                 "saved answers to {} and the bundle to {}/ (resume with caracal-deploy -f {})",
                 path.display(),
@@ -215,9 +225,55 @@ fn save(answers: &Answers, path: &Path, bundle: &Bundle, out_dir: &Path, rewrite
     Msg::Saved(result)
 }
 
-/// The starting state: defaults, or the answers file to resume from.
+/// The unsaved answers a previous run kept beside the answers file, at the step it showed;
+/// None when there is no draft, or the answers file was changed after it (the file wins).
+fn from_draft(path: &Path, out: &Path) -> Result<Option<State>, String> {
+    let draft = app::draft_path(path);
+    let Ok(text) = std::fs::read_to_string(&draft) else {
+        return Ok(None);
+    };
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(file), Some(kept)) = (modified(path), modified(&draft))
+        && file > kept
+    {
+        return Ok(None);
+    }
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
+        format!(
+            "{}: is not valid YAML: {}; remove it to start from {}",
+            draft.display(),
+            e.to_string().lines().next().unwrap_or(""),
+            path.display()
+        )
+    })?;
+    let mut state = State::resume(&doc["answers"], path.to_path_buf(), out.to_path_buf());
+    state.saved = false;
+    state.from_draft = true;
+    let step = doc["wizardStep"].as_u64().unwrap_or(1) as usize;
+    if let Some(screen) = Screen::all()
+        .filter(|s| matches!(s, Screen::Questions(_) | Screen::Review))
+        .find(|s| s.position() + 1 == step)
+    {
+        state.screen = screen;
+        if screen == Screen::Review {
+            state.bundle = state.valid.as_ref().map(crate::core::render::render);
+        }
+    }
+    state.status = Some(Ok(format!(
+        "resumed the unsaved answers kept in {} (Ctrl-S saves them to {})",
+        draft.display(),
+        path.display()
+    )));
+    Ok(Some(state))
+}
+
+/// The starting state: a draft of unsaved answers, defaults, or the answers file to resume
+/// from.
 fn initial_state(answers: Option<PathBuf>, out: PathBuf) -> Result<State, String> {
     let path = answers.unwrap_or_else(|| PathBuf::from(DEFAULT_ANSWERS));
+    if let Some(state) = from_draft(&path, &out)? {
+        return Ok(state);
+    }
     if !path.exists() {
         return Ok(State::new(form::defaults(), path, out));
     }

@@ -351,7 +351,10 @@ impl Plain<'_> {
                         .allow_empty(true)
                         .interact_text()
                         .map_err(|_| left("the questions"))?;
-                    update(self.state, Msg::Set(field.path, value.trim().to_string()));
+                    // Kept as a draft as it is given, as on the full screen.
+                    let effects =
+                        update(self.state, Msg::Set(field.path, value.trim().to_string()));
+                    self.driver.perform(self.state, effects);
                     let problems = self.state.problems_of(field.path);
                     if problems.is_empty() {
                         i += 1;

@@ -1158,11 +1158,12 @@ fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
 
 fn draw_confirm(frame: &mut Frame, state: &State) {
     let area = frame.area();
-    let width = 56.min(area.width);
-    let height = 6.min(area.height);
+    // The question, three lines of detail at most, a blank line and the keys.
+    let width = 60.min(area.width);
+    let height = 8.min(area.height);
     let rect = Rect::new(
         area.x + (area.width - width) / 2,
-        area.y + (area.height / 2).saturating_sub(3),
+        area.y + (area.height / 2).saturating_sub(4),
         width,
         height,
     );
@@ -1171,8 +1172,9 @@ fn draw_confirm(frame: &mut Frame, state: &State) {
         (
             "Quit without saving?".to_string(),
             format!(
-                "Unsaved answers are lost; {} is unchanged.",
-                state.answers_path.display()
+                "{} is unchanged; the answers are kept in {}, resumed on the next start.",
+                state.answers_path.display(),
+                super::app::draft_path(&state.answers_path).display()
             ),
         )
     } else {
