@@ -7,7 +7,7 @@ use caracal_deploy::core::catalog::SecretCatalog;
 use caracal_deploy::engine::seed::{Progress, SeedOutcome, SeedReport};
 use caracal_deploy::engine::{Engine, Event, Request};
 use caracal_deploy::tui::app::{
-    Effect, Msg, Screen, SecretProgress, SeedPhase, SeedResult, State, update,
+    DiffPhase, Effect, Msg, Screen, SecretProgress, SeedPhase, SeedResult, State, update,
 };
 use caracal_deploy::tui::form::{self, SCREENS};
 use caracal_deploy::tui::{Driver, key_to_msg, run_effect, view};
@@ -2436,4 +2436,87 @@ fn q_leaves_where_nothing_is_typed_and_is_a_letter_elsewhere() {
     assert!(state.saved);
     let effects = press(&mut state, KeyCode::Char('q'));
     assert_eq!(effects.last(), Some(&Effect::Quit), "{effects:?}");
+}
+
+/// The review's last entry is the cluster diff, read from the bed when it is shown (reads
+/// only): a new namespace (everything would be created, helm would install), then one that
+/// exists with nothing else in it (its labels would change, helm is asked). The
+/// oracles: the cluster (kubectl) before and after — nothing was created — and the namespace
+/// the dry run said exists.
+#[test]
+fn the_review_shows_the_cluster_diff_and_changes_nothing() {
+    let mut answers = bed_answers("aws");
+    answers.namespace = support::unique("rvd-");
+    let doc: serde_json::Value = serde_saphyr::from_str(&answers.to_yaml()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (engine, events) = Engine::new(runtime.handle().clone());
+    let mut driver = Driver::new(engine, events);
+    let kubectl = |args: &[&str]| {
+        std::process::Command::new("kubectl")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let ns = answers.namespace.clone();
+
+    // A new namespace.
+    let mut state = State::resume(&doc, dir.path().join("a.yaml"), dir.path().join("b"));
+    state.screen = Screen::Questions(SCREENS.len() - 1);
+    press(&mut state, KeyCode::PageDown);
+    assert_eq!(state.screen, Screen::Review);
+    let effects = press(&mut state, KeyCode::Left);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Apply { dry_run: true, .. })]
+        ),
+        "{effects:?}"
+    );
+    assert!(press(&mut state, KeyCode::PageDown).is_empty());
+    assert_eq!(state.screen, Screen::Review, "leaving waits for the diff");
+    run_for(&runtime, &mut driver, &mut state, effects, 120, |m| {
+        matches!(m, Msg::Engine(Event::ApplyDone(_) | Event::Failed(_)))
+    });
+    assert_eq!(state.review.diff.phase, DiffPhase::Done);
+    let screen = draw_wide(&state);
+    for line in [
+        format!("Namespace {ns}: would be created"),
+        format!("ExternalSecret {ns}/caracal-runtime: would be created"),
+        "Dry run: 4 would change, 0 unchanged; nothing was changed.".to_string(),
+        "helm: would install caracal (its namespace is created by step 2)".to_string(),
+        "▶ cluster diff".to_string(),
+    ] {
+        assert!(screen.contains(&line), "{line}: {screen}");
+    }
+    assert!(!kubectl(&["get", "namespace", &ns]).status.success());
+
+    // The namespace exists (made by kubectl), nothing in it: helm is asked too.
+    assert!(kubectl(&["create", "namespace", &ns]).status.success());
+    let mut state = State::resume(&doc, dir.path().join("a.yaml"), dir.path().join("b"));
+    state.screen = Screen::Questions(SCREENS.len() - 1);
+    press(&mut state, KeyCode::PageDown);
+    let effects = press(&mut state, KeyCode::Left);
+    run_for(&runtime, &mut driver, &mut state, effects, 120, |m| {
+        matches!(m, Msg::Engine(Event::InstallDone(_) | Event::Failed(_)))
+    });
+    let screen = draw_wide(&state);
+    kubectl(&["delete", "namespace", "--wait=false", &ns]);
+    assert_eq!(state.review.diff.phase, DiffPhase::Done, "{screen}");
+    // kubectl's namespace lacks the labels the bundle sets: the dry run names them.
+    for line in [
+        format!("Namespace {ns}: would change"),
+        "metadata.labels.app.kubernetes.io/managed-by".to_string(),
+        format!("ExternalSecret {ns}/caracal-runtime: would be created"),
+        "Dry run: helm would install the release; nothing was changed.".to_string(),
+    ] {
+        assert!(screen.contains(&line), "{line}: {screen}");
+    }
+    assert!(
+        !kubectl(&["-n", &ns, "get", "externalsecret", "caracal-runtime"])
+            .status
+            .success()
+    );
+    assert!(press(&mut state, KeyCode::Right).is_empty());
+    assert_eq!(state.review.file, 0, "→ wraps to the first file");
 }

@@ -13,6 +13,8 @@ use crate::core::cloud::Cloud;
 use crate::core::problem::Problem;
 use crate::core::render::{Bundle, render};
 use crate::core::seed::{Action, KEK, SeedPlan};
+use crate::engine::apply::ApplyAction;
+use crate::engine::narrate;
 use crate::engine::seed::{Progress, Prompted, SeedOutcome, prompts_needed};
 use crate::engine::{EngineError, Event, Request};
 
@@ -238,11 +240,32 @@ pub struct SeedView {
     pub prompted: BTreeMap<String, Masked>,
 }
 
-/// The review screen: which file of the bundle is shown, and how far it is scrolled.
+/// The review screen: which file of the bundle is shown (one past the last: the cluster diff),
+/// and how far it is scrolled.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReviewView {
     pub file: usize,
     pub scroll: u16,
+    pub diff: ClusterDiff,
+}
+
+/// What steps 2 and 3 would change in the cluster, read when the review shows it (reads only:
+/// the store's server-side dry run, then helm's comparison with the deployed release).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterDiff {
+    pub phase: DiffPhase,
+    pub lines: Vec<String>,
+    /// Why it could not be read, with the fix.
+    pub error: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DiffPhase {
+    #[default]
+    NotRead,
+    Store,
+    Helm,
+    Done,
 }
 
 /// What the operator did, or what the engine reported.
@@ -717,6 +740,14 @@ impl State {
 
     /// The engine reported something about seeding.
     fn on_engine(&mut self, event: Event) -> Vec<Effect> {
+        let event = if self.job == Some(Job::ReviewDiff) {
+            match self.on_diff_event(event) {
+                Ok(effects) => return effects,
+                Err(event) => *event,
+            }
+        } else {
+            event
+        };
         let event = match self.on_cluster_event(event) {
             Ok(()) => return vec![],
             Err(event) => *event,
@@ -833,6 +864,19 @@ pub fn draft_path(answers: &std::path::Path) -> PathBuf {
 }
 
 fn update_state(state: &mut State, msg: Msg) -> Vec<Effect> {
+    // The review's cluster diff answers to the review: the screen stays until it is read.
+    if state.screen == Screen::Review
+        && state.job == Some(Job::ReviewDiff)
+        && matches!(
+            msg,
+            Msg::NextScreen | Msg::PrevScreen | Msg::PrevField | Msg::JumpStart | Msg::Save
+        )
+    {
+        state.status = Some(Err(
+            "the cluster diff is being read (reads only): a moment, or Esc to leave".into(),
+        ));
+        return vec![];
+    }
     if let Msg::Engine(event) = msg {
         return state.on_engine(event);
     }
@@ -940,10 +984,16 @@ fn update_state(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Cycle(step) => {
             if state.screen == Screen::Review {
                 if let Some(b) = &state.bundle {
-                    let n = b.files.len();
+                    // The bundle's files, then the cluster diff.
+                    let n = b.files.len() + 1;
                     state.review.file =
                         (state.review.file + n).wrapping_add_signed(step as isize) % n;
                     state.review.scroll = 0;
+                    if state.review.file == b.files.len()
+                        && state.review.diff.phase == DiffPhase::NotRead
+                    {
+                        return state.read_diff();
+                    }
                 }
             } else if let Some(field) = state.focused()
                 && !matches!(field.kind, FieldKind::Choice(_))
@@ -1293,6 +1343,84 @@ impl State {
         }
     }
 
+    /// The review's cluster diff: the store's dry run first.
+    fn read_diff(&mut self) -> Vec<Effect> {
+        let Some(answers) = self.valid.clone() else {
+            return vec![];
+        };
+        self.review.diff = ClusterDiff {
+            phase: DiffPhase::Store,
+            ..Default::default()
+        };
+        self.submit(
+            Job::ReviewDiff,
+            Request::Apply {
+                answers: Box::new(answers),
+                dry_run: true,
+                timeout: self.apply_timeout,
+            },
+        )
+    }
+
+    /// An event of the review's cluster diff; given back when it is not one.
+    fn on_diff_event(&mut self, event: Event) -> Result<Vec<Effect>, Box<Event>> {
+        let release = self
+            .valid
+            .as_ref()
+            .map(|a| a.release.clone())
+            .unwrap_or_default();
+        let diff = &mut self.review.diff;
+        match event {
+            Event::Applied(a) => diff.lines.extend(narrate::applied_lines(&a)),
+            Event::ApplyDone(o) => {
+                diff.lines.push(narrate::apply_summary(&o));
+                let new_namespace = o
+                    .objects
+                    .iter()
+                    .any(|a| a.kind == "Namespace" && a.action == ApplyAction::WouldCreate);
+                let answers = self.valid.clone();
+                match answers {
+                    // helm compares with a release in the namespace; a new one has none.
+                    Some(_) if new_namespace => {
+                        diff.lines.push(format!(
+                            "helm: would install {release} (its namespace is created by step 2)"
+                        ));
+                        diff.phase = DiffPhase::Done;
+                        self.job = None;
+                    }
+                    Some(answers) => {
+                        diff.phase = DiffPhase::Helm;
+                        let mut request = install_request(&answers, self.install_timeout, false);
+                        if let Request::Install { dry_run, .. } = &mut request {
+                            *dry_run = true;
+                        }
+                        return Ok(self.submit(Job::ReviewDiff, request));
+                    }
+                    None => {
+                        diff.phase = DiffPhase::Done;
+                        self.job = None;
+                    }
+                }
+            }
+            Event::InstallProgress(p) => {
+                diff.lines
+                    .extend(crate::engine::install::progress_lines(&release, &p));
+            }
+            Event::InstallDone(o) => {
+                diff.lines.push(narrate::install_text(&o, &release));
+                diff.phase = DiffPhase::Done;
+                self.job = None;
+            }
+            Event::Failed(e) => {
+                diff.error = narrate::error_lines(&e);
+                diff.phase = DiffPhase::Done;
+                self.job = None;
+            }
+            other => return Err(Box::new(other)),
+        }
+        Ok(vec![])
+    }
+
     /// Step 4: verify, following the cluster until the operator moves on.
     fn run_verify(&mut self) -> Vec<Effect> {
         self.canary = CanaryTrigger::default();
@@ -1446,7 +1574,8 @@ impl State {
                             self.dashboard.update(DashMsg::Failed(e.to_string()));
                         }
                     }
-                    Some(Job::Seed) | None => {
+                    // The review's diff takes its events before this (`on_diff_event`).
+                    Some(Job::Seed | Job::ReviewDiff) | None => {
                         self.job = job;
                         return Err(Box::new(Event::Failed(e)));
                     }

@@ -23,6 +23,8 @@ pub enum Job {
     Rollback(u64),
     Uninstall,
     Verify,
+    /// The review's cluster diff: the store's dry run, then helm's.
+    ReviewDiff,
 }
 
 /// How long the wizard lets step 2 wait for the sync (the `apply` command's default).

@@ -430,6 +430,15 @@ fn draw_review(frame: &mut Frame, state: &State, area: Rect) {
         })
         .collect();
     let mut list_lines = items;
+    let diff_shown = state.review.file >= bundle.files.len();
+    list_lines.push(if diff_shown {
+        Line::styled(
+            "▶ cluster diff",
+            Style::new().fg(ACCENT).add_modifier(Modifier::BOLD),
+        )
+    } else {
+        Line::raw("  cluster diff")
+    });
     list_lines.push(Line::raw(""));
     list_lines.push(Line::styled(
         format!("answers → {}", state.answers_path.display()),
@@ -443,12 +452,51 @@ fn draw_review(frame: &mut Frame, state: &State, area: Rect) {
         Paragraph::new(list_lines).block(Block::bordered().title(" Bundle ")),
         list,
     );
+    if diff_shown {
+        draw_cluster_diff(frame, state, content);
+        return;
+    }
     let file = &bundle.files[state.review.file];
     frame.render_widget(
         Paragraph::new(Text::raw(file.content.as_str()))
             .scroll((state.review.scroll, 0))
             .block(Block::bordered().title(format!(" {} — {} ", file.name, file.summary))),
         content,
+    );
+}
+
+/// The review's last entry: what steps 2 and 3 would change, read from the cluster (reads only).
+fn draw_cluster_diff(frame: &mut Frame, state: &State, area: Rect) {
+    use super::app::DiffPhase;
+    let diff = &state.review.diff;
+    let mut lines: Vec<Line> = diff.lines.iter().map(|l| Line::raw(l.as_str())).collect();
+    match diff.phase {
+        DiffPhase::NotRead => lines.push(Line::raw("not read yet")),
+        DiffPhase::Store => lines.push(Line::styled(
+            "… the store's objects: server-side dry run",
+            Style::new().fg(DIM),
+        )),
+        DiffPhase::Helm => lines.push(Line::styled(
+            "… helm: the deployed release's values and chart",
+            Style::new().fg(DIM),
+        )),
+        DiffPhase::Done => {}
+    }
+    for (i, l) in diff.error.iter().enumerate() {
+        lines.push(if i == 0 {
+            Line::styled(format!("✗ {l}"), Style::new().fg(BAD))
+        } else {
+            Line::raw(l.as_str())
+        });
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((state.review.scroll, 0))
+            .block(Block::bordered().title(
+                " cluster diff — what steps 2 and 3 would change (read only; nothing is changed) ",
+            )),
+        area,
     );
 }
 
