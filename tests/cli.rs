@@ -199,33 +199,26 @@ fn render_without_helm_still_works_offline_and_says_so() {
     assert!(dir.path().join("b/values.yaml").is_file());
 }
 
-/// The commands of the contract that are not built yet refuse in one line naming the
-/// capability, exit 1 (not a usage error), with whatever flags the contract gives them.
+/// The command of the contract that is not built yet refuses in one line naming the
+/// capability, exit 1 (not a usage error).
 #[test]
 fn commands_not_built_yet_say_so_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    for (args, capability) in [
-        (
-            &["upgrade", "-f", "a.yaml", "--to", "1.0.1"][..],
-            "upgrades",
-        ),
-        (&["explain", "store.synced"][..], "troubleshooting"),
-    ] {
-        let out = caracal(args, dir.path());
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        let stderr = text(&out.stderr);
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(
-            stderr.contains(&format!("caracal-deploy {}", args[0])) && stderr.contains(capability),
-            "{stderr}"
-        );
-        assert!(out.stdout.is_empty());
-    }
+    let (args, capability) = (&["explain", "store.synced"][..], "troubleshooting");
+    let out = caracal(args, dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{args:?}: {}",
+        text(&out.stderr)
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("caracal-deploy {}", args[0])) && stderr.contains(capability),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
 }
 
 /// verify's bad input: a missing answers file and an unreadable `--wait` are usage errors
@@ -273,5 +266,38 @@ fn verify_refuses_bad_input_with_exit_2() {
         "{}",
         text(&out.stderr)
     );
+    assert!(out.stdout.is_empty());
+}
+
+/// upgrade's bad input, before anything is read from a cluster or a secret manager: a missing
+/// answers file, no --yes (and no --dry-run), a --to the answers' chart is not: exit 2, each
+/// naming the fix.
+#[test]
+fn upgrade_refuses_bad_input_with_exit_2_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = caracal(&["upgrade", "-f", "missing.yaml", "--yes"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("missing.yaml"),
+        "{}",
+        text(&out.stderr)
+    );
+    let answers = dir.path().join("a.yaml");
+    std::fs::write(&answers, support::example_text("aws")).unwrap();
+    let out = caracal(&["upgrade", "-f", "a.yaml"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("pass --yes to confirm, or --dry-run"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = caracal(
+        &["upgrade", "-f", "a.yaml", "--to", "9.9.9", "--dry-run"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--to 9.9.9"), "{stderr}");
+    assert!(stderr.contains("fix: set chart.version: 9.9.9"), "{stderr}");
     assert!(out.stdout.is_empty());
 }

@@ -333,6 +333,30 @@ impl Helm {
     }
 
     /// Renders a chart offline (`helm template`) with one values file.
+    /// `helm template` of a chart at a version: a registry reference is pulled at that exact
+    /// version (`--version`); a local directory is what it is.
+    pub async fn template_version(
+        &self,
+        release: &str,
+        chart: &str,
+        version: &str,
+        namespace: &str,
+        values: &Path,
+        kube_version: &str,
+    ) -> Result<String, HelmError> {
+        let mut args = vec![
+            "template".into(),
+            format!("--namespace={namespace}"),
+            format!("--values={}", values.display()),
+            format!("--kube-version={kube_version}"),
+        ];
+        if !std::path::Path::new(chart).is_dir() {
+            args.push(format!("--version={version}"));
+        }
+        args.extend(["--".into(), release.into(), chart.into()]);
+        self.run(&args).await
+    }
+
     pub async fn template(
         &self,
         release: &str,

@@ -450,6 +450,17 @@ impl Cluster {
     /// Server-side apply with strict field validation: an unknown or misspelled field is an
     /// error, never silently pruned. Returns the object as the server stored it.
     pub async fn apply(&self, obj: &Value, dry_run: bool) -> Result<Value, KubeError> {
+        self.apply_with(obj, dry_run, false).await
+    }
+
+    /// The same; `take_over` also takes the fields another manager set (an upgrade of objects
+    /// an operator applied by hand, after the diff was shown and confirmed).
+    pub async fn apply_with(
+        &self,
+        obj: &Value,
+        dry_run: bool,
+        take_over: bool,
+    ) -> Result<Value, KubeError> {
         let (api, _, kind) = self.api_for(obj).await?;
         let name = obj["metadata"]["name"]
             .as_str()
@@ -459,11 +470,63 @@ impl Cluster {
         if dry_run {
             params = params.dry_run();
         }
+        if take_over {
+            params = params.force();
+            if !dry_run {
+                self.replace_foreign(&api, obj, &name, &kind).await?;
+            }
+        }
         let stored = api
             .patch(&name, &params, &Patch::Apply(obj))
             .await
             .map_err(|e| self.map_error(e, &kind, &describe(obj).1, "patch"))?;
         serde_json::to_value(stored).map_err(|e| KubeError::Other(e.to_string()))
+    }
+
+    /// An object another manager also set fields of (applied by hand) is first replaced by
+    /// `obj` as a whole: a forced apply alone would take the fields `obj` sets and leave the
+    /// others (e.g. a key an earlier ExternalSecret's template had) in place. The forced apply
+    /// that follows then owns every field.
+    async fn replace_foreign(
+        &self,
+        api: &Api<DynamicObject>,
+        obj: &Value,
+        name: &str,
+        kind: &str,
+    ) -> Result<(), KubeError> {
+        let Some(current) = api
+            .get_opt(name)
+            .await
+            .map_err(|e| self.map_error(e, kind, name, "get"))?
+        else {
+            return Ok(());
+        };
+        let foreign = current.metadata.managed_fields.iter().flatten().any(|m| {
+            m.manager.as_deref() != Some(FIELD_MANAGER)
+                && m.subresource.as_deref().unwrap_or_default().is_empty()
+                && m.fields_v1
+                    .as_ref()
+                    .is_some_and(|f| f.0.to_string().contains("f:spec"))
+        });
+        if !foreign {
+            return Ok(());
+        }
+        let mut desired: DynamicObject = serde_json::from_value(obj.clone())
+            .map_err(|e| KubeError::Other(format!("{kind} {name}: {e}")))?;
+        desired.metadata.resource_version = current.metadata.resource_version.clone();
+        let params = kube::api::PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        api.replace(name, &params, &desired)
+            .await
+            .map_err(|e| self.map_error(e, kind, name, "replace"))?;
+        tracing::info!(
+            kind,
+            name,
+            "replaced an object another manager had set fields of"
+        );
+        Ok(())
     }
 
     /// Every object of a built-in kind in all namespaces that matches a label or field

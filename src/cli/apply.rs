@@ -89,6 +89,7 @@ pub fn run(args: &ApplyArgs) -> Exit {
         answers: Box::new(answers),
         dry_run: args.dry_run,
         timeout: args.timeout,
+        take_over: false,
     };
     super::drive(
         request,

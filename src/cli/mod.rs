@@ -7,6 +7,7 @@ pub mod install;
 pub mod preflight;
 mod render;
 pub mod seed;
+pub mod upgrade;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
@@ -67,20 +68,11 @@ enum Command {
         #[arg(short = 'f', long = "answers")]
         answers: PathBuf,
     },
-    /// Roll an existing install forward.
-    Upgrade(LiveArgs),
+    /// Roll an existing install forward: what would change first (read only), then with --yes
+    /// the secrets carried over, the store, helm upgrade and verify.
+    Upgrade(upgrade::UpgradeArgs),
     /// The troubleshooting entry of a check.
     Explain { check_id: String },
-}
-
-/// The arguments of the commands that are not built yet: they are accepted so that `--help`
-/// shows the whole contract, then refused with one line.
-#[derive(Debug, clap::Args)]
-struct LiveArgs {
-    #[arg(short = 'f', long = "answers")]
-    answers: Option<PathBuf>,
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
 }
 
 /// Entry point of the binary.
@@ -97,7 +89,7 @@ pub fn main() -> ExitCode {
             Ok(a) => crate::tui::dashboard::run(a),
             Err(exit) => exit,
         },
-        Some(Command::Upgrade(_)) => not_built("upgrade", "upgrades that roll forward"),
+        Some(Command::Upgrade(args)) => upgrade::run(&args),
         Some(Command::Explain { .. }) => not_built("explain", "the troubleshooting entries"),
         None => crate::tui::run(cli.answers, cli.out, cli.plain),
     };
@@ -150,16 +142,7 @@ fn drive(
     };
     let (engine, mut events) = Engine::new(runtime.handle().clone());
     runtime.block_on(async move {
-        let stop = tokio_util::sync::CancellationToken::new();
-        let watcher = {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("\n{on_interrupt}");
-                    stop.cancel();
-                }
-            })
-        };
+        let (stop, watcher) = on_ctrl_c(on_interrupt);
         engine.submit_with(request, stop.child_token());
         let exit = loop {
             match events.recv().await {
@@ -182,6 +165,27 @@ fn drive(
         watcher.abort();
         exit
     })
+}
+
+/// A token Ctrl-C cancels (saying `on_interrupt` on a line of its own first), and its watcher,
+/// to abort when the command ends. Called inside the runtime.
+fn on_ctrl_c(
+    on_interrupt: &'static str,
+) -> (
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let watcher = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\n{on_interrupt}");
+                stop.cancel();
+            }
+        })
+    };
+    (stop, watcher)
 }
 
 /// The context a command changes, as the operator named it.

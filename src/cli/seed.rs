@@ -99,16 +99,8 @@ pub fn run(args: &SeedArgs) -> Exit {
     runtime.block_on(async move {
         // Ctrl-C is safe at any moment: before the writes nothing has changed; during them,
         // no new write starts and those in flight complete.
-        let stop = CancellationToken::new();
-        let watcher = {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("\ninterrupted: no new write starts; those in flight complete…");
-                    stop.cancel();
-                }
-            })
-        };
+        let (stop, watcher) =
+            super::on_ctrl_c("interrupted: no new write starts; those in flight complete…");
         let exit = seed(&engine, &mut rx, &stop, answers, args).await;
         watcher.abort();
         exit

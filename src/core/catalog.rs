@@ -50,6 +50,11 @@ pub struct CatalogSecret {
     /// Present only during a KEK rotation window.
     #[serde(default)]
     pub rotation_only: bool,
+    /// Names (after the prefix) an earlier chart version kept this value under. When this name
+    /// is missing and an earlier one holds a usable value, seeding copies that value here:
+    /// a key the data is sealed with is carried over, never regenerated.
+    #[serde(default)]
+    pub formerly: Vec<String>,
 }
 
 /// What a present key or token must look like for the services to accept it.
@@ -200,6 +205,53 @@ pub struct SecretCatalog {
     pub database: DatabaseFacts,
     pub redis: RedisFacts,
     pub secrets: Vec<CatalogSecret>,
+    /// Chart versions this one is a step forward from (their database migrations come before
+    /// this one's): a release of one of them is upgraded to this version, and this version's
+    /// release is never "upgraded" back to them.
+    #[serde(default)]
+    pub upgrades_from: Vec<String>,
+}
+
+/// How moving a release from one chart version to another relates to their migrations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionStep {
+    Same,
+    /// Forward: migrations only ever run forward.
+    Forward,
+    /// Backward: the database may already hold the newer schema.
+    Backward,
+    /// Neither chart says; the versions compare as semver.
+    Unknown,
+}
+
+/// The step from the deployed chart version to the target: what the catalogs say
+/// (`upgradesFrom`), else semver precedence. Calendar release candidates (2026.6.25-rc.1)
+/// precede 1.0.0 by the catalog, though semver would put them after.
+pub fn version_step(deployed: &str, target: &str) -> VersionStep {
+    let (deployed, target) = (
+        deployed.trim_start_matches('v'),
+        target.trim_start_matches('v'),
+    );
+    if deployed == target {
+        return VersionStep::Same;
+    }
+    let lists = |of: &str, other: &str| {
+        SecretCatalog::for_chart(of).is_some_and(|c| c.upgrades_from.iter().any(|v| v == other))
+    };
+    if lists(target, deployed) {
+        return VersionStep::Forward;
+    }
+    if lists(deployed, target) {
+        return VersionStep::Backward;
+    }
+    match (
+        semver::Version::parse(deployed),
+        semver::Version::parse(target),
+    ) {
+        (Ok(d), Ok(t)) if t > d => VersionStep::Forward,
+        (Ok(d), Ok(t)) if t < d => VersionStep::Backward,
+        _ => VersionStep::Unknown,
+    }
 }
 
 /// Why an asset is not a usable catalog.
@@ -333,6 +385,14 @@ impl SecretCatalog {
                 _ => {}
             }
         }
+        for s in &self.secrets {
+            if let Some(old) = s.formerly.iter().find(|f| self.get(f).is_some()) {
+                return Err(format!(
+                    "secret `{}`: formerly `{old}` is a secret of this chart too",
+                    s.name
+                ));
+            }
+        }
         // The connection records are built from the answers' postgres and redis sections.
         for record in ["postgres", "redis"] {
             if !self
@@ -422,6 +482,24 @@ impl SecretCatalog {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn version_steps_follow_the_catalogs_then_semver() {
+        // The release candidate precedes 1.0.0 by 1.0.0's catalog, though semver says after.
+        assert_eq!(
+            version_step("2026.6.25-rc.1", "1.0.0"),
+            VersionStep::Forward
+        );
+        assert_eq!(
+            version_step("1.0.0", "2026.6.25-rc.1"),
+            VersionStep::Backward
+        );
+        assert_eq!(version_step("1.0.0", "v1.0.0"), VersionStep::Same);
+        assert_eq!(version_step("1.0.0", "1.0.1"), VersionStep::Forward);
+        assert_eq!(version_step("1.2.0", "1.0.1"), VersionStep::Backward);
+        assert_eq!(version_step("main", "1.0.0"), VersionStep::Unknown);
+    }
+
     use super::*;
 
     #[test]

@@ -28,6 +28,9 @@ pub enum Observed {
         wrong_shape: Option<String>,
         /// Fields of a connection record that differ from the answers (not an error).
         drift: Vec<String>,
+        /// Fields a connection record lacks that the answers supply (an earlier chart's
+        /// record): added, the rest kept.
+        missing: Vec<String>,
     },
 }
 
@@ -46,10 +49,22 @@ pub enum Action {
     RotateKek,
     /// Exists with a shape the services cannot use; left alone, reported as an error.
     WrongShape(String),
+    /// Missing here, held by an earlier chart's name (this remote name): its value is copied,
+    /// never regenerated.
+    CopyFrom(String),
+    /// A connection record without these fields, which the answers supply: they are added,
+    /// the password and every other field kept.
+    Amend(Vec<String>),
 }
 
 impl Action {
     pub fn writes(&self) -> bool {
+        self.needs_value() || matches!(self, Action::CopyFrom(_) | Action::Amend(_))
+    }
+
+    /// The write takes a new value from its source (generated, env:, file:, prompt); a copy or
+    /// an amendment takes what the secret manager holds.
+    pub fn needs_value(&self) -> bool {
         matches!(
             self,
             Action::Create | Action::Fill | Action::Rotate | Action::RotateKek
@@ -64,6 +79,8 @@ impl Action {
             Action::Rotate => "rotate (new version)",
             Action::RotateKek => "rotate KEK (previous key kept)",
             Action::WrongShape(_) => "wrong shape: left unchanged",
+            Action::CopyFrom(_) => "copy from the earlier name",
+            Action::Amend(_) => "add the missing fields",
         }
     }
 }
@@ -114,6 +131,13 @@ impl SeedPlan {
             .iter()
             .map(|i| {
                 let mut line = format!("{:width$}  {}", i.remote_name, i.action.verb());
+                match &i.action {
+                    Action::CopyFrom(from) => line.push_str(&format!(" {from} (value kept)")),
+                    Action::Amend(fields) => {
+                        line.push_str(&format!(" ({}; the password kept)", fields.join(", ")))
+                    }
+                    _ => {}
+                }
                 if let Some(d) = &i.digest {
                     line.push_str(&format!("  (current {d})"));
                 }
@@ -246,6 +270,7 @@ pub fn observe_value(
 ) -> Observed {
     let mut wrong_shape = None;
     let mut drift = Vec::new();
+    let mut missing = Vec::new();
     match secret.kind {
         SecretKind::Key | SecretKind::Token => {
             wrong_shape = secret.value_rule().and_then(|rule| rule.violation(value));
@@ -255,18 +280,22 @@ pub fn observe_value(
             match &parsed {
                 Some(Value::Object(map)) => {
                     // Presence only: the password is never copied out of the record.
-                    let missing: Vec<&str> = secret
+                    let lacking: Vec<&str> = secret
                         .fields
                         .iter()
                         .filter(|f| !map.get(f.as_str()).is_some_and(json_field_present))
                         .map(String::as_str)
                         .collect();
-                    if !missing.is_empty() {
-                        wrong_shape = Some(format!("JSON without {}", missing.join(", ")));
+                    let expected = expected_fields(answers, &secret.name);
+                    // What the answers supply can be added; a missing password cannot.
+                    if lacking.iter().any(|f| !expected.contains_key(f)) {
+                        wrong_shape = Some(format!("JSON without {}", lacking.join(", ")));
                     } else {
-                        for (field, expected) in expected_fields(answers, &secret.name) {
-                            if map.get(field).and_then(json_field_text).as_deref()
-                                != Some(expected.as_str())
+                        missing = lacking.iter().map(|f| f.to_string()).collect();
+                        for (field, expected) in expected {
+                            if !missing.iter().any(|m| m == field)
+                                && map.get(field).and_then(json_field_text).as_deref()
+                                    != Some(expected.as_str())
                             {
                                 drift.push(field.to_string());
                             }
@@ -290,7 +319,49 @@ pub fn observe_value(
         digest: digest(key, value),
         wrong_shape,
         drift,
+        missing,
     }
+}
+
+/// What an earlier chart's name of a missing secret holds.
+enum Former {
+    Usable { remote: String, digest: String },
+    Unusable { remote: String, why: String },
+}
+
+/// The first earlier name (`formerly`) of a secret that exists remotely. `observed` holds
+/// earlier names under themselves (they are never names of the catalog).
+fn former(
+    secret: &CatalogSecret,
+    answers: &Answers,
+    observed: &BTreeMap<String, Observed>,
+) -> Option<Former> {
+    secret.formerly.iter().find_map(|old| {
+        let remote =
+            super::catalog::remote_name(answers.cloud, &answers.secret_manager.prefix, old);
+        match observed.get(old)? {
+            Observed::Present {
+                digest,
+                wrong_shape: None,
+                ..
+            } => Some(Former::Usable {
+                remote,
+                digest: digest.clone(),
+            }),
+            Observed::Present {
+                wrong_shape: Some(why),
+                ..
+            } => Some(Former::Unusable {
+                remote,
+                why: why.clone(),
+            }),
+            Observed::Empty => Some(Former::Unusable {
+                remote,
+                why: "it has no readable version".into(),
+            }),
+            Observed::Missing => None,
+        }
+    })
 }
 
 /// Builds the plan. `rotate` names catalog secrets to give a new version.
@@ -344,12 +415,26 @@ pub fn plan(
                 .unwrap_or(Observed::Missing);
             let rotating = rotate.contains(secret.name.as_str());
             let (action, digest, drift) = match state {
-                Observed::Missing => (Action::Create, None, vec![]),
+                Observed::Missing => match former(secret, answers, observed) {
+                    Some(Former::Usable { remote, digest }) => {
+                        (Action::CopyFrom(remote), Some(digest), vec![])
+                    }
+                    Some(Former::Unusable { remote, why }) => (
+                        Action::WrongShape(format!(
+                            "missing, and {remote} of an earlier chart holds a value this one cannot use ({why}); \
+                             it is not replaced by a new one"
+                        )),
+                        None,
+                        vec![],
+                    ),
+                    None => (Action::Create, None, vec![]),
+                },
                 Observed::Empty => (Action::Fill, None, vec![]),
                 Observed::Present {
                     digest,
                     wrong_shape,
                     drift,
+                    missing,
                 } => {
                     let action = if rotating && secret.name == KEK {
                         Action::RotateKek
@@ -357,6 +442,8 @@ pub fn plan(
                         Action::Rotate
                     } else if let Some(why) = wrong_shape {
                         Action::WrongShape(why)
+                    } else if !missing.is_empty() {
+                        Action::Amend(missing)
                     } else {
                         Action::Keep
                     };
@@ -474,20 +561,112 @@ mod tests {
                 .action
                 .clone()
         };
-        assert_eq!(
-            by("postgres"),
-            Action::WrongShape("JSON without authDatabase".into())
-        );
+        // The record of an earlier chart lacks a field the answers supply: added, kept else.
+        assert_eq!(by("postgres"), Action::Amend(vec!["authDatabase".into()]));
         assert!(matches!(by("admin-token"), Action::WrongShape(_)));
         assert_eq!(by("auth-secret"), Action::Fill);
         assert_eq!(by(KEK), Action::Keep);
         assert_eq!(by("redis"), Action::Keep);
         assert!(p.warnings().is_empty());
-        assert_eq!(p.errors().len(), 2);
+        assert_eq!(p.errors().len(), 1);
         assert!(
             p.lines().iter().all(|l| !l.contains(&key)),
             "plans never show values"
         );
+    }
+
+    /// The release-candidate layout: the KEK under `zone-kek`, no auth-secret, the postgres
+    /// record without authDatabase.
+    #[test]
+    fn an_earlier_layout_is_carried_over_never_regenerated() {
+        let a = answers();
+        let c = catalog();
+        let kek = "5e".repeat(32);
+        let mut observed = BTreeMap::new();
+        for s in c
+            .seeded()
+            .filter(|s| s.is_generated() && !["auth-secret", KEK].contains(&s.name.as_str()))
+        {
+            observed.insert(s.name.clone(), observe_value(s, &"ab".repeat(32), &a, &k()));
+        }
+        observed.insert(
+            "redis".into(),
+            observe_value(
+                c.get("redis").unwrap(),
+                r#"{"password":"p","host":"caracal-prod.abc123.ng.0001.use1.cache.amazonaws.com","port":6379,"database":0}"#,
+                &a,
+                &k(),
+            ),
+        );
+        let pg = c.get("postgres").unwrap();
+        observed.insert(
+            "postgres".into(),
+            observe_value(pg, r#"{"username":"caracal","password":"pw-of-rc","host":"caracal-prod.cluster-abc123.us-east-1.rds.amazonaws.com","port":5432,"database":"caracal"}"#, &a, &k()),
+        );
+        observed.insert(
+            "zone-kek".into(),
+            observe_value(c.get(KEK).unwrap(), &kek, &a, &k()),
+        );
+        let p = plan(c, &a, &observed, &[]).unwrap();
+        let item = |n: &str| p.items.iter().find(|i| i.secret.name == n).unwrap();
+        assert_eq!(
+            item(KEK).action,
+            Action::CopyFrom("caracal/zone-kek".into())
+        );
+        assert_eq!(
+            item(KEK).digest,
+            Some(digest(&k(), &kek)),
+            "the copied value's"
+        );
+        assert_eq!(item("auth-secret").action, Action::Create);
+        assert_eq!(
+            item("postgres").action,
+            Action::Amend(vec!["authDatabase".into()])
+        );
+        assert!(
+            item("postgres").drift.is_empty(),
+            "{:?}",
+            item("postgres").drift
+        );
+        assert_eq!(p.writes(), 3);
+        let lines = p.lines().join("\n");
+        assert!(
+            lines.contains("copy from the earlier name caracal/zone-kek (value kept)"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("add the missing fields (authDatabase; the password kept)"),
+            "{lines}"
+        );
+        assert!(!lines.contains(&kek) && !lines.contains("pw-of-rc"));
+
+        // An earlier KEK the chart cannot use is reported, never replaced by a new key.
+        observed.insert(
+            "zone-kek".into(),
+            observe_value(c.get(KEK).unwrap(), "short", &a, &k()),
+        );
+        let p = plan(c, &a, &observed, &[]).unwrap();
+        let kek_item = p.items.iter().find(|i| i.secret.name == KEK).unwrap();
+        assert!(
+            matches!(&kek_item.action, Action::WrongShape(why) if why.contains("caracal/zone-kek"))
+        );
+        // Without the password, a record cannot be amended.
+        observed.insert(
+            "postgres".into(),
+            observe_value(
+                pg,
+                r#"{"username":"caracal","host":"h","port":5432,"database":"caracal"}"#,
+                &a,
+                &k(),
+            ),
+        );
+        let p = plan(c, &a, &observed, &[]).unwrap();
+        let pg_item = p
+            .items
+            .iter()
+            .find(|i| i.secret.name == "postgres")
+            .unwrap();
+        assert!(matches!(&pg_item.action, Action::WrongShape(why) if why.contains("password")));
     }
 
     #[test]

@@ -146,6 +146,7 @@ pub async fn apply_objects(
     cluster: &Cluster,
     answers: &Answers,
     dry_run: bool,
+    take_over: bool,
     cancel: &CancellationToken,
     report: &(dyn Fn(Applied) + Send + Sync),
 ) -> Result<(Vec<Applied>, bool), EngineError> {
@@ -171,17 +172,26 @@ pub async fn apply_objects(
         let action = match (&current, dry_run) {
             (None, true) => ApplyAction::WouldCreate,
             (None, false) => {
-                cluster.apply(obj, false).await.map_err(EngineError::from)?;
+                cluster
+                    .apply_with(obj, false, take_over)
+                    .await
+                    .map_err(EngineError::from)?;
                 ApplyAction::Created
             }
             (Some(current), _) => {
-                let would = cluster.apply(obj, true).await.map_err(EngineError::from)?;
+                let would = cluster
+                    .apply_with(obj, true, take_over)
+                    .await
+                    .map_err(EngineError::from)?;
                 let fields = changed_fields(obj, current, &would);
                 match (fields.is_empty(), dry_run) {
                     (true, _) => ApplyAction::Unchanged,
                     (false, true) => ApplyAction::WouldChange(fields),
                     (false, false) => {
-                        cluster.apply(obj, false).await.map_err(EngineError::from)?;
+                        cluster
+                            .apply_with(obj, false, take_over)
+                            .await
+                            .map_err(EngineError::from)?;
                         ApplyAction::Configured(fields)
                     }
                 }

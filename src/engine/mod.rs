@@ -17,6 +17,7 @@ pub mod release;
 mod runner;
 pub mod seed;
 pub mod source;
+pub mod upgrade;
 pub mod verify;
 
 pub use error::EngineError;

@@ -87,7 +87,9 @@ pub fn seed_lines(event: &Event, answers_path: &Path) -> Vec<Line> {
         | Event::VerifyProgress(_)
         | Event::VerifyDone(_)
         | Event::Detected(_)
-        | Event::ClusterChoices(_) => vec![],
+        | Event::ClusterChoices(_)
+        | Event::UpgradePlanned(_)
+        | Event::Orphaned { .. } => vec![],
         Event::Failed(EngineError::Interrupted) => {
             vec![Line::Out(
                 "Interrupted before any write: nothing was changed.".into(),
@@ -286,3 +288,75 @@ pub fn next_steps(answers: &Path) -> [(String, &'static str); 3] {
         ),
     ]
 }
+
+/// What an upgrade would do, before it does anything: the versions and how they relate, the
+/// secret layout carried over, the objects and values helm would change (no secret value), and
+/// the keys the target chart newly mounts.
+pub fn upgrade_lines(plan: &crate::engine::upgrade::UpgradePlan) -> Vec<String> {
+    use crate::core::catalog::VersionStep;
+    let d = &plan.deployed;
+    let mut lines = vec![format!(
+        "Release {} in {}: revision {} ({}), chart {} (app {}) → chart {}{}",
+        plan.release,
+        plan.namespace,
+        d.revision,
+        d.status,
+        d.chart_version,
+        d.app_version,
+        plan.target,
+        match plan.step {
+            VersionStep::Same => ": the same chart, the answers' changes only",
+            VersionStep::Forward => ": forward",
+            VersionStep::Backward => ": BACKWARD (a downgrade)",
+            VersionStep::Unknown => ": the order of these versions is not known",
+        }
+    )];
+    let writes = plan.seed.writes();
+    lines.push(format!("Secrets ({writes} to write; nothing is deleted):"));
+    lines.extend(plan.seed.lines().into_iter().map(|l| format!("  {l}")));
+    let objects = crate::core::upgrade_diff::lines(&plan.objects);
+    lines.push(if objects.is_empty() {
+        "Objects: none would change.".into()
+    } else {
+        format!(
+            "Objects ({} would change; Secret data is never shown):",
+            plan.objects.len()
+        )
+    });
+    lines.extend(objects.into_iter().map(|l| format!("  {l}")));
+    let values = crate::core::upgrade_diff::value_lines(&plan.values);
+    lines.push(if values.is_empty() {
+        "Values: unchanged.".into()
+    } else {
+        format!("Values ({} fields differ):", plan.values.len())
+    });
+    lines.extend(values.into_iter().map(|l| format!("  {l}")));
+    for (name, paths) in &plan.recreate {
+        lines.push(format!(
+            "StatefulSet {name} is recreated, its pods and volumes kept: Kubernetes does not change {} in place",
+            paths.join(", ")
+        ));
+    }
+    if !plan.new_keys.is_empty() {
+        lines.push("Keys the target chart newly mounts from caracal-runtime:".into());
+        for k in &plan.new_keys {
+            lines.push(format!(
+                "  {} {}{}",
+                if k.produced { "✓" } else { "✗" },
+                k.key,
+                match (k.produced, k.optional) {
+                    (true, _) => " (the ExternalSecret produces it)",
+                    (false, true) => " (optional; the ExternalSecret does not produce it)",
+                    (false, false) =>
+                        " (NOT produced by the ExternalSecret: its pods would not start)",
+                }
+            ));
+        }
+    }
+    lines
+}
+
+/// Said when an upgrade fails or a downgrade is asked for: migrations only run forward.
+pub const FORWARD_ONLY: &str = "Caracal's database migrations are forward-only: the migration Jobs \
+may already have moved the schema. Rolling the release back is safe only while the older images \
+stay schema-compatible; otherwise fix forward (the reason above) and run the upgrade again.";

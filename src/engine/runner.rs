@@ -56,6 +56,8 @@ pub enum Request {
         answers: Box<Answers>,
         dry_run: bool,
         timeout: std::time::Duration,
+        /// Take the fields another manager set (an upgrade of a hand-applied install).
+        take_over: bool,
     },
     /// After a failed step 3, on the operator's request: `helm rollback` to `revision`.
     Rollback {
@@ -74,6 +76,13 @@ pub enum Request {
     Detect { answers: Box<Answers> },
     /// The names the wizard offers from the kubeconfig and the cluster (reads only).
     ClusterChoices { context: Option<String> },
+    /// What an upgrade to the answers' chart would do (reads only).
+    PlanUpgrade { answers: Box<Answers> },
+    /// Before helm: delete these StatefulSets of the release, their pods and volumes kept.
+    OrphanStatefulSets {
+        answers: Box<Answers>,
+        names: Vec<String>,
+    },
 }
 
 /// What the engine reports, in the order it happens.
@@ -109,6 +118,10 @@ pub enum Event {
     Detected(Detected),
     /// What `Request::ClusterChoices` read.
     ClusterChoices(Box<crate::engine::choices::Choices>),
+    /// What `Request::PlanUpgrade` read.
+    UpgradePlanned(Box<crate::engine::upgrade::UpgradePlan>),
+    /// `Request::OrphanStatefulSets` done.
+    Orphaned { names: Vec<String> },
     /// Step 4 ended with this report.
     VerifyDone(crate::engine::verify::VerifyOutcome),
     /// The request ended without doing its work.
@@ -276,6 +289,7 @@ async fn run(
             answers,
             dry_run,
             timeout,
+            take_over,
         } => {
             check(&answers)?;
             let cluster = connect_cluster(shared, &answers, cancel)
@@ -285,7 +299,7 @@ async fn run(
                 let _ = events.send(Event::Applied(a));
             };
             let (objects, interrupted) =
-                apply_objects(&cluster, &answers, dry_run, cancel, &report).await?;
+                apply_objects(&cluster, &answers, dry_run, take_over, cancel, &report).await?;
             if dry_run || interrupted {
                 return Ok(Event::ApplyDone(ApplyOutcome {
                     dry_run,
@@ -398,6 +412,32 @@ async fn run(
             };
             choices.requested = context;
             Ok(Event::ClusterChoices(Box::new(choices)))
+        }
+        Request::PlanUpgrade { answers } => {
+            check(&answers)?;
+            let sm = connect(shared, &answers, cancel).await?;
+            let seed = plan_seed(sm.as_ref(), &answers, &[], shared.concurrency, cancel).await?;
+            let cluster = connect_cluster(shared, &answers, cancel)
+                .await?
+                .map_err(EngineError::from)?;
+            let plan = crate::engine::upgrade::plan_upgrade(
+                &cluster,
+                &Helm::from_env(),
+                &answers,
+                seed,
+                cancel,
+            )
+            .await?;
+            Ok(Event::UpgradePlanned(Box::new(plan)))
+        }
+        Request::OrphanStatefulSets { answers, names } => {
+            check(&answers)?;
+            let cluster = connect_cluster(shared, &answers, cancel)
+                .await?
+                .map_err(EngineError::from)?;
+            crate::engine::upgrade::orphan_statefulsets(&cluster, &answers.namespace, &names)
+                .await?;
+            Ok(Event::Orphaned { names })
         }
         Request::Detect { answers } => {
             check(&answers)?;

@@ -60,12 +60,15 @@ where
     }
 }
 
+/// Reads one secret; `name` is the catalog's name or an earlier one of it (`formerly`), held
+/// to the catalog entry's rules.
 async fn observe_one(
     sm: &dyn SecretManager,
     secret: &CatalogSecret,
+    name: &str,
     answers: &Answers,
 ) -> (String, Result<Observed, SecretManagerError>) {
-    let remote = remote_name(answers.cloud, &answers.secret_manager.prefix, &secret.name);
+    let remote = remote_name(answers.cloud, &answers.secret_manager.prefix, name);
     let state = with_retry(|| sm.read(&remote)).await;
     let observed = state.map(|s| match s {
         RemoteState::Missing => Observed::Missing,
@@ -74,10 +77,11 @@ async fn observe_one(
             observe_value(secret, v.expose_secret(), answers, fingerprint::key())
         }
     });
-    (secret.name.clone(), observed)
+    (name.to_string(), observed)
 }
 
-/// Reads the state of every catalog secret, concurrently.
+/// Reads the state of every catalog secret and of every earlier name of one (an upgrade
+/// from an earlier chart's layout), concurrently.
 pub async fn observe(
     sm: &dyn SecretManager,
     catalog: &SecretCatalog,
@@ -87,7 +91,12 @@ pub async fn observe(
     // Futures built by a named async fn (not a closure) stay provably Send for spawn.
     let reads: Vec<_> = catalog
         .seeded()
-        .map(|secret| observe_one(sm, secret, answers))
+        .flat_map(|secret| {
+            std::iter::once(secret.name.as_str())
+                .chain(secret.formerly.iter().map(String::as_str))
+                .map(move |name| (secret, name))
+        })
+        .map(|(secret, name)| observe_one(sm, secret, name, answers))
         .collect();
     let results: Vec<(String, Result<Observed, SecretManagerError>)> = futures::stream::iter(reads)
         .buffer_unordered(concurrency.max(1))
@@ -141,7 +150,7 @@ fn prompt_field(secret: &CatalogSecret, answers: &Answers) -> Option<String> {
 pub fn prompts_needed(plan: &SeedPlan, answers: &Answers) -> Vec<String> {
     plan.items
         .iter()
-        .filter(|i| i.action.writes())
+        .filter(|i| i.action.needs_value())
         .filter_map(|i| prompt_field(&i.secret, answers))
         .collect()
 }
@@ -224,7 +233,7 @@ pub async fn write_seed(
 ) -> Result<SeedOutcome, EngineError> {
     let prompt = prompted.prompter();
     let mut values = BTreeMap::new();
-    for item in plan.items.iter().filter(|i| i.action.writes()) {
+    for item in plan.items.iter().filter(|i| i.action.needs_value()) {
         values.insert(
             item.secret.name.clone(),
             value_for(&item.secret, answers, &prompt)?,
@@ -297,7 +306,105 @@ impl SeedReport {
     }
 }
 
+/// Writes one planned secret; returns the verb and the fingerprint of what it now holds.
 async fn write_one(
+    sm: &dyn SecretManager,
+    item: &PlanItem,
+    value: Option<&SecretString>,
+    labels: &Labels,
+    answers: &Answers,
+) -> Result<(&'static str, String), SecretManagerError> {
+    let fingerprint = |v: &SecretString| digest(fingerprint::key(), v.expose_secret());
+    match (&item.action, value) {
+        (Action::CopyFrom(from), _) => {
+            let old = match with_retry(|| sm.read(from)).await? {
+                RemoteState::Present(v) => v,
+                _ => {
+                    return Err(SecretManagerError::Other(
+                        format!("{from} has no value to copy any more").into(),
+                    ));
+                }
+            };
+            let verb = create_or_keep(sm, &item.remote_name, &old, labels).await?;
+            Ok((
+                if verb == "created" {
+                    "copied from the earlier name"
+                } else {
+                    verb
+                },
+                fingerprint(&old),
+            ))
+        }
+        (Action::Amend(fields), _) => {
+            let current = match with_retry(|| sm.read(&item.remote_name)).await? {
+                RemoteState::Present(v) => v,
+                _ => {
+                    return Err(SecretManagerError::Other(
+                        format!("{} has no record to amend any more", item.remote_name).into(),
+                    ));
+                }
+            };
+            let amended = amend(&current, fields, answers, &item.secret.name)?;
+            with_retry(|| sm.add_version(&item.remote_name, &amended)).await?;
+            Ok(("fields added, the rest kept", fingerprint(&amended)))
+        }
+        (_, Some(value)) => write_value(sm, item, value, labels, answers)
+            .await
+            .map(|verb| (verb, fingerprint(value))),
+        (_, None) => Err(SecretManagerError::Other("no value resolved".into())),
+    }
+}
+
+/// Creates a secret unless another run created it meanwhile (theirs stands).
+async fn create_or_keep(
+    sm: &dyn SecretManager,
+    remote: &str,
+    value: &SecretString,
+    labels: &Labels,
+) -> Result<&'static str, SecretManagerError> {
+    match with_retry(|| sm.create(remote, value, labels)).await {
+        Ok(()) => Ok("created"),
+        // Another run created it meanwhile: theirs stands, never overwritten.
+        Err(SecretManagerError::AlreadyExists) => match with_retry(|| sm.read(remote)).await? {
+            RemoteState::Present(_) => Ok("already created by another run; kept"),
+            _ => with_retry(|| sm.add_version(remote, value))
+                .await
+                .map(|()| "created"),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// A connection record with the fields the answers supply added; everything it held kept.
+/// Every string of the parsed record is wiped before it is dropped.
+fn amend(
+    current: &SecretString,
+    fields: &[String],
+    answers: &Answers,
+    record: &str,
+) -> Result<SecretString, SecretManagerError> {
+    let mut parsed: serde_json::Value = serde_json::from_str(current.expose_secret())
+        .map_err(|_| SecretManagerError::Other("the record is no longer JSON".into()))?;
+    let expected = crate::core::seed::expected_fields(answers, record);
+    if let serde_json::Value::Object(map) = &mut parsed {
+        for field in fields {
+            if let Some(v) = expected.get(field.as_str()) {
+                map.insert(
+                    field.clone(),
+                    crate::engine::source::record_field(record, field, v.clone()),
+                );
+            }
+        }
+    }
+    let capacity = 6 * current.expose_secret().len() + 1024;
+    let mut text = zeroize::Zeroizing::new(Vec::with_capacity(capacity));
+    serde_json::to_writer(&mut *text, &parsed).expect("a value serializes");
+    crate::core::seed::wipe_json(&mut parsed);
+    let text = std::str::from_utf8(&text).expect("serde_json writes UTF-8");
+    Ok(SecretString::from(text))
+}
+
+async fn write_value(
     sm: &dyn SecretManager,
     item: &PlanItem,
     value: &SecretString,
@@ -305,19 +412,7 @@ async fn write_one(
     answers: &Answers,
 ) -> Result<&'static str, SecretManagerError> {
     match &item.action {
-        Action::Create => match with_retry(|| sm.create(&item.remote_name, value, labels)).await {
-            Ok(()) => Ok("created"),
-            // Another run created it meanwhile: theirs stands, never overwritten.
-            Err(SecretManagerError::AlreadyExists) => {
-                match with_retry(|| sm.read(&item.remote_name)).await? {
-                    RemoteState::Present(_) => Ok("already created by another run; kept"),
-                    _ => with_retry(|| sm.add_version(&item.remote_name, value))
-                        .await
-                        .map(|()| "created"),
-                }
-            }
-            Err(e) => Err(e),
-        },
+        Action::Create => create_or_keep(sm, &item.remote_name, value, labels).await,
         Action::Fill => with_retry(|| sm.add_version(&item.remote_name, value))
             .await
             .map(|()| "first version added"),
@@ -346,7 +441,9 @@ async fn write_one(
             with_retry(|| sm.add_version(&item.remote_name, value)).await?;
             Ok("rotated; previous key kept")
         }
-        Action::Keep | Action::WrongShape(_) => Ok("unchanged"),
+        Action::Keep | Action::WrongShape(_) | Action::CopyFrom(_) | Action::Amend(_) => {
+            Ok("unchanged")
+        }
     }
 }
 
@@ -366,27 +463,28 @@ async fn apply_one(
         });
         return (item.remote_name.clone(), None);
     }
-    let Some(value) = values.get(&item.secret.name) else {
-        return (
-            item.remote_name.clone(),
-            Some(Err(SecretManagerError::Other("no value resolved".into()))),
-        );
-    };
     progress(Progress::Started {
         remote: item.remote_name.clone(),
     });
+    let value = values.get(&item.secret.name);
     let result = write_one(sm, item, value, labels, answers).await;
-    match &result {
-        Ok(verb) => progress(Progress::Done {
-            remote: item.remote_name.clone(),
-            verb,
-            digest: digest(fingerprint::key(), value.expose_secret()),
-        }),
-        Err(e) => progress(Progress::Failed {
-            remote: item.remote_name.clone(),
-            error: e.clone(),
-        }),
-    }
+    let result = match result {
+        Ok((verb, digest)) => {
+            progress(Progress::Done {
+                remote: item.remote_name.clone(),
+                verb,
+                digest,
+            });
+            Ok(verb)
+        }
+        Err(e) => {
+            progress(Progress::Failed {
+                remote: item.remote_name.clone(),
+                error: e.clone(),
+            });
+            Err(e)
+        }
+    };
     (item.remote_name.clone(), Some(result))
 }
 

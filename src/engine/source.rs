@@ -214,6 +214,18 @@ fn check_password(field: &str, value: &str) -> Result<(), SourceError> {
     Ok(())
 }
 
+/// One non-secret field of a connection record as JSON: the ports and Redis's database
+/// number are numbers, the rest strings.
+pub fn record_field(record: &str, key: &str, text: String) -> Value {
+    if key == "port" || (key == "database" && record == "redis") {
+        text.parse::<u64>()
+            .map(Value::from)
+            .unwrap_or(Value::String(text))
+    } else {
+        Value::String(text)
+    }
+}
+
 /// The value to write for one catalog secret. A supplied value (env:, file:, prompt) is
 /// checked against the catalog's rule for its entry before it is returned.
 pub fn value_for(
@@ -234,14 +246,7 @@ pub fn value_for(
             }
             let mut record = Map::new();
             for (k, v) in crate::core::seed::expected_fields(answers, &secret.name) {
-                let value = if k == "port" || (k == "database" && secret.name == "redis") {
-                    v.parse::<u64>()
-                        .map(Value::from)
-                        .unwrap_or(Value::String(v))
-                } else {
-                    Value::String(v)
-                };
-                record.insert(k.to_string(), value);
+                record.insert(k.to_string(), record_field(&secret.name, k, v));
             }
             record.insert(
                 "password".into(),

@@ -821,6 +821,8 @@ impl State {
                 self.choices = *choices
             }
             Event::ClusterChoices(_) => {}
+            // The wizard's upgrade screens are not built yet; it never asks for a plan.
+            Event::UpgradePlanned(_) | Event::Orphaned { .. } => {}
             Event::Failed(error) => {
                 self.seed.phase = SeedPhase::Done;
                 self.seed.result = Some(SeedResult::Failed(error));
@@ -1297,6 +1299,7 @@ impl State {
                 answers: Box::new(answers),
                 dry_run,
                 timeout: self.apply_timeout,
+                take_over: false,
             },
         )
     }
@@ -1358,6 +1361,7 @@ impl State {
                 answers: Box::new(answers),
                 dry_run: true,
                 timeout: self.apply_timeout,
+                take_over: false,
             },
         )
     }
@@ -1872,7 +1876,13 @@ mod tests {
         let mut s = fresh();
         assert!(update(&mut s, Msg::Save).is_empty());
         assert!(matches!(s.status, Some(Err(_))));
-        assert!(update(&mut s, Msg::RequestQuit).is_empty());
+        // Asking keeps the unsaved answers as a draft (the save moved to the review), and
+        // does not leave.
+        let effects = update(&mut s, Msg::RequestQuit);
+        assert!(
+            effects.iter().all(|e| matches!(e, Effect::Draft { .. })),
+            "{effects:?}"
+        );
         assert!(s.confirm_quit);
         update(&mut s, Msg::CancelQuit);
         assert!(!s.confirm_quit);

@@ -238,7 +238,8 @@ impl Plain<'_> {
                 vec![format!("{release} rolled back to revision {revision}.")]
             }
             Event::Uninstalled { .. } => vec![format!("{release} uninstalled.")],
-            Event::Detected(_) | Event::ClusterChoices(_) => vec![],
+            Event::UpgradePlanned(plan) => crate::engine::narrate::upgrade_lines(plan),
+            Event::Detected(_) | Event::ClusterChoices(_) | Event::Orphaned { .. } => vec![],
         };
         for line in lines {
             say(line.trim_end());
