@@ -239,8 +239,8 @@ pub async fn wrong_shape_is_an_error(cloud: &str) {
         &answers.secret_manager.prefix,
         "postgres",
     );
-    let bad =
-        r#"{"username":"caracal","password":"p","host":"h","port":5432,"database":"caracal"}"#;
+    // No password: nothing the answers hold can complete it.
+    let bad = r#"{"username":"caracal","host":"h","port":5432,"database":"caracal","authDatabase":"caracal_auth"}"#;
     sm.create(
         &name,
         &secrecy::SecretString::from(bad),
@@ -252,7 +252,7 @@ pub async fn wrong_shape_is_an_error(cloud: &str) {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("JSON without authDatabase") && stdout.contains("--rotate postgres"),
+        stdout.contains("JSON without password") && stdout.contains("--rotate postgres"),
         "{stdout}"
     );
     assert_eq!(
@@ -264,6 +264,46 @@ pub async fn wrong_shape_is_an_error(cloud: &str) {
         stdout.contains("12 written"),
         "the rest was seeded: {stdout}"
     );
+}
+
+/// A connection record of an earlier chart (no `authDatabase`) gains the field the answers
+/// supply in a new version; its password and every other field are kept (read back through
+/// the cloud's SDK).
+pub async fn an_earlier_record_is_amended_its_password_kept(cloud: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (answers, path) = fresh_answers(cloud, dir.path(), "m");
+    let sm = connect_secret_manager(&answers).await.unwrap();
+    let name = caracal_deploy::core::catalog::remote_name(
+        answers.cloud,
+        &answers.secret_manager.prefix,
+        "postgres",
+    );
+    let p = &answers.postgres;
+    let earlier = serde_json::json!({
+        "username": p.username, "password": "an-rc-era-password", "host": p.host,
+        "port": p.port, "database": p.database,
+    });
+    sm.create(
+        &name,
+        &secrecy::SecretString::from(earlier.to_string()),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let out = seed(&path, &dir.path().join("log"), &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("add the missing fields (authDatabase; the password kept)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("an-rc-era-password"));
+    let now: serde_json::Value =
+        serde_json::from_str(&value(sm.as_ref(), &answers, "postgres").await.unwrap()).unwrap();
+    assert_eq!(now["password"], "an-rc-era-password");
+    assert_eq!(now["authDatabase"], serde_json::json!(p.auth_database));
+    assert_eq!(now["port"], earlier["port"]);
+    assert_eq!(sm.version_count(&name).await.unwrap(), 2, "a new version");
 }
 
 /// Two runs at once end consistent: one value per secret, both runs succeed.
@@ -347,6 +387,11 @@ async fn aws_wrong_shape_is_an_error() {
 }
 
 #[tokio::test]
+async fn aws_an_earlier_record_is_amended_its_password_kept() {
+    an_earlier_record_is_amended_its_password_kept("aws").await;
+}
+
+#[tokio::test]
 async fn aws_concurrent_runs_end_consistent() {
     concurrent_runs_end_consistent("aws").await;
 }
@@ -367,6 +412,11 @@ async fn gcp_wrong_shape_is_an_error() {
 }
 
 #[tokio::test]
+async fn gcp_an_earlier_record_is_amended_its_password_kept() {
+    an_earlier_record_is_amended_its_password_kept("gcp").await;
+}
+
+#[tokio::test]
 async fn gcp_concurrent_runs_end_consistent() {
     concurrent_runs_end_consistent("gcp").await;
 }
@@ -379,6 +429,11 @@ async fn azure_seeding_contract() {
 #[tokio::test]
 async fn azure_wrong_shape_is_an_error() {
     wrong_shape_is_an_error("azure").await;
+}
+
+#[tokio::test]
+async fn azure_an_earlier_record_is_amended_its_password_kept() {
+    an_earlier_record_is_amended_its_password_kept("azure").await;
 }
 
 #[tokio::test]

@@ -94,10 +94,20 @@ fn the_release_candidate_layout_installs_on_the_bed() {
 /// the secrets 1.0.0 added exist. No value is printed.
 #[test]
 fn a_release_candidate_install_upgrades_to_1_0_0_verified_with_its_kek_unchanged() {
+    upgrade_the_release_candidate(&support::helm(), "up3");
+}
+
+/// The same upgrade run by helm 4, over the release helm 3 installed from the guide.
+#[test]
+fn a_release_candidate_install_upgrades_to_1_0_0_with_helm_4_too() {
+    upgrade_the_release_candidate(&support::helm4(), "up4");
+}
+
+fn upgrade_the_release_candidate(helm: &std::path::Path, tag: &str) {
     let _turn = support::verify_bed::TURN
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let rc = install_rc_layout("up");
+    let rc = install_rc_layout(tag);
     let printed_nowhere = |out: &std::process::Output| {
         let all = format!(
             "{}{}",
@@ -110,7 +120,7 @@ fn a_release_candidate_install_upgrades_to_1_0_0_verified_with_its_kek_unchanged
     };
 
     // The dry run: what would change, and nothing changed.
-    let out = support::caracal_with(&["upgrade", "--dry-run"], &rc.path);
+    let out = support::caracal_with_helm(&["upgrade", "--dry-run"], &rc.path, helm);
     let stdout = support::text(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -157,6 +167,7 @@ fn a_release_candidate_install_upgrades_to_1_0_0_verified_with_its_kek_unchanged
             ("HTTPS_PROXY", proxy.as_ref()),
             ("NO_PROXY", "127.0.0.1,localhost".as_ref()),
             ("CARACAL_DEPLOY_CA_BUNDLE", ca.as_ref()),
+            ("CARACAL_HELM", helm.as_os_str()),
         ],
     );
     let (stdout, stderr) = (support::text(&out.stdout), support::text(&out.stderr));
