@@ -344,17 +344,16 @@ impl Helm {
         values: &Path,
         kube_version: &str,
     ) -> Result<String, HelmError> {
-        let mut args = vec![
-            "template".into(),
-            format!("--namespace={namespace}"),
-            format!("--values={}", values.display()),
-            format!("--kube-version={kube_version}"),
-        ];
-        if !std::path::Path::new(chart).is_dir() {
-            args.push(format!("--version={version}"));
-        }
-        args.extend(["--".into(), release.into(), chart.into()]);
-        self.run(&args).await
+        let version = (!Path::new(chart).is_dir()).then_some(version);
+        self.run(&template_args(
+            release,
+            chart,
+            version,
+            namespace,
+            values,
+            kube_version,
+        ))
+        .await
     }
 
     pub async fn template(
@@ -365,15 +364,34 @@ impl Helm {
         values: &Path,
         kube_version: &str,
     ) -> Result<String, HelmError> {
-        self.run(&[
-            "template".into(),
-            format!("--namespace={namespace}"),
-            format!("--values={}", values.display()),
-            format!("--kube-version={kube_version}"),
-            "--".into(),
-            release.into(),
-            chart.into(),
-        ])
+        self.run(&template_args(
+            release,
+            chart,
+            None,
+            namespace,
+            values,
+            kube_version,
+        ))
         .await
     }
+}
+
+/// The argv of `helm template`, pinned to `version` when given.
+fn template_args(
+    release: &str,
+    chart: &str,
+    version: Option<&str>,
+    namespace: &str,
+    values: &Path,
+    kube_version: &str,
+) -> Vec<String> {
+    let mut args = vec![
+        "template".into(),
+        format!("--namespace={namespace}"),
+        format!("--values={}", values.display()),
+        format!("--kube-version={kube_version}"),
+    ];
+    args.extend(version.map(|v| format!("--version={v}")));
+    args.extend(["--".into(), release.into(), chart.into()]);
+    args
 }

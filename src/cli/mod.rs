@@ -188,6 +188,21 @@ fn on_ctrl_c(
     (stop, watcher)
 }
 
+/// The next event that ends the request; each one before it is told. None: the engine stopped.
+pub(super) async fn until(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<crate::engine::Event>,
+    mut tell: impl FnMut(&crate::engine::Event),
+    ends: impl Fn(&crate::engine::Event) -> bool,
+) -> Option<crate::engine::Event> {
+    while let Some(event) = rx.recv().await {
+        tell(&event);
+        if ends(&event) || matches!(event, crate::engine::Event::Failed(_)) {
+            return Some(event);
+        }
+    }
+    None
+}
+
 /// The context a command changes, as the operator named it.
 fn context_of(answers: &Answers) -> String {
     answers

@@ -67,16 +67,12 @@ fn prompt_masked(field: &str) -> Result<SecretString, SourceError> {
 
 /// Waits for the event that ends the current request, printing every event on the way.
 async fn until_done(rx: &mut UnboundedReceiver<Event>, answers_path: &Path) -> Option<Event> {
-    while let Some(event) = rx.recv().await {
-        print(seed_lines(&event, answers_path));
-        if matches!(
-            event,
-            Event::SeedPlanned { .. } | Event::SeedFinished(_) | Event::Failed(_)
-        ) {
-            return Some(event);
-        }
-    }
-    None
+    super::until(
+        rx,
+        |event| print(seed_lines(event, answers_path)),
+        |event| matches!(event, Event::SeedPlanned { .. } | Event::SeedFinished(_)),
+    )
+    .await
 }
 
 pub fn run(args: &SeedArgs) -> Exit {

@@ -63,21 +63,6 @@ fn say(lines: impl IntoIterator<Item = String>) {
     }
 }
 
-/// The next event that ends the request; each one before it is told. None: the engine stopped.
-async fn until(
-    rx: &mut UnboundedReceiver<Event>,
-    mut tell: impl FnMut(&Event),
-    ends: impl Fn(&Event) -> bool,
-) -> Option<Event> {
-    while let Some(event) = rx.recv().await {
-        tell(&event);
-        if ends(&event) || matches!(event, Event::Failed(_)) {
-            return Some(event);
-        }
-    }
-    None
-}
-
 /// An engine failure: told with its fix; the exit of the contract.
 fn failed(e: &EngineError) -> Exit {
     if matches!(e, EngineError::Interrupted) {
@@ -147,7 +132,7 @@ async fn upgrade(
     submit(Request::PlanUpgrade {
         answers: Box::new(answers.clone()),
     });
-    let plan = match until(rx, |_| {}, |e| matches!(e, Event::UpgradePlanned(_))).await {
+    let plan = match super::until(rx, |_| {}, |e| matches!(e, Event::UpgradePlanned(_))).await {
         Some(Event::UpgradePlanned(plan)) => plan,
         Some(Event::Failed(e)) => return failed(&e),
         _ => return Exit::Other,
@@ -209,7 +194,7 @@ async fn upgrade(
                 }
             }
         };
-        match until(rx, tell, |e| matches!(e, Event::SeedFinished(_))).await {
+        match super::until(rx, tell, |e| matches!(e, Event::SeedFinished(_))).await {
             Some(Event::SeedFinished(o)) if o.exit(false) == Exit::Success => {}
             Some(Event::SeedFinished(o)) => return o.exit(false),
             Some(Event::Failed(e)) => return failed(&e),
@@ -233,7 +218,7 @@ async fn upgrade(
         Event::ApplyDone(o) => eprintln!("{}", apply_summary(o)),
         _ => {}
     };
-    match until(rx, tell, |e| matches!(e, Event::ApplyDone(_))).await {
+    match super::until(rx, tell, |e| matches!(e, Event::ApplyDone(_))).await {
         Some(Event::ApplyDone(o)) if o.synced => {}
         Some(Event::ApplyDone(_)) => return Exit::Other,
         Some(Event::Failed(e)) => return failed(&e),
@@ -252,7 +237,7 @@ async fn upgrade(
             answers: Box::new(answers.clone()),
             names,
         });
-        match until(rx, |_| {}, |e| matches!(e, Event::Orphaned { .. })).await {
+        match super::until(rx, |_| {}, |e| matches!(e, Event::Orphaned { .. })).await {
             Some(Event::Orphaned { .. }) => {}
             Some(Event::Failed(e)) => return failed(&e),
             _ => return Exit::Other,
@@ -274,7 +259,7 @@ async fn upgrade(
             say(progress_lines(&release, p));
         }
     };
-    match until(rx, tell, |e| matches!(e, Event::InstallDone(_))).await {
+    match super::until(rx, tell, |e| matches!(e, Event::InstallDone(_))).await {
         Some(Event::InstallDone(o @ InstallOutcome::Failed { .. })) => {
             println!("{}", install_text(&o, &release));
             eprintln!("{FORWARD_ONLY}");
@@ -295,7 +280,7 @@ async fn upgrade(
         mode: Mode::Wait(args.wait),
     });
     let mut changes = CheckChanges::default();
-    let exit = match until(
+    let exit = match super::until(
         rx,
         |e| {
             if let Event::VerifyProgress(live) = e {

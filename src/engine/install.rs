@@ -292,6 +292,21 @@ fn revision(status: &Value) -> u64 {
     status["version"].as_u64().unwrap_or(0)
 }
 
+/// The rendered values in a private temporary file for helm (they hold no secret; the file
+/// is 0600 all the same), removed when dropped.
+pub(crate) fn values_file(
+    values: &serde_json::Value,
+) -> Result<tempfile::NamedTempFile, EngineError> {
+    let file = tempfile::Builder::new()
+        .prefix("caracal-values-")
+        .suffix(".yaml")
+        .tempfile()
+        .map_err(|e| EngineError::Internal(format!("cannot write the values file: {e}")))?;
+    std::fs::write(file.path(), crate::core::yaml::to_string(values))
+        .map_err(|e| EngineError::Internal(format!("cannot write the values file: {e}")))?;
+    Ok(file)
+}
+
 /// A helm failure as the engine reports it, with the fix when there is one.
 pub(crate) fn helm_error(e: HelmError) -> EngineError {
     let fix = match &e {
@@ -823,14 +838,7 @@ pub async fn install(
         Some(_) => deployed_revision(cluster, release, ns).await,
         None => None,
     };
-    // The values hold no secret; the file is private all the same (0600).
-    let values = tempfile::Builder::new()
-        .prefix("caracal-values-")
-        .suffix(".yaml")
-        .tempfile()
-        .map_err(|e| EngineError::Internal(format!("cannot write the values file: {e}")))?;
-    std::fs::write(values.path(), crate::core::yaml::to_string(&bundle.values))
-        .map_err(|e| EngineError::Internal(format!("cannot write the values file: {e}")))?;
+    let values = values_file(&bundle.values)?;
     let dialect = helm.dialect().await.map_err(helm_error)?;
     let path = values.path().display().to_string();
     let args: Vec<String> = helm_install_args_for(answers, &path, dialect)

@@ -19,7 +19,7 @@ use crate::core::seed::SeedPlan;
 use crate::core::upgrade_diff::{Change, FieldChange, ObjectChange, diff_manifests, diff_values};
 
 use super::EngineError;
-use super::install::helm_error;
+use super::install::{helm_error, values_file};
 
 /// The Secret the chart's workloads read their secrets from.
 const RUNTIME_SECRET: &str = "caracal-runtime";
@@ -202,16 +202,8 @@ pub async fn plan_upgrade(
     };
     let target = answers.chart.version.clone();
     let bundle = render(answers);
-    let values = tempfile::Builder::new()
-        .prefix("caracal-values-")
-        .suffix(".yaml")
-        .tempfile()
-        .map_err(|e| EngineError::Internal(format!("cannot write the values: {e}")))?;
-    std::fs::write(values.path(), crate::core::yaml::to_string(&bundle.values))
-        .map_err(|e| EngineError::Internal(format!("cannot write the values: {e}")))?;
-    let kube_version = SecretCatalog::for_chart(&target)
-        .map(|c| c.render_kube_version.clone())
-        .unwrap_or_else(|| "1.34.0".into());
+    let values = values_file(&bundle.values)?;
+    let kube_version = &SecretCatalog::of_valid(&target).render_kube_version;
     let rendered = tokio::select! {
         r = helm.template_version(
             release_name,
@@ -219,7 +211,7 @@ pub async fn plan_upgrade(
             &target,
             ns,
             values.path(),
-            &kube_version,
+            kube_version,
         ) => r.map_err(helm_error)?,
         () = cancel.cancelled() => return Err(EngineError::Interrupted),
     };

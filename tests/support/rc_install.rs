@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use caracal_deploy::core::answers::{Answers, SecretManagerTarget};
 use serde_json::{Value, json};
 
+use crate::support::verify_bed::{kubectl, kubectl_ok};
 use crate::support::{bed_answers, helm, text, unique};
 
 /// The release candidate's chart: `version` of its Chart.yaml and its directory.
@@ -571,23 +572,6 @@ fn bed_is_up() {
          `eval \"$(scripts/testbed env)\"`",
         text(&out.stderr).trim()
     );
-}
-
-fn kubectl(args: &[&str]) -> Output {
-    Command::new(std::env::var_os("CARACAL_KUBECTL").unwrap_or_else(|| "kubectl".into()))
-        .args(args)
-        .output()
-        .expect("the bed's kubectl")
-}
-
-fn kubectl_ok(args: &[&str]) -> String {
-    let out = kubectl(args);
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 /// kubectl with an object on stdin; panics with kubectl's stderr.
