@@ -2497,11 +2497,21 @@ fn the_review_shows_the_cluster_diff_and_changes_nothing() {
     state.screen = Screen::Questions(SCREENS.len() - 1);
     press(&mut state, KeyCode::PageDown);
     let effects = press(&mut state, KeyCode::Left);
-    run_for(&runtime, &mut driver, &mut state, effects, 120, |m| {
-        matches!(m, Msg::Engine(Event::InstallDone(_) | Event::Failed(_)))
-    });
+    // The upgrade plan answers that there is no release (a first install): helm is asked.
+    run_for(
+        &runtime,
+        &mut driver,
+        &mut state,
+        effects,
+        120,
+        |m| match m {
+            Msg::Engine(Event::Failed(EngineError::NoRelease { .. })) => false,
+            m => matches!(m, Msg::Engine(Event::InstallDone(_) | Event::Failed(_))),
+        },
+    );
     let screen = draw_wide(&state);
     kubectl(&["delete", "namespace", "--wait=false", &ns]);
+    assert!(!state.upgrade_mode(), "no release: not an upgrade");
     assert_eq!(state.review.diff.phase, DiffPhase::Done, "{screen}");
     // kubectl's namespace lacks the labels the bundle sets: the dry run names them.
     for line in [

@@ -95,7 +95,7 @@ pub struct PlanItem {
     pub drift: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SeedPlan {
     pub items: Vec<PlanItem>,
 }

@@ -33,6 +33,9 @@ pub enum EngineError {
         namespace: String,
         state: String,
     },
+    /// An upgrade was asked of a release helm does not know.
+    #[error("there is no release {release} in namespace {namespace}: nothing to upgrade")]
+    NoRelease { release: String, namespace: String },
     /// Stopped by the operator after something was started (the message says what, the fix
     /// how to finish).
     #[error("{message}")]
@@ -81,6 +84,9 @@ impl EngineError {
                 ))
             }
             EngineError::Source(e) => e.fix(),
+            EngineError::NoRelease { .. } => Some(
+                "`caracal-deploy install` installs it (after seed and apply); the wizard does all three".into(),
+            ),
             EngineError::Interrupted => Some("run the same command again".into()),
             EngineError::Stopped { fix, .. } => Some(fix.clone()),
             EngineError::Internal(_) => Some(
@@ -104,7 +110,8 @@ impl EngineError {
             EngineError::SecretManager(SecretManagerError::Invalid(_)) => Exit::InvalidInput,
             EngineError::SecretManager(_)
             | EngineError::Cluster { .. }
-            | EngineError::PendingRelease { .. } => Exit::CheckFailed,
+            | EngineError::PendingRelease { .. }
+            | EngineError::NoRelease { .. } => Exit::CheckFailed,
             EngineError::Interrupted | EngineError::Stopped { .. } | EngineError::Internal(_) => {
                 Exit::Other
             }

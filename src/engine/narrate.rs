@@ -296,7 +296,7 @@ pub fn upgrade_lines(plan: &crate::engine::upgrade::UpgradePlan) -> Vec<String> 
     use crate::core::catalog::VersionStep;
     let d = &plan.deployed;
     let mut lines = vec![format!(
-        "Release {} in {}: revision {} ({}), chart {} (app {}) → chart {}{}",
+        "Release {} in {}: revision {} ({}), chart {} (app {}) → chart {}{}{}",
         plan.release,
         plan.namespace,
         d.revision,
@@ -304,6 +304,10 @@ pub fn upgrade_lines(plan: &crate::engine::upgrade::UpgradePlan) -> Vec<String> 
         d.chart_version,
         d.app_version,
         plan.target,
+        plan.target_app
+            .as_ref()
+            .map(|a| format!(" (app {a})"))
+            .unwrap_or_default(),
         match plan.step {
             VersionStep::Same => ": the same chart, the answers' changes only",
             VersionStep::Forward => ": forward",

@@ -456,6 +456,9 @@ pub struct Detected {
     pub synced: Result<bool, String>,
     /// The release's deployed revision, if it is deployed.
     pub deployed: Result<Option<u64>, String>,
+    /// The status of the release's latest revision, in any state (`deployed`, `failed`,
+    /// `pending-upgrade`…): a release exists, so the wizard upgrades it.
+    pub existing: Option<String>,
 }
 
 impl Detected {
@@ -505,7 +508,7 @@ async fn detect(
                 })
         }))
     };
-    let deployed = async {
+    let release = async {
         match Helm::from_env()
             .status(
                 &answers.release,
@@ -514,23 +517,32 @@ async fn detect(
             )
             .await
         {
-            Ok(status) => Ok((status
-                .pointer("/info/status")
-                .and_then(serde_json::Value::as_str)
-                == Some("deployed"))
-            .then(|| status["version"].as_u64().unwrap_or(0))),
+            Ok(status) => Ok(Some((
+                status["version"].as_u64().unwrap_or(0),
+                status
+                    .pointer("/info/status")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("unknown")
+                    .to_string(),
+            ))),
             Err(e) if e.to_string().contains("not found") => Ok(None),
             Err(e) => Err(e.to_string()),
         }
     };
-    let (seeded, synced, deployed) = tokio::select! {
-        r = async { tokio::join!(seeded, synced, deployed) } => r,
+    let (seeded, synced, release) = tokio::select! {
+        r = async { tokio::join!(seeded, synced, release) } => r,
         () = cancel.cancelled() => return Err(EngineError::Interrupted),
     };
+    let existing = release
+        .as_ref()
+        .ok()
+        .and_then(|r| r.as_ref().map(|(_, status)| status.clone()));
     Ok(Detected {
         seeded,
         synced,
-        deployed,
+        deployed: release
+            .map(|r| r.and_then(|(revision, status)| (status == "deployed").then_some(revision))),
+        existing,
     })
 }
 

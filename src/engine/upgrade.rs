@@ -51,6 +51,8 @@ pub struct UpgradePlan {
     pub namespace: String,
     pub deployed: Deployed,
     pub target: String,
+    /// The target chart's app version (its objects' `app.kubernetes.io/version`), when told.
+    pub target_app: Option<String>,
     pub step: VersionStep,
     /// The secret manager's side: what is copied, amended or created (the seeding plan).
     pub seed: SeedPlan,
@@ -193,11 +195,9 @@ pub async fn plan_upgrade(
         () = cancel.cancelled() => return Err(EngineError::Interrupted),
     };
     let Some(deployed) = deployed else {
-        return Err(EngineError::Cluster {
-            message: format!(
-                "there is no release {release_name} in namespace {ns}: nothing to upgrade"
-            ),
-            fix: Some("`caracal-deploy install` installs it (after seed and apply)".into()),
+        return Err(EngineError::NoRelease {
+            release: release_name.to_string(),
+            namespace: ns.to_string(),
         });
     };
     let target = answers.chart.version.clone();
@@ -256,6 +256,11 @@ pub async fn plan_upgrade(
             chart_version: deployed.chart_version.clone(),
             app_version: deployed.app_version.clone(),
         },
+        target_app: target_docs.iter().find_map(|d| {
+            d.pointer("/metadata/labels/app.kubernetes.io~1version")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        }),
         target,
         seed,
         recreate: immutable_changes(&objects),

@@ -27,6 +27,7 @@ use crate::engine::install::{InstallOutcome, InstallProgress};
 use crate::engine::verify::{CanaryTrigger, Mode};
 
 use super::dashboard::{DashEffect, DashMsg, Dashboard, Palette};
+use super::upgrade::{self as upgrade, UpgradeView};
 use crate::engine::choices::Choices;
 
 /// Where the wizard is.
@@ -257,6 +258,8 @@ pub struct ClusterDiff {
     pub lines: Vec<String>,
     /// Why it could not be read, with the fix.
     pub error: Vec<String>,
+    /// The store's dry run would change an object.
+    pub store_changes: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -264,6 +267,8 @@ pub enum DiffPhase {
     #[default]
     NotRead,
     Store,
+    /// A release exists: the upgrade plan (every object and value helm would change).
+    Upgrade,
     Helm,
     Done,
 }
@@ -385,6 +390,8 @@ pub struct State {
     /// Step 4, live.
     pub dashboard: Dashboard,
     pub canary: CanaryTrigger,
+    /// A release exists: the flow upgrades it (`upgrade.rs`).
+    pub upgrade: UpgradeView,
 }
 
 impl State {
@@ -426,6 +433,7 @@ impl State {
             install_timeout: INSTALL_TIMEOUT,
             dashboard: Dashboard::empty(Palette::from_env()),
             canary: CanaryTrigger::default(),
+            upgrade: UpgradeView::default(),
         };
         state.revalidate();
         state
@@ -497,6 +505,24 @@ impl State {
         if self.touched || self.screen != Screen::Questions(0) {
             self.status = Some(Ok(format!("found: {summary}")));
             return vec![];
+        }
+        if let Some(status) = &found.existing {
+            // A release exists: what an upgrade to these answers changes is read first.
+            self.go_to(Screen::Review);
+            self.upgrade.resuming = true;
+            let effects = self.show_diff();
+            self.status = Some(Ok(format!(
+                "found release {} ({status}): reading what the upgrade to chart {} would change (reads only)…",
+                self.valid
+                    .as_ref()
+                    .map(|a| a.release.as_str())
+                    .unwrap_or_default(),
+                self.valid
+                    .as_ref()
+                    .map(|a| a.chart.version.as_str())
+                    .unwrap_or_default(),
+            )));
+            return effects;
         }
         let (effects, step) = if found.installed() {
             (self.enter_cluster(Screen::Verify), "step 4 watches it live")
@@ -690,6 +716,9 @@ impl State {
     }
 
     fn start_writing(&mut self) -> Vec<Effect> {
+        if let Err(effects) = self.upgrade_gate() {
+            return effects;
+        }
         let (Some(answers), Some(plan)) = (&self.valid, &self.seed.plan) else {
             return vec![];
         };
@@ -748,6 +777,19 @@ impl State {
         } else {
             event
         };
+        // The StatefulSets an upgrade recreates are gone (pods and volumes kept): helm now.
+        if let Event::Orphaned { names } = event {
+            self.install.log.push(format!(
+                "StatefulSet(s) {} deleted, pods and volumes kept",
+                names.join(", ")
+            ));
+            self.upgrade.orphaned = Some(names);
+            let Some(answers) = self.valid.clone() else {
+                return vec![];
+            };
+            let request = install_request(&answers, self.install_timeout, false);
+            return self.submit(Job::Install, request);
+        }
         let event = match self.on_cluster_event(event) {
             Ok(()) => return vec![],
             Err(event) => *event,
@@ -916,6 +958,9 @@ fn update_state(state: &mut State, msg: Msg) -> Vec<Effect> {
         state.help = true;
         return vec![];
     }
+    if let Some(typed) = state.upgrade.downgrade_typed.take() {
+        return downgrade_box(state, msg, typed);
+    }
     if state.confirm_quit {
         match msg {
             Msg::ConfirmQuit | Msg::RequestQuit => {
@@ -1033,6 +1078,9 @@ fn update_state(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::NextScreen if state.screen == Screen::Review => {
             if state.valid.is_some() {
+                if let Err(effects) = state.upgrade_gate() {
+                    return effects;
+                }
                 state.go_to(Screen::Secrets);
                 return state.read_secrets();
             }
@@ -1102,6 +1150,62 @@ fn update_state(state: &mut State, msg: Msg) -> Vec<Effect> {
     if on_context && (picking || left_context) {
         return state.context_choices();
     }
+    vec![]
+}
+
+/// Returns the release to the revision helm started from.
+fn rollback(state: &mut State) -> Vec<Effect> {
+    match (state.install.rollback_to(), state.valid.clone()) {
+        (Some(revision), Some(answers)) => {
+            state.install.phase = InstallPhase::RollingBack(revision);
+            state.status = None;
+            state.submit(
+                Job::Rollback(revision),
+                Request::Rollback {
+                    answers: Box::new(answers),
+                    revision,
+                },
+            )
+        }
+        _ => vec![],
+    }
+}
+
+/// The downgrade box: the target version typed confirms it (Enter); Esc closes it, nothing
+/// changed.
+fn downgrade_box(state: &mut State, msg: Msg, mut typed: String) -> Vec<Effect> {
+    let target = state
+        .upgrade_plan()
+        .map(|p| p.target.clone())
+        .unwrap_or_default();
+    match msg {
+        Msg::Char(c) => typed.push(c),
+        Msg::Backspace => {
+            typed.pop();
+        }
+        Msg::ClearField => typed.clear(),
+        Msg::NextField | Msg::NextScreen if typed.trim() == target && !target.is_empty() => {
+            state.upgrade.downgrade_typed = None;
+            state.upgrade.downgrade_confirmed = Some(target.clone());
+            state.status = Some(Ok(format!(
+                "downgrade to chart {target} confirmed as schema-compatible; PgDn goes on"
+            )));
+            return vec![];
+        }
+        Msg::NextField | Msg::NextScreen => {
+            state.status = Some(Err(format!(
+                "{:?} is not the target version: type {target} exactly, or Esc to stay on the deployed chart",
+                typed.trim()
+            )));
+        }
+        Msg::RequestQuit | Msg::CancelQuit => {
+            state.upgrade.downgrade_typed = None;
+            state.status = Some(Ok("downgrade not confirmed: nothing was changed".into()));
+            return vec![];
+        }
+        _ => {}
+    }
+    state.upgrade.downgrade_typed = Some(typed);
     vec![]
 }
 
@@ -1282,6 +1386,9 @@ impl State {
             self.screen = Screen::Confirm;
             return vec![];
         }
+        if !dry_run && let Err(effects) = self.upgrade_gate() {
+            return effects;
+        }
         let (phase, job) = if dry_run {
             self.apply.preview.clear();
             (ApplyPhase::DryRunning, Job::DryRun)
@@ -1293,13 +1400,16 @@ impl State {
         self.apply.conditions.clear();
         self.apply.outcome = None;
         self.apply.error = None;
+        // An upgrade takes over the objects an operator applied by hand (the pre-1.0 guide):
+        // the review's diff showed what changes, the typed context confirmed it.
+        let take_over = self.upgrade_mode();
         self.submit(
             job,
             Request::Apply {
                 answers: Box::new(answers),
                 dry_run,
                 timeout: self.apply_timeout,
-                take_over: false,
+                take_over,
             },
         )
     }
@@ -1312,10 +1422,32 @@ impl State {
             self.screen = Screen::Confirm;
             return vec![];
         }
+        if let Err(effects) = self.upgrade_gate() {
+            return effects;
+        }
         self.install = InstallView {
             phase: InstallPhase::Running,
             ..Default::default()
         };
+        // StatefulSets whose spec cannot change in place: deleted first, their pods and
+        // volumes kept; helm creates them again and they adopt them.
+        let recreate: Vec<String> = self
+            .upgrade_plan()
+            .map(|p| p.recreate.iter().map(|(n, _)| n.clone()).collect())
+            .unwrap_or_default();
+        if !recreate.is_empty() && self.upgrade.orphaned.as_ref() != Some(&recreate) {
+            self.install.log.push(format!(
+                "Deleting StatefulSet(s) {} with their pods and volumes kept (helm creates them again)…",
+                recreate.join(", ")
+            ));
+            return self.submit(
+                Job::Install,
+                Request::OrphanStatefulSets {
+                    answers: Box::new(answers),
+                    names: recreate,
+                },
+            );
+        }
         let request = install_request(&answers, self.install_timeout, recover);
         self.submit(Job::Install, request)
     }
@@ -1355,15 +1487,83 @@ impl State {
             phase: DiffPhase::Store,
             ..Default::default()
         };
+        let take_over = self.upgrade_mode();
         self.submit(
             Job::ReviewDiff,
             Request::Apply {
                 answers: Box::new(answers),
                 dry_run: true,
                 timeout: self.apply_timeout,
-                take_over: false,
+                take_over,
             },
         )
+    }
+
+    /// A release of these answers exists (found at the start, or by the review's diff): the
+    /// flow is an upgrade.
+    pub fn upgrade_mode(&self) -> bool {
+        self.upgrade.plan.is_some() || self.found.as_ref().is_some_and(|f| f.existing.is_some())
+    }
+
+    /// The plan of the current answers, when a release exists and it was read.
+    pub fn upgrade_plan(&self) -> Option<&crate::engine::upgrade::UpgradePlan> {
+        self.upgrade.current(self.valid.as_ref())
+    }
+
+    /// The review, showing the upgrade's diff (read again unless it is current).
+    pub fn review_upgrade(&mut self) -> Vec<Effect> {
+        self.go_to(Screen::Review);
+        self.show_diff()
+    }
+
+    /// The review shows its cluster diff, read again unless it is current.
+    fn show_diff(&mut self) -> Vec<Effect> {
+        if let Some(bundle) = &self.bundle {
+            self.review.file = bundle.files.len();
+            self.review.scroll = 0;
+        }
+        let stale = self.upgrade_mode() && self.upgrade_plan().is_none();
+        if self.job != Some(Job::ReviewDiff)
+            && (self.review.diff.phase == DiffPhase::NotRead || stale)
+        {
+            return self.read_diff();
+        }
+        vec![]
+    }
+
+    /// Before anything changes in an upgrade: the plan of these answers was read and shown,
+    /// nothing blocks it, and a downgrade was confirmed by typing its version. Err holds what
+    /// to do instead (read the plan; open the downgrade box), with the status saying why.
+    fn upgrade_gate(&mut self) -> Result<(), Vec<Effect>> {
+        if !self.upgrade_mode() {
+            return Ok(());
+        }
+        let Some(plan) = self.upgrade_plan().cloned() else {
+            if self.screen != Screen::Review {
+                self.go_to(Screen::Review);
+            }
+            let effects = self.show_diff();
+            self.status = Some(Err(
+                "a release exists: what the upgrade changes is read and shown first (reads only); PgDn once you have read it"
+                    .into(),
+            ));
+            return Err(effects);
+        };
+        if let Some(why) = upgrade::blocked(&plan) {
+            self.status = Some(Err(why));
+            return Err(vec![]);
+        }
+        if upgrade::is_downgrade(&plan)
+            && self.upgrade.downgrade_confirmed.as_deref() != Some(plan.target.as_str())
+        {
+            if self.screen != Screen::Review {
+                self.go_to(Screen::Review);
+            }
+            self.upgrade.downgrade_typed = Some(String::new());
+            self.status = None;
+            return Err(vec![]);
+        }
+        Ok(())
     }
 
     /// An event of the review's cluster diff; given back when it is not one.
@@ -1378,6 +1578,7 @@ impl State {
             Event::Applied(a) => diff.lines.extend(narrate::applied_lines(&a)),
             Event::ApplyDone(o) => {
                 diff.lines.push(narrate::apply_summary(&o));
+                diff.store_changes = o.objects.iter().any(|a| a.action != ApplyAction::Unchanged);
                 let new_namespace = o
                     .objects
                     .iter()
@@ -1392,13 +1593,16 @@ impl State {
                         diff.phase = DiffPhase::Done;
                         self.job = None;
                     }
+                    // A release may exist: the upgrade plan says what helm would change (and
+                    // answers that there is none, for a first install).
                     Some(answers) => {
-                        diff.phase = DiffPhase::Helm;
-                        let mut request = install_request(&answers, self.install_timeout, false);
-                        if let Request::Install { dry_run, .. } = &mut request {
-                            *dry_run = true;
-                        }
-                        return Ok(self.submit(Job::ReviewDiff, request));
+                        diff.phase = DiffPhase::Upgrade;
+                        return Ok(self.submit(
+                            Job::ReviewDiff,
+                            Request::PlanUpgrade {
+                                answers: Box::new(answers),
+                            },
+                        ));
                     }
                     None => {
                         diff.phase = DiffPhase::Done;
@@ -1415,6 +1619,25 @@ impl State {
                 diff.phase = DiffPhase::Done;
                 self.job = None;
             }
+            Event::UpgradePlanned(plan) => {
+                diff.lines.extend(narrate::upgrade_lines(&plan));
+                diff.phase = DiffPhase::Done;
+                let store_changes = diff.store_changes;
+                self.job = None;
+                return Ok(self.on_upgrade_planned(plan, store_changes));
+            }
+            // No release: a first install; helm's own comparison says so.
+            Event::Failed(EngineError::NoRelease { .. }) => {
+                diff.phase = DiffPhase::Helm;
+                let Some(answers) = self.valid.clone() else {
+                    return Ok(vec![]);
+                };
+                let mut request = install_request(&answers, self.install_timeout, false);
+                if let Request::Install { dry_run, .. } = &mut request {
+                    *dry_run = true;
+                }
+                return Ok(self.submit(Job::ReviewDiff, request));
+            }
             Event::Failed(e) => {
                 diff.error = narrate::error_lines(&e);
                 diff.phase = DiffPhase::Done;
@@ -1423,6 +1646,40 @@ impl State {
             other => return Err(Box::new(other)),
         }
         Ok(vec![])
+    }
+
+    /// The upgrade plan of the current answers was read: the flow is an upgrade. Resumed on
+    /// the release with nothing to change, the wizard goes on to step 4 as before.
+    fn on_upgrade_planned(
+        &mut self,
+        plan: Box<crate::engine::upgrade::UpgradePlan>,
+        store_changes: bool,
+    ) -> Vec<Effect> {
+        let Some(answers) = self.valid.clone() else {
+            return vec![];
+        };
+        let resuming = std::mem::take(&mut self.upgrade.resuming);
+        let nothing = upgrade::changes_nothing(&plan) && !store_changes;
+        let title = upgrade::header(&plan);
+        let blocked = upgrade::blocked(&plan);
+        self.upgrade.plan = Some((plan, Box::new(answers)));
+        self.upgrade.orphaned = None;
+        if resuming && nothing && !self.touched {
+            self.status = Some(Ok(format!(
+                "resumed: {title}: nothing to change; step 4 watches it live"
+            )));
+            return self.enter_cluster(Screen::Verify);
+        }
+        self.status = Some(match blocked {
+            Some(why) => Err(why),
+            None if nothing => Ok(format!(
+                "{title}: nothing would change; PgDn goes through the steps (each keeps what is done)"
+            )),
+            None => Ok(format!(
+                "{title}: read what would change (↑/↓), then PgDn to seed, check and upgrade"
+            )),
+        });
+        vec![]
     }
 
     /// Step 4: verify, following the cluster until the operator moves on.
@@ -1531,6 +1788,9 @@ impl State {
             Event::InstallDone(outcome) => {
                 self.job = None;
                 self.install.phase = InstallPhase::Done;
+                if self.upgrade_mode() && matches!(outcome, InstallOutcome::Failed { .. }) {
+                    self.install.log.push(narrate::FORWARD_ONLY.to_string());
+                }
                 self.install.outcome = Some(outcome);
             }
             Event::VerifyProgress(live) => {
@@ -1752,6 +2012,14 @@ fn update_apply(state: &mut State, msg: Msg) -> Vec<Effect> {
 }
 
 fn update_install(state: &mut State, msg: Msg) -> Vec<Effect> {
+    // An upgrade's rollback asks first: migrations are forward-only.
+    if std::mem::take(&mut state.install.confirm_rollback) {
+        if msg == Msg::Char('y') {
+            return rollback(state);
+        }
+        state.status = Some(Ok("this revision is kept".into()));
+        return vec![];
+    }
     if state.install.confirm_uninstall {
         state.install.confirm_uninstall = false;
         if let (Msg::Char('y'), Some(answers)) = (&msg, state.valid.clone())
@@ -1775,20 +2043,11 @@ fn update_install(state: &mut State, msg: Msg) -> Vec<Effect> {
             state,
             "helm is stopped; the screen says what was done and how to finish",
         ),
-        Msg::Char('b') => match (state.install.rollback_to(), state.valid.clone()) {
-            (Some(revision), Some(answers)) => {
-                state.install.phase = InstallPhase::RollingBack(revision);
-                state.status = None;
-                state.submit(
-                    Job::Rollback(revision),
-                    Request::Rollback {
-                        answers: Box::new(answers),
-                        revision,
-                    },
-                )
-            }
-            _ => vec![],
-        },
+        Msg::Char('b') if state.upgrade_mode() && state.install.rollback_to().is_some() => {
+            state.install.confirm_rollback = true;
+            vec![]
+        }
+        Msg::Char('b') => rollback(state),
         Msg::Char('u') if state.install.may_uninstall() => {
             state.install.confirm_uninstall = true;
             vec![]

@@ -166,6 +166,9 @@ pub struct InstallView {
     pub error: Option<EngineError>,
     /// `u` was pressed: the next `y` uninstalls.
     pub confirm_uninstall: bool,
+    /// `b` was pressed in an upgrade: the next `y` rolls back (beside the forward-only
+    /// warning).
+    pub confirm_rollback: bool,
     pub recovery: Option<Recovery>,
 }
 

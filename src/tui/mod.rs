@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod form;
 pub mod plain;
 pub mod theme;
+pub mod upgrade;
 pub mod view;
 
 use std::collections::VecDeque;
@@ -44,8 +45,9 @@ pub fn key_to_msg(state: &State, key: KeyEvent) -> Option<Msg> {
             _ => None,
         };
     }
-    // `:` typing a step: letters, Backspace, Enter (go) and Esc (cancel) only.
-    if state.jump.is_some() {
+    // `:` typing a step, or the downgrade box typing the target version: letters, Backspace,
+    // Enter (go) and Esc (cancel) only.
+    if state.jump.is_some() || state.upgrade.downgrade_typed.is_some() {
         return match key.code {
             KeyCode::Enter => Some(Msg::NextField),
             KeyCode::Esc => Some(Msg::RequestQuit),

@@ -150,6 +150,9 @@ impl Plain<'_> {
             self.questions()?;
             self.review_and_save()?;
         }
+        if self.state.upgrade_mode() {
+            self.upgrade()?;
+        }
         self.seed()?;
         self.preflight()?;
         self.confirm_context()?;
@@ -233,13 +236,19 @@ impl Plain<'_> {
                 lines
             }
             Event::Failed(EngineError::Interrupted) => vec!["stopped.".into()],
+            // No release after all: a first install (the review's diff goes on with helm's).
+            Event::Failed(EngineError::NoRelease { .. }) => vec![],
             Event::Failed(e) => error_lines(e),
             Event::RolledBack { revision } => {
                 vec![format!("{release} rolled back to revision {revision}.")]
             }
             Event::Uninstalled { .. } => vec![format!("{release} uninstalled.")],
             Event::UpgradePlanned(plan) => crate::engine::narrate::upgrade_lines(plan),
-            Event::Detected(_) | Event::ClusterChoices(_) | Event::Orphaned { .. } => vec![],
+            Event::Orphaned { names } => vec![format!(
+                "StatefulSet(s) {} deleted, pods and volumes kept (helm creates them again)",
+                names.join(", ")
+            )],
+            Event::Detected(_) | Event::ClusterChoices(_) => vec![],
         };
         for line in lines {
             say(line.trim_end());
@@ -423,6 +432,75 @@ impl Plain<'_> {
                 None => return Err(Stop(Exit::Other)),
             }
         }
+    }
+
+    /// A release exists: what the upgrade changes, read and told before anything changes; a
+    /// downgrade only with the target version typed.
+    fn upgrade(&mut self) -> Result<(), Stop> {
+        say(format!(
+            "\n== Upgrade: release {} exists ==",
+            self.state
+                .valid
+                .as_ref()
+                .map(|a| a.release.as_str())
+                .unwrap_or_default()
+        ));
+        say("Reading what the upgrade would change (reads only; nothing is changed)…");
+        let effects = self.state.review_upgrade();
+        self.driver.perform(self.state, effects);
+        self.pump(|s| s.job.is_none())?;
+        if !self.state.review.diff.error.is_empty() {
+            for l in &self.state.review.diff.error {
+                say(l);
+            }
+            return Err(Stop(Exit::CheckFailed));
+        }
+        let Some(plan) = self.state.upgrade_plan().cloned() else {
+            // helm knows no release after all: a first install.
+            return Ok(());
+        };
+        say(super::upgrade::header(&plan));
+        if let Some(why) = super::upgrade::blocked(&plan) {
+            say(format!("error: {why}"));
+            return Err(Stop(Exit::CheckFailed));
+        }
+        if super::upgrade::is_downgrade(&plan) {
+            say(format!(
+                "Chart {} is not a step forward from the deployed {}. {}",
+                plan.target,
+                plan.deployed.chart_version,
+                crate::engine::narrate::FORWARD_ONLY
+            ));
+            let typed: String = Input::new()
+                .with_prompt(format!(
+                    "Type {} to confirm its images work with {}'s schema (Enter alone stops)",
+                    plan.target, plan.deployed.chart_version
+                ))
+                .allow_empty(true)
+                .interact_text()
+                .map_err(|_| left("the downgrade: nothing was changed"))?;
+            self.state.upgrade.downgrade_typed = Some(String::new());
+            for c in typed.chars() {
+                update(self.state, Msg::Char(c));
+            }
+            update(self.state, Msg::NextField);
+            if self.state.upgrade.downgrade_confirmed.as_deref() != Some(plan.target.as_str()) {
+                self.state.upgrade.downgrade_typed = None;
+                say(format!(
+                    "downgrade not confirmed ({typed:?} is not {}): nothing was changed.",
+                    plan.target
+                ));
+                return Err(Stop(Exit::InvalidInput));
+            }
+        }
+        if !confirm(
+            "Go on with the upgrade (seed, check, apply, helm, verify)?",
+            true,
+        )? {
+            say("nothing was changed.");
+            return Err(Stop(Exit::Other));
+        }
+        Ok(())
     }
 
     /// Step 1: the plan, the rotations asked for, the masked values, the writes.
@@ -672,6 +750,9 @@ impl Plain<'_> {
         match &self.state.install.outcome {
             Some(InstallOutcome::Deployed { .. } | InstallOutcome::UpToDate { .. }) => Ok(()),
             _ => {
+                if self.state.upgrade_mode() {
+                    say(crate::engine::narrate::FORWARD_ONLY);
+                }
                 say(
                     "Step 3 failed. `caracal-deploy install -f ANSWERS --yes --rollback-on-failure` \
                      returns to the last deployed revision; the full-screen wizard offers it too.",

@@ -68,6 +68,13 @@ pub fn draw(frame: &mut Frame, state: &State) {
                 ),
                 None => Span::raw(""),
             },
+            match state.upgrade_plan() {
+                Some(plan) => Span::styled(
+                    format!(" {} ", super::upgrade::header(plan)),
+                    Style::new().fg(Color::Black).bg(Color::Yellow),
+                ),
+                None => Span::raw(""),
+            },
             Span::raw(format!(
                 " step {}/{}: {}  ·  {}",
                 state.screen.position() + 1,
@@ -104,6 +111,9 @@ pub fn draw(frame: &mut Frame, state: &State) {
     }
     if state.confirm_quit {
         draw_confirm(frame, state);
+    }
+    if let (Some(typed), Some(plan)) = (&state.upgrade.downgrade_typed, state.upgrade_plan()) {
+        draw_downgrade(frame, plan, typed);
     }
     if state.dashboard.palette.mono {
         monochrome(frame.buffer_mut());
@@ -476,6 +486,10 @@ fn draw_cluster_diff(frame: &mut Frame, state: &State, area: Rect) {
             "… the store's objects: server-side dry run",
             Style::new().fg(DIM),
         )),
+        DiffPhase::Upgrade => lines.push(Line::styled(
+            "… the release: helm's record against the target chart (every object and value)",
+            Style::new().fg(DIM),
+        )),
         DiffPhase::Helm => lines.push(Line::styled(
             "… helm: the deployed release's values and chart",
             Style::new().fg(DIM),
@@ -493,9 +507,11 @@ fn draw_cluster_diff(frame: &mut Frame, state: &State, area: Rect) {
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
             .scroll((state.review.scroll, 0))
-            .block(Block::bordered().title(
-                " cluster diff — what steps 2 and 3 would change (read only; nothing is changed) ",
-            )),
+            .block(Block::bordered().title(if state.upgrade_mode() {
+                " upgrade diff — what the upgrade would change (read only; nothing is changed) "
+            } else {
+                " cluster diff — what steps 2 and 3 would change (read only; nothing is changed) "
+            })),
         area,
     );
 }
@@ -1024,9 +1040,24 @@ fn draw_install(frame: &mut Frame, state: &State, area: Rect) {
             format!("f clears the {state} release: it {undo}, then installs"),
             Style::new().fg(Color::Yellow),
         ));
+    } else if let (Some(r), true) = (inst.rollback_to(), inst.confirm_rollback) {
+        lines.push(Line::styled(
+            format!(
+                "Roll back to revision {r}? {} y rolls back, any other key keeps this revision",
+                crate::engine::narrate::FORWARD_ONLY
+            ),
+            Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        ));
     } else if let Some(r) = inst.rollback_to() {
         lines.push(Line::styled(
-            format!("b rolls back to revision {r} (the last one helm started from)"),
+            format!(
+                "b rolls back to revision {r} (the last one helm started from){}",
+                if state.upgrade_mode() {
+                    ": asks first, beside the forward-only warning above"
+                } else {
+                    ""
+                }
+            ),
             Style::new().fg(Color::Yellow),
         ));
     } else if inst.may_uninstall() {
@@ -1154,6 +1185,9 @@ fn keys_of(state: &State) -> &'static str {
         Screen::Install if state.install.confirm_uninstall => {
             "y uninstall  any other key keeps the release"
         }
+        Screen::Install if state.install.confirm_rollback => {
+            "y roll back (forward-only: read the warning)  any other key keeps this revision"
+        }
         Screen::Install if state.install.pending().is_some() => {
             "f clear the pending release and install  PgUp back  Esc quit"
         }
@@ -1201,6 +1235,47 @@ fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
     frame.render_widget(
         Paragraph::new(vec![status, Line::styled(keys, Style::new().fg(DIM))]),
         area,
+    );
+}
+
+/// The downgrade box: the target version typed confirms it.
+fn draw_downgrade(frame: &mut Frame, plan: &crate::engine::upgrade::UpgradePlan, typed: &str) {
+    let area = frame.area();
+    let width = 72.min(area.width);
+    let height = 11.min(area.height);
+    let rect = Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height / 2).saturating_sub(5),
+        width,
+        height,
+    );
+    frame.render_widget(Clear, rect);
+    let lines = vec![
+        Line::raw(format!(
+            "Chart {} is not a step forward from the deployed {}.",
+            plan.target, plan.deployed.chart_version
+        )),
+        Line::styled(crate::engine::narrate::FORWARD_ONLY, Style::new().fg(DIM)),
+        Line::raw(""),
+        Line::raw(format!(
+            "Type {} to confirm its images work with {}'s schema:",
+            plan.target, plan.deployed.chart_version
+        )),
+        Line::styled(
+            format!("> {typed}▏"),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Line::raw(""),
+        Line::styled(
+            "Enter confirm    Esc stay (nothing is changed)",
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" Downgrade ")),
+        rect,
     );
 }
 
