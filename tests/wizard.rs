@@ -2530,3 +2530,374 @@ fn the_review_shows_the_cluster_diff_and_changes_nothing() {
     assert!(press(&mut state, KeyCode::Right).is_empty());
     assert_eq!(state.review.file, 0, "→ wraps to the first file");
 }
+
+// ---- The upgrade: a release of these answers exists. ----
+
+use caracal_deploy::core::catalog::VersionStep;
+use caracal_deploy::core::seed::SeedPlan;
+use caracal_deploy::core::upgrade_diff::{Change, FieldChange, FieldWhat, ObjectChange, Shown};
+use caracal_deploy::engine::Detected;
+use caracal_deploy::engine::upgrade::{Deployed, NewKey, UpgradePlan};
+
+/// What the engine's plan would say of a release at chart 2026.6.25-rc.1 (revision 3) moving
+/// to `target`: one image changed, the StatefulSet recreated when `recreate`.
+fn upgrade_plan(target: &str, step: VersionStep, recreate: bool) -> UpgradePlan {
+    UpgradePlan {
+        release: "caracal".into(),
+        namespace: "caracal".into(),
+        deployed: Deployed {
+            revision: 3,
+            status: "deployed".into(),
+            chart_version: "2026.6.25-rc.1".into(),
+            app_version: "2026.06.25-rc.1".into(),
+        },
+        target: target.into(),
+        target_app: Some(target.into()),
+        step,
+        seed: SeedPlan::default(),
+        objects: vec![ObjectChange {
+            kind: "Deployment".into(),
+            api_version: "apps/v1".into(),
+            namespace: Some("caracal".into()),
+            name: "caracal-api".into(),
+            change: Change::Changed(vec![FieldChange {
+                path: "spec.template.spec.containers[name=api].image".into(),
+                what: FieldWhat::Changed {
+                    from: Shown::Value("ghcr.io/garudex-labs/caracal-api:v2026.06.25-rc.1".into()),
+                    to: Shown::Value(format!("ghcr.io/garudex-labs/caracal-api:v{target}")),
+                },
+            }]),
+        }],
+        values: vec![],
+        new_keys: vec![NewKey {
+            key: "secretStoreKek".into(),
+            produced: true,
+            optional: false,
+        }],
+        recreate: if recreate {
+            vec![(
+                "caracal-sts".into(),
+                vec!["spec.volumeClaimTemplates[0].metadata.labels.helm.sh/chart".into()],
+            )]
+        } else {
+            vec![]
+        },
+    }
+}
+
+/// The AWS example wizard started on a cluster where its release exists: it moves to the
+/// review and reads the store's dry run (taken over, as an upgrade applies it).
+fn found_a_release() -> State {
+    let mut state = resumed("aws");
+    state.start();
+    let effects = update(
+        &mut state,
+        Msg::Engine(Event::Detected(Detected {
+            seeded: Ok(true),
+            synced: Ok(true),
+            deployed: Ok(Some(3)),
+            existing: Some("deployed".into()),
+        })),
+    );
+    assert_eq!(state.screen, Screen::Review);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Apply {
+                dry_run: true,
+                take_over: true,
+                ..
+            })]
+        ),
+        "{effects:?}"
+    );
+    state
+}
+
+/// The store's dry run done: the upgrade plan is asked; then it arrives.
+fn upgrade_planned(state: &mut State, plan: UpgradePlan) -> Vec<Effect> {
+    let effects = update(
+        state,
+        Msg::Engine(Event::ApplyDone(ApplyOutcome {
+            dry_run: true,
+            objects: vec![applied(
+                "ExternalSecret",
+                "caracal/caracal-runtime",
+                ApplyAction::Unchanged,
+            )],
+            synced: false,
+            interrupted: false,
+        })),
+    );
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::PlanUpgrade { .. })]
+        ),
+        "{effects:?}"
+    );
+    update(state, Msg::Engine(Event::UpgradePlanned(Box::new(plan))))
+}
+
+/// A release found at the start turns the wizard into an upgrade: the review shows what the
+/// upgrade would change (read only) with the deployed chart and app against the target's in
+/// the header; leaving waits for it, then goes on to seeding.
+#[test]
+fn a_release_found_at_the_start_turns_the_wizard_into_an_upgrade() {
+    let mut state = found_a_release();
+    assert!(press(&mut state, KeyCode::PageDown).is_empty());
+    assert_eq!(state.screen, Screen::Review, "leaving waits for the diff");
+    assert!(
+        upgrade_planned(
+            &mut state,
+            upgrade_plan("1.0.0", VersionStep::Forward, false)
+        )
+        .is_empty()
+    );
+    assert_eq!(state.screen, Screen::Review);
+    let screen = draw_wide(&state);
+    for line in [
+        "⇡ 2026.6.25-rc.1 → 1.0.0",
+        "upgrade caracal: chart 2026.6.25-rc.1 (app 2026.06.25-rc.1) → 1.0.0 (app 1.0.0)",
+        "Release caracal in caracal: revision 3 (deployed), chart 2026.6.25-rc.1 (app 2026.06.25-rc.1) → chart 1.0.0 (app 1.0.0): forward",
+        "Dry run: 0 would change, 1 unchanged; nothing was changed.",
+        "upgrade diff — what the upgrade would change (read only; nothing is changed)",
+        "ghcr.io/garudex-labs/caracal-api:v1.0.0",
+        "✓ secretStoreKek (the ExternalSecret produces it)",
+    ] {
+        assert!(screen.contains(line), "{line:?} not in\n{screen}");
+    }
+    insta::assert_snapshot!("aws_upgrade_review", draw(&state));
+    let effects = press(&mut state, KeyCode::PageDown);
+    assert_eq!(state.screen, Screen::Secrets);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::PlanSeed { .. })]
+        ),
+        "{effects:?}"
+    );
+}
+
+/// Resumed on a release the answers would not change: step 4, as before the upgrade existed.
+#[test]
+fn a_release_with_nothing_to_change_resumes_at_the_live_checks() {
+    let mut state = found_a_release();
+    let mut plan = upgrade_plan("1.0.0", VersionStep::Same, false);
+    plan.objects.clear();
+    plan.new_keys.clear();
+    let effects = upgrade_planned(&mut state, plan);
+    assert_eq!(state.screen, Screen::Verify);
+    assert!(
+        matches!(effects.as_slice(), [Effect::Engine(Request::Verify { .. })]),
+        "{effects:?}"
+    );
+    assert!(
+        matches!(&state.status, Some(Ok(s)) if s.contains("nothing to change; step 4 watches it live")),
+        "{:?}",
+        state.status
+    );
+}
+
+/// A downgrade is refused until the operator types the target version: a wrong one is
+/// refused with the reason, Esc stays, nothing is asked of the engine meanwhile.
+#[test]
+fn a_downgrade_needs_its_version_typed() {
+    let mut state = found_a_release();
+    let mut plan = upgrade_plan("1.0.0", VersionStep::Backward, false);
+    plan.deployed.chart_version = "1.1.0".into();
+    plan.deployed.app_version = "1.1.0".into();
+    upgrade_planned(&mut state, plan);
+    assert!(draw_wide(&state).contains("⇡ 1.1.0 → 1.0.0 DOWNGRADE"));
+    assert!(
+        matches!(&state.status, Some(Ok(s)) if s.contains("upgrade caracal: chart 1.1.0 (app 1.1.0) → 1.0.0 (app 1.0.0) · a DOWNGRADE")),
+        "{:?}",
+        state.status
+    );
+    assert!(press(&mut state, KeyCode::PageDown).is_empty());
+    assert_eq!(state.screen, Screen::Review);
+    assert_eq!(state.upgrade.downgrade_typed.as_deref(), Some(""));
+    let screen = draw_wide(&state);
+    for line in [
+        "Chart 1.0.0 is not a step forward from the deployed 1.1.0.",
+        "Type 1.0.0 to confirm its images work with 1.1.0's schema:",
+        "Enter confirm    Esc stay (nothing is changed)",
+    ] {
+        assert!(screen.contains(line), "{line:?} not in\n{screen}");
+    }
+    insta::assert_snapshot!("aws_upgrade_downgrade_box", draw(&state));
+    // q is a letter here, not a way out.
+    type_keys(&mut state, "1.0q");
+    assert!(press(&mut state, KeyCode::Enter).is_empty());
+    assert!(
+        matches!(&state.status, Some(Err(s)) if s.contains("\"1.0q\" is not the target version: type 1.0.0 exactly")),
+        "{:?}",
+        state.status
+    );
+    assert!(state.upgrade.downgrade_confirmed.is_none());
+    // Esc stays on the deployed chart.
+    assert!(press(&mut state, KeyCode::Esc).is_empty());
+    assert!(state.upgrade.downgrade_typed.is_none());
+    assert!(!state.confirm_quit);
+    assert_eq!(state.screen, Screen::Review);
+    // PgDn asks again; the version typed confirms; PgDn goes on.
+    assert!(press(&mut state, KeyCode::PageDown).is_empty());
+    type_keys(&mut state, "1.0.0");
+    assert!(press(&mut state, KeyCode::Enter).is_empty());
+    assert_eq!(state.upgrade.downgrade_confirmed.as_deref(), Some("1.0.0"));
+    let effects = press(&mut state, KeyCode::PageDown);
+    assert_eq!(state.screen, Screen::Secrets);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::PlanSeed { .. })]
+        ),
+        "{effects:?}"
+    );
+}
+
+/// A key the target mounts that the ExternalSecret would not produce blocks the upgrade with
+/// its name, before anything changes.
+#[test]
+fn a_mounted_key_nothing_produces_blocks_the_upgrade() {
+    let mut state = found_a_release();
+    let mut plan = upgrade_plan("1.0.0", VersionStep::Forward, false);
+    plan.new_keys[0].produced = false;
+    upgrade_planned(&mut state, plan);
+    assert!(press(&mut state, KeyCode::PageDown).is_empty());
+    assert_eq!(state.screen, Screen::Review);
+    assert!(
+        matches!(&state.status, Some(Err(s)) if s.contains("chart 1.0.0 mounts secretStoreKek from caracal-runtime, which the ExternalSecret would not produce")),
+        "{:?}",
+        state.status
+    );
+}
+
+/// The cluster steps of an upgrade: the store is taken over, the StatefulSet that cannot change
+/// in place is deleted (pods and volumes kept) before helm, and a failed helm run shows the
+/// forward-only warning; b asks before rolling back, y rolls back.
+#[test]
+fn an_upgrade_recreates_what_must_be_and_rolls_back_only_after_the_warning() {
+    let mut state = found_a_release();
+    upgrade_planned(
+        &mut state,
+        upgrade_plan("1.0.0", VersionStep::Forward, true),
+    );
+    press(&mut state, KeyCode::PageDown);
+    assert_eq!(state.screen, Screen::Secrets);
+    state.seed.phase = SeedPhase::Done;
+    let effects = press(&mut state, KeyCode::PageDown);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Preflight { .. })]
+        ),
+        "{effects:?}"
+    );
+    update(
+        &mut state,
+        Msg::Engine(Event::PreflightDone(report("prod-eks", SERVER, false))),
+    );
+    press(&mut state, KeyCode::Enter);
+    type_keys(&mut state, "prod-eks");
+    let effects = press(&mut state, KeyCode::Enter);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Apply {
+                dry_run: true,
+                take_over: true,
+                ..
+            })]
+        ),
+        "{effects:?}"
+    );
+    update(
+        &mut state,
+        Msg::Engine(Event::ApplyDone(ApplyOutcome {
+            dry_run: true,
+            objects: vec![],
+            synced: false,
+            interrupted: false,
+        })),
+    );
+    let effects = press(&mut state, KeyCode::Char('a'));
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Apply {
+                dry_run: false,
+                take_over: true,
+                ..
+            })]
+        ),
+        "{effects:?}"
+    );
+    update(
+        &mut state,
+        Msg::Engine(Event::ApplyDone(ApplyOutcome {
+            dry_run: false,
+            objects: vec![],
+            synced: true,
+            interrupted: false,
+        })),
+    );
+    // The StatefulSet first, then helm.
+    let effects = press(&mut state, KeyCode::Enter);
+    assert_eq!(state.screen, Screen::Install);
+    assert!(
+        matches!(effects.as_slice(), [Effect::Engine(Request::OrphanStatefulSets { names, .. })] if names == &["caracal-sts".to_string()]),
+        "{effects:?}"
+    );
+    let effects = update(
+        &mut state,
+        Msg::Engine(Event::Orphaned {
+            names: vec!["caracal-sts".into()],
+        }),
+    );
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Install { dry_run: false, .. })]
+        ),
+        "{effects:?}"
+    );
+    assert!(
+        draw_wide(&state).contains("StatefulSet(s) caracal-sts deleted, pods and volumes kept"),
+        "{}",
+        draw_wide(&state)
+    );
+    update(
+        &mut state,
+        Msg::Engine(Event::InstallProgress(InstallProgress::HelmRunning {
+            revision_after: Some(3),
+            timeout: std::time::Duration::from_secs(900),
+            waits: None,
+        })),
+    );
+    failed_install(&mut state);
+    let screen = draw_wide(&state);
+    for line in [
+        "Caracal's database migrations are forward-only",
+        "b rolls back to revision 3 (the last one helm started from): asks first",
+    ] {
+        assert!(screen.contains(line), "{line:?} not in\n{screen}");
+    }
+    // b asks; any other key keeps the revision.
+    assert!(press(&mut state, KeyCode::Char('b')).is_empty());
+    assert!(state.install.confirm_rollback);
+    assert!(draw_wide(&state).contains("Roll back to revision 3, knowing the warning above?"));
+    insta::assert_snapshot!("aws_upgrade_rollback_asks", draw(&state));
+    assert!(press(&mut state, KeyCode::Char('n')).is_empty());
+    assert!(!state.install.confirm_rollback);
+    assert_eq!(state.install.phase, InstallPhase::Done);
+    press(&mut state, KeyCode::Char('b'));
+    let effects = press(&mut state, KeyCode::Char('y'));
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::Rollback { revision: 3, .. })]
+        ),
+        "{effects:?}"
+    );
+}

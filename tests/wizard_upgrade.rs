@@ -78,6 +78,10 @@ fn the_plain_wizard_upgrades_a_release_candidate_install_to_1_0_0_verified() {
     assert_eq!(rc.remote_value("secret-store-kek"), None, "nothing written");
     assert_eq!(rc.helm_status()["version"], 1, "no revision");
     tmux.keys(&["y"]);
+    tmux.until("the rotations asked", minute, |s| {
+        s.contains("Rotate (a new version of) any of these?")
+    });
+    tmux.keys(&["Enter"]);
     tmux.until("the seeding plan", minute, |s| {
         s.contains("secret(s) to AWS Secrets Manager (us-east-1)? [Y/n]")
     });

@@ -1665,10 +1665,11 @@ impl State {
         self.upgrade.plan = Some((plan, Box::new(answers)));
         self.upgrade.orphaned = None;
         if resuming && nothing && !self.touched {
+            let effects = self.enter_cluster(Screen::Verify);
             self.status = Some(Ok(format!(
                 "resumed: {title}: nothing to change; step 4 watches it live"
             )));
-            return self.enter_cluster(Screen::Verify);
+            return effects;
         }
         self.status = Some(match blocked {
             Some(why) => Err(why),
@@ -1788,9 +1789,6 @@ impl State {
             Event::InstallDone(outcome) => {
                 self.job = None;
                 self.install.phase = InstallPhase::Done;
-                if self.upgrade_mode() && matches!(outcome, InstallOutcome::Failed { .. }) {
-                    self.install.log.push(narrate::FORWARD_ONLY.to_string());
-                }
                 self.install.outcome = Some(outcome);
             }
             Event::VerifyProgress(live) => {

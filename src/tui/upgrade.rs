@@ -76,7 +76,21 @@ pub fn changes_nothing(plan: &UpgradePlan) -> bool {
         && plan.seed.writes() == 0
 }
 
-/// The header's words: the deployed chart and app against the target.
+/// The header bar's few words: the deployed chart against the target.
+pub fn badge(plan: &UpgradePlan) -> String {
+    format!(
+        "⇡ {} → {}{}",
+        plan.deployed.chart_version,
+        plan.target,
+        match plan.step {
+            VersionStep::Backward => " DOWNGRADE",
+            VersionStep::Unknown => " (order not known)",
+            VersionStep::Same | VersionStep::Forward => "",
+        }
+    )
+}
+
+/// The deployed chart and app against the target's, in words.
 pub fn header(plan: &UpgradePlan) -> String {
     let d = &plan.deployed;
     format!(

@@ -70,7 +70,7 @@ pub fn draw(frame: &mut Frame, state: &State) {
             },
             match state.upgrade_plan() {
                 Some(plan) => Span::styled(
-                    format!(" {} ", super::upgrade::header(plan)),
+                    format!(" {} ", super::upgrade::badge(plan)),
                     Style::new().fg(Color::Black).bg(Color::Yellow),
                 ),
                 None => Span::raw(""),
@@ -997,6 +997,13 @@ fn draw_install(frame: &mut Frame, state: &State, area: Rect) {
         lines.push(Line::raw(""));
         error_lines(&mut lines, e);
     }
+    // An upgrade that failed after helm ran: the way back is not free.
+    if state.upgrade_mode() && inst.failed_after_helm() {
+        lines.push(Line::styled(
+            crate::engine::narrate::FORWARD_ONLY,
+            Style::new().fg(Color::Yellow),
+        ));
+    }
     match &inst.phase {
         InstallPhase::RollingBack(r) => lines.push(Line::raw(format!(
             "… rolling {release} back to revision {r}"
@@ -1043,8 +1050,7 @@ fn draw_install(frame: &mut Frame, state: &State, area: Rect) {
     } else if let (Some(r), true) = (inst.rollback_to(), inst.confirm_rollback) {
         lines.push(Line::styled(
             format!(
-                "Roll back to revision {r}? {} y rolls back, any other key keeps this revision",
-                crate::engine::narrate::FORWARD_ONLY
+                "Roll back to revision {r}, knowing the warning above? y rolls back, any other key keeps this revision"
             ),
             Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
         ));
@@ -1053,7 +1059,7 @@ fn draw_install(frame: &mut Frame, state: &State, area: Rect) {
             format!(
                 "b rolls back to revision {r} (the last one helm started from){}",
                 if state.upgrade_mode() {
-                    ": asks first, beside the forward-only warning above"
+                    ": asks first"
                 } else {
                     ""
                 }
@@ -1241,11 +1247,11 @@ fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
 /// The downgrade box: the target version typed confirms it.
 fn draw_downgrade(frame: &mut Frame, plan: &crate::engine::upgrade::UpgradePlan, typed: &str) {
     let area = frame.area();
-    let width = 72.min(area.width);
-    let height = 11.min(area.height);
+    let width = 76.min(area.width);
+    let height = 14.min(area.height);
     let rect = Rect::new(
         area.x + (area.width - width) / 2,
-        area.y + (area.height / 2).saturating_sub(5),
+        area.y + (area.height / 2).saturating_sub(7),
         width,
         height,
     );
