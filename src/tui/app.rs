@@ -1502,7 +1502,9 @@ impl State {
     /// A release of these answers exists (found at the start, or by the review's diff): the
     /// flow is an upgrade.
     pub fn upgrade_mode(&self) -> bool {
-        self.upgrade.plan.is_some() || self.found.as_ref().is_some_and(|f| f.existing.is_some())
+        self.upgrade.plan.is_some()
+            || (!self.upgrade.no_release
+                && self.found.as_ref().is_some_and(|f| f.existing.is_some()))
     }
 
     /// The plan of the current answers, when a release exists and it was read.
@@ -1629,6 +1631,8 @@ impl State {
             // No release: a first install; helm's own comparison says so.
             Event::Failed(EngineError::NoRelease { .. }) => {
                 diff.phase = DiffPhase::Helm;
+                // Gone since the start (uninstalled meanwhile): not an upgrade after all.
+                self.upgrade.no_release = true;
                 let Some(answers) = self.valid.clone() else {
                     return Ok(vec![]);
                 };
@@ -1664,6 +1668,7 @@ impl State {
         let blocked = upgrade::blocked(&plan);
         self.upgrade.plan = Some((plan, Box::new(answers)));
         self.upgrade.orphaned = None;
+        self.upgrade.no_release = false;
         if resuming && nothing && !self.touched {
             let effects = self.enter_cluster(Screen::Verify);
             self.status = Some(Ok(format!(

@@ -24,6 +24,8 @@ pub struct UpgradeView {
     pub downgrade_confirmed: Option<String>,
     /// StatefulSets deleted before helm (pods and volumes kept), once done.
     pub orphaned: Option<Vec<String>>,
+    /// The review's diff found no release (one found at the start is gone): not an upgrade.
+    pub no_release: bool,
 }
 
 impl UpgradeView {
