@@ -130,7 +130,7 @@ fn upgrade_the_release_candidate(helm: &std::path::Path, tag: &str) {
     );
     assert!(
         stdout.contains(&format!(
-            "chart {RC_CHART_VERSION} (app 2026.06.25-rc.1) → chart 1.0.0: forward"
+            "chart {RC_CHART_VERSION} (app 2026.06.25-rc.1) → chart 1.0.0 (app 1.0.0): forward"
         )),
         "{stdout}"
     );

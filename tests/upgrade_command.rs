@@ -47,7 +47,7 @@ fn a_values_change_diffs_exactly_its_object_and_fields_and_never_a_secret() {
     let ns = &install.answers.namespace;
     assert!(
         stdout.contains(&format!(
-            "Release caracal in {ns}: revision 1 (deployed), chart 1.0.0 (app 1.0.0) → chart 1.0.0: the same chart"
+            "Release caracal in {ns}: revision 1 (deployed), chart 1.0.0 (app 1.0.0) → chart 1.0.0 (app 1.0.0): the same chart"
         )),
         "{stdout}"
     );
@@ -141,7 +141,7 @@ fn a_downgrade_is_refused_and_changes_nothing() {
         assert!(stderr.contains("forward-only"), "{stderr}");
         assert!(stderr.contains("--allow-downgrade only if"), "{stderr}");
         assert!(
-            text(&out.stdout).contains("→ chart 1.0.0: BACKWARD (a downgrade)"),
+            text(&out.stdout).contains("→ chart 1.0.0 (app 1.0.0): BACKWARD (a downgrade)"),
             "{}",
             text(&out.stdout)
         );
