@@ -88,22 +88,63 @@ fn the_release_candidate_layout_installs_on_the_bed() {
 }
 
 /// The operator's upgrade, from that install to chart 1.0.0, through the product: first a dry
-/// run (which changes nothing), then `upgrade --yes`, which ends verified. The KEK is carried
-/// over byte for byte (the cluster's runtime Secret and the secret manager read back), the old
-/// name is kept, the postgres record gains its authDatabase with its password unchanged, and
-/// the secrets 1.0.0 added exist. No value is printed.
+/// run (which changes nothing, `--delete-earlier` included), then `upgrade --yes
+/// --delete-earlier`, which ends verified. The KEK is carried over byte for byte (the cluster's
+/// runtime Secret and the secret manager read back), the postgres record gains its
+/// authDatabase with its password unchanged, and the secrets 1.0.0 added exist. The old name is
+/// kept while verify is not green (the bed's unauthenticated ServiceMonitors); once they are
+/// authenticated, `upgrade --yes --delete-earlier` on the upgraded install schedules the old
+/// name's deletion, the KEK unchanged under its new name. No value is printed.
 #[test]
 fn a_release_candidate_install_upgrades_to_1_0_0_verified_with_its_kek_unchanged() {
-    upgrade_the_release_candidate(&support::helm(), "up3");
+    upgrade_the_release_candidate(&support::helm(), "up3", true);
 }
 
-/// The same upgrade run by helm 4, over the release helm 3 installed from the guide.
+/// The same upgrade run by helm 4, over the release helm 3 installed from the guide, without
+/// `--delete-earlier`: the old name is kept, and the flag named.
 #[test]
 fn a_release_candidate_install_upgrades_to_1_0_0_with_helm_4_too() {
-    upgrade_the_release_candidate(&support::helm4(), "up4");
+    upgrade_the_release_candidate(&support::helm4(), "up4", false);
 }
 
-fn upgrade_the_release_candidate(helm: &std::path::Path, tag: &str) {
+/// Makes every ServiceMonitor of `namespace` send the metrics bearer from the runtime Secret,
+/// as monitoring-auth's fix says (the chart's own send none): verify can then end green.
+fn authenticate_service_monitors(namespace: &str) {
+    let list: serde_json::Value = serde_json::from_str(&support::verify_bed::kubectl_ok(&[
+        "-n",
+        namespace,
+        "get",
+        "servicemonitors",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let monitors = list["items"].as_array().unwrap();
+    assert!(!monitors.is_empty(), "no ServiceMonitor in {namespace}");
+    for monitor in monitors {
+        let mut endpoints = monitor["spec"]["endpoints"].clone();
+        for endpoint in endpoints.as_array_mut().unwrap() {
+            endpoint["authorization"] = serde_json::json!({
+                "type": "Bearer",
+                "credentials": { "name": rc_install::RUNTIME_SECRET, "key": "metricsBearer" },
+            });
+        }
+        let patch = serde_json::json!({ "spec": { "endpoints": endpoints } }).to_string();
+        support::verify_bed::kubectl_ok(&[
+            "-n",
+            namespace,
+            "patch",
+            "servicemonitor",
+            monitor["metadata"]["name"].as_str().unwrap(),
+            "--type",
+            "merge",
+            "-p",
+            &patch,
+        ]);
+    }
+}
+
+fn upgrade_the_release_candidate(helm: &std::path::Path, tag: &str, delete_earlier: bool) {
     let _turn = support::verify_bed::TURN
         .lock()
         .unwrap_or_else(|p| p.into_inner());
@@ -120,7 +161,11 @@ fn upgrade_the_release_candidate(helm: &std::path::Path, tag: &str) {
     };
 
     // The dry run: what would change, and nothing changed.
-    let out = support::caracal_with_helm(&["upgrade", "--dry-run"], &rc.path, helm);
+    let out = support::caracal_with_helm(
+        &["upgrade", "--dry-run", "--delete-earlier"],
+        &rc.path,
+        helm,
+    );
     let stdout = support::text(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -141,12 +186,23 @@ fn upgrade_the_release_candidate(helm: &std::path::Path, tag: &str) {
         ),
         "add the missing fields (authDatabase; the password kept)".to_string(),
         "✓ secretStoreKek (the ExternalSecret produces it)".to_string(),
+        // Copied first, then deletable: the current name will hold the same value.
+        format!(
+            "would delete {} (its value is under {})",
+            rc.remote("zone-kek"),
+            rc.remote("secret-store-kek")
+        ),
         "Dry run: nothing was changed".to_string(),
     ] {
         assert!(stdout.contains(&line), "{line}: {stdout}");
     }
     printed_nowhere(&out);
     assert_eq!(rc.remote_value("secret-store-kek"), None, "nothing written");
+    assert_eq!(
+        rc.remote_value("zone-kek").as_deref(),
+        Some(rc.kek.as_str()),
+        "nothing deleted"
+    );
     assert_eq!(rc.helm_status()["version"], 1, "no revision");
 
     // The upgrade. The emulated control plane accepts the install's admin token (unchanged
@@ -160,22 +216,29 @@ fn upgrade_the_release_candidate(helm: &std::path::Path, tag: &str) {
         support::verify_bed::env("CARACAL_TESTBED_PROXY_URL"),
         support::verify_bed::env("CARACAL_TESTBED_CA_BUNDLE"),
     );
-    let out = support::caracal_env(
-        &["upgrade", "--yes", "--timeout", "5m", "--wait", "3m"],
-        &rc.path,
-        &[
-            ("HTTPS_PROXY", proxy.as_ref()),
-            ("NO_PROXY", "127.0.0.1,localhost".as_ref()),
-            ("CARACAL_DEPLOY_CA_BUNDLE", ca.as_ref()),
-            ("CARACAL_HELM", helm.as_os_str()),
-        ],
-    );
+    let env = [
+        ("HTTPS_PROXY", proxy.as_ref()),
+        ("NO_PROXY", "127.0.0.1,localhost".as_ref()),
+        ("CARACAL_DEPLOY_CA_BUNDLE", ca.as_ref()),
+        ("CARACAL_HELM", helm.as_os_str()),
+    ];
+    let mut args = vec!["upgrade", "--yes", "--timeout", "5m", "--wait", "3m"];
+    if delete_earlier {
+        args.push("--delete-earlier");
+    }
+    let out = support::caracal_env(&args, &rc.path, &env);
     let (stdout, stderr) = (support::text(&out.stdout), support::text(&out.stderr));
-    // Verified: no check in error (the bed's ServiceMonitor warning leaves exit 4).
-    assert!(
-        matches!(out.status.code(), Some(0 | 4)),
+    // Verified: no check in error; the bed's ServiceMonitors send no bearer, so the
+    // monitoring-auth warning leaves exit 4.
+    assert_eq!(
+        out.status.code(),
+        Some(4),
         "{:?}\n{stdout}\n{stderr}",
         out.status.code()
+    );
+    assert!(
+        stdout.contains("‼ warning scraping sends the metrics bearer"),
+        "{stdout}"
     );
     assert!(stdout.contains("√ ok canary"), "{stdout}");
     printed_nowhere(&out);
@@ -217,11 +280,60 @@ fn upgrade_the_release_candidate(helm: &std::path::Path, tag: &str) {
             "{name} created"
         );
     }
+    let kept = format!(
+        "Kept in the secret manager: {} (the earlier names; nothing is deleted)",
+        rc.remote("zone-kek")
+    );
+    assert!(stdout.contains(&kept), "{stdout}");
+    if !delete_earlier {
+        assert!(
+            stdout.contains(&format!(
+                "Delete them once you no longer need to roll back to chart {RC_CHART_VERSION}: \
+                 run upgrade again with --delete-earlier."
+            )),
+            "{stdout}"
+        );
+        return;
+    }
+    // Not green, so nothing deleted, and why.
     assert!(
-        stdout.contains(&format!(
-            "Kept in the secret manager: {}",
-            rc.remote("zone-kek")
-        )),
+        stdout.contains(
+            "--delete-earlier deletes them only after verify ends with every check green, and \
+             it ended with exit 4 (monitoring-auth not green)"
+        ),
         "{stdout}"
     );
+    assert!(!rc.remote_scheduled_for_deletion("zone-kek"));
+
+    // Green: the ServiceMonitors authenticated as monitoring-auth's fix says, the same
+    // command on the upgraded install (nothing else to change) deletes the earlier name.
+    authenticate_service_monitors(&rc.namespace);
+    let out = support::caracal_env(&args, &rc.path, &env);
+    let (stdout, stderr) = (support::text(&out.stdout), support::text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("chart 1.0.0 (app 1.0.0) → chart 1.0.0 (app 1.0.0): the same chart"),
+        "{stdout}"
+    );
+    for line in [
+        "Earlier names: 1 deleted, 0 kept".to_string(),
+        format!(
+            "✓ {}: deleted (its current name holds the same value)",
+            rc.remote("zone-kek")
+        ),
+    ] {
+        assert!(stdout.contains(&line), "{line}: {stdout}");
+    }
+    assert!(!stdout.contains("Kept in the secret manager"), "{stdout}");
+    printed_nowhere(&out);
+    assert_eq!(rc.helm_status()["version"], 2, "no revision: {stdout}");
+    // Read back through the AWS SDK: scheduled for deletion (recoverable), the KEK unchanged
+    // under its new name and in the runtime Secret.
+    assert!(rc.remote_scheduled_for_deletion("zone-kek"));
+    assert_eq!(
+        rc.remote_value("secret-store-kek").as_deref(),
+        Some(rc.kek.as_str()),
+        "the KEK, byte for byte"
+    );
+    assert_eq!(rc.runtime_data().get("secretStoreKek"), Some(&rc.kek));
 }

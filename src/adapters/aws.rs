@@ -89,6 +89,17 @@ impl AwsSecretsManager {
         })
     }
 
+    /// Whether `name` is scheduled for deletion (`DescribeSecret` answers for such a secret,
+    /// with its `DeletedDate`). A failure to tell is "no": the caller reports its own error.
+    async fn scheduled_for_deletion(&self, name: &str) -> bool {
+        self.client
+            .describe_secret()
+            .secret_id(name)
+            .send()
+            .await
+            .is_ok_and(|d| d.deleted_date().is_some())
+    }
+
     fn map<E>(&self, e: SdkError<E, HttpResponse>, action: &str) -> SecretManagerError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -175,6 +186,13 @@ fn service_error(
     }
 }
 
+/// The service refused the call for the state of the secret (`InvalidRequestException`:
+/// scheduled for deletion, among other causes).
+fn is_invalid_request<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    e.as_service_error()
+        .is_some_and(|se| se.code() == Some("InvalidRequestException"))
+}
+
 /// The error for a call the service never answered (no credentials, no connection), from the
 /// SDK's description of it.
 fn client_error(detail: String) -> SecretManagerError {
@@ -212,16 +230,24 @@ impl SecretManager for AwsSecretsManager {
                     None => RemoteState::Empty,
                 },
             ),
-            Err(e) => match self.map(e, "GetSecretValue") {
-                // A secret created without a value has no AWSCURRENT version to read.
-                SecretManagerError::NotFound(m)
-                    if m.message.contains("VersionStage") || m.message.contains("version") =>
-                {
-                    Ok(RemoteState::Empty)
+            Err(e) => {
+                let invalid_request = is_invalid_request(&e);
+                match self.map(e, "GetSecretValue") {
+                    // A secret created without a value has no AWSCURRENT version to read.
+                    SecretManagerError::NotFound(m)
+                        if m.message.contains("VersionStage") || m.message.contains("version") =>
+                    {
+                        Ok(RemoteState::Empty)
+                    }
+                    SecretManagerError::NotFound(_) => Ok(RemoteState::Missing),
+                    // The service words this refusal in more than one way: the secret's own
+                    // record says whether it is scheduled for deletion.
+                    _ if invalid_request && self.scheduled_for_deletion(name).await => {
+                        Err(SecretManagerError::scheduled_for_deletion(name))
+                    }
+                    other => Err(other),
                 }
-                SecretManagerError::NotFound(_) => Ok(RemoteState::Missing),
-                other => Err(other),
-            },
+            }
         }
     }
 
@@ -260,6 +286,23 @@ impl SecretManager for AwsSecretsManager {
             .await
             .map(|_| ())
             .map_err(|e| self.map(e, "PutSecretValue"))
+    }
+
+    /// `DeleteSecret` with the default recovery window (30 days; never forced): the secret
+    /// can be restored until it ends.
+    async fn delete(&self, name: &str) -> Result<(), SecretManagerError> {
+        match self.client.delete_secret().secret_id(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let invalid_request = is_invalid_request(&e);
+                match self.map(e, "DeleteSecret") {
+                    SecretManagerError::NotFound(_) => Ok(()),
+                    // Deleted before: already scheduled for deletion.
+                    _ if invalid_request && self.scheduled_for_deletion(name).await => Ok(()),
+                    other => Err(other),
+                }
+            }
+        }
     }
 
     async fn version_count(&self, name: &str) -> Result<usize, SecretManagerError> {
@@ -363,6 +406,14 @@ mod tests {
             Some(
                 "allow secretsmanager:CreateSecret on arn:aws:secretsmanager:us-east-1:ACCOUNT:secret:caracal/* for the identity you run as (`aws sts get-caller-identity`)"
             )
+        );
+        // A delete names its own permission.
+        assert!(
+            denied("DeleteSecret")
+                .fix()
+                .is_some_and(|f| f.starts_with("allow secretsmanager:DeleteSecret on ")),
+            "{:?}",
+            denied("DeleteSecret").fix()
         );
         // XML denials (no code the JSON parser reads) are told by their status.
         let e = service_error(

@@ -46,6 +46,9 @@ use zeroize::Zeroize;
 
 use crate::core::secret_manager::{Detail, Labels, RemoteState, SecretManager, SecretManagerError};
 
+/// The data action a secret's delete needs (the "Key Vault Secrets Officer" role has it).
+const DELETE_DATA_ACTION: &str = "Microsoft.KeyVault/vaults/secrets/delete";
+
 /// The content type put on every version the wizard writes.
 const CONTENT_TYPE: &str = "text/plain";
 
@@ -493,7 +496,21 @@ impl AzureKeyVault {
             "grant {} the \"Key Vault Secrets Officer\" role on the vault: `az role assignment create --role \"Key Vault Secrets Officer\" --assignee {assignee} --scope $(az keyvault show --name {vault} --query id -o tsv)` (a new assignment takes a few minutes to apply)",
             self.identity.describe()
         );
-        let action_text = format!("{action} `{name}` in {}: {first_line}", self.vault_url);
+        // A delete needs a permission of its own: named, and asked for in the fix.
+        let (action_text, permissions) = if action == "delete" {
+            (
+                format!(
+                    "delete `{name}` in {} ({DELETE_DATA_ACTION}): {first_line}",
+                    self.vault_url
+                ),
+                "get list set delete",
+            )
+        } else {
+            (
+                format!("{action} `{name}` in {}: {first_line}", self.vault_url),
+                "get list set",
+            )
+        };
         match inner.unwrap_or(code) {
             "SecretDisabled" => SecretManagerError::Invalid(Detail::with_fix(
                 format!("the latest version of `{name}` is disabled"),
@@ -512,7 +529,7 @@ impl AzureKeyVault {
             "AccessDenied" => SecretManagerError::PermissionDenied {
                 action: action_text,
                 fix: format!(
-                    "the vault uses access policies: `az keyvault set-policy --name {vault} --secret-permissions get list set --object-id {assignee}`; or, with Azure RBAC, {role_fix}"
+                    "the vault uses access policies: `az keyvault set-policy --name {vault} --secret-permissions {permissions} --object-id {assignee}`; or, with Azure RBAC, {role_fix}"
                 ),
             },
             _ => SecretManagerError::PermissionDenied {
@@ -1023,6 +1040,23 @@ impl SecretManager for AzureKeyVault {
         .await
     }
 
+    /// Soft delete (never purged): the name stays recoverable for the vault's retention
+    /// period. A missing name, or one already deleted, answers 404: Ok.
+    async fn delete(&self, name: &str) -> Result<(), SecretManagerError> {
+        self.check_name(name)?;
+        match self.client.delete_secret(name, None).await {
+            Ok(rsp) => {
+                // The deleted bundle may carry the value: wiped, never looked at.
+                wipe(azure_core::Bytes::from(rsp.into_body()));
+                Ok(())
+            }
+            Err(e) => match self.map(e, "delete", name) {
+                SecretManagerError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn version_count(&self, name: &str) -> Result<usize, SecretManagerError> {
         self.check_name(name)?;
         let mut pager = self
@@ -1205,6 +1239,41 @@ mod tests {
         let fix = e.fix().expect("a fix");
         assert!(
             fix.contains("--assignee 0000-aaaa --scope $(az keyvault show --name caracal-prod --query id -o tsv)"),
+            "{fix}"
+        );
+    }
+
+    #[test]
+    fn a_denied_delete_names_its_data_action_and_permission() {
+        let e = vault().map(
+            answer(
+                403,
+                "Forbidden",
+                Some("AccessDenied"),
+                "The user, group or application does not have secrets delete permission on key vault 'caracal-prod'",
+            ),
+            "delete",
+            "caracal-zone-kek",
+        );
+        assert!(
+            e.to_string().starts_with(&format!(
+                "permission denied: delete `caracal-zone-kek` in {URL} (Microsoft.KeyVault/vaults/secrets/delete): "
+            )),
+            "{e}"
+        );
+        let fix = e.fix().expect("a fix");
+        assert!(
+            fix.contains("--secret-permissions get list set delete"),
+            "{fix}"
+        );
+        let read = vault().map(
+            answer(403, "Forbidden", Some("AccessDenied"), "no get permission"),
+            "read",
+            "caracal-zone-kek",
+        );
+        let fix = read.fix().expect("a fix");
+        assert!(
+            fix.contains("--secret-permissions get list set --object-id"),
             "{fix}"
         );
     }

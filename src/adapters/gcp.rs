@@ -37,6 +37,7 @@ enum Op {
     Access,
     GetSecret,
     ListVersions,
+    DeleteSecret,
 }
 
 impl Op {
@@ -47,6 +48,7 @@ impl Op {
             Op::Access => "secretmanager.versions.access",
             Op::GetSecret => "secretmanager.secrets.get",
             Op::ListVersions => "secretmanager.versions.list",
+            Op::DeleteSecret => "secretmanager.secrets.delete",
         }
     }
 }
@@ -321,6 +323,17 @@ impl SecretManager for GcpSecretManager {
     ) -> Result<(), SecretManagerError> {
         let path = self.secret_path(name)?;
         self.add(&path, value).await
+    }
+
+    /// `DeleteSecret`: the secret and every version of it (GCP keeps no deleted secret to
+    /// recover; a version's value can only be destroyed with it).
+    async fn delete(&self, name: &str) -> Result<(), SecretManagerError> {
+        let path = self.secret_path(name)?;
+        match self.client.delete_secret().set_name(&path).send().await {
+            Ok(()) => Ok(()),
+            Err(e) if is_secret_not_found(&e) => Ok(()),
+            Err(e) => Err(self.map(e, Op::DeleteSecret, &path)),
+        }
     }
 
     async fn version_count(&self, name: &str) -> Result<usize, SecretManagerError> {

@@ -3,7 +3,9 @@
 //! carried over, every object and value helm would change, the keys newly mounted); then, with
 //! `--yes`, the same steps as a first install over the same engine requests: the secrets
 //! (copied, amended or created; never deleted, never regenerated), the store and ExternalSecret,
-//! `helm upgrade`, and verify. A downgrade is refused unless `--allow-downgrade`.
+//! `helm upgrade`, and verify. A downgrade is refused unless `--allow-downgrade`. The earlier
+//! chart's secret names are deleted only with `--delete-earlier`, only after verify ends green,
+//! and only where the current name holds the same value.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,10 +17,10 @@ use super::apply::parse_duration;
 use crate::core::catalog::VersionStep;
 use crate::engine::install::{InstallOutcome, progress_lines};
 use crate::engine::narrate::{
-    CheckChanges, FORWARD_ONLY, Line, applied_lines, apply_summary, condition_line, error_lines,
-    install_text, seed_lines, upgrade_lines,
+    CheckChanges, FORWARD_ONLY, Line, applied_lines, apply_summary, condition_line, earlier_lines,
+    earlier_plan_lines, error_lines, install_text, not_green, seed_lines, upgrade_lines,
 };
-use crate::engine::seed::{Prompted, prompts_needed};
+use crate::engine::seed::{EarlierOutcome, Prompted, prompts_needed};
 use crate::engine::verify::Mode;
 use crate::engine::{Engine, EngineError, Event, Request};
 use crate::exit::Exit;
@@ -47,6 +49,12 @@ pub struct UpgradeArgs {
     /// forward-only): the failure says which Job ran.
     #[arg(long)]
     rollback_on_failure: bool,
+    /// After verify ends with every check green, delete the earlier chart's secret names
+    /// (`formerly`, e.g. zone-kek) whose current name holds the same value (read again just
+    /// before); others are kept, with why. With --dry-run: which would be deleted. Run again on
+    /// an upgraded install to delete them later.
+    #[arg(long)]
+    delete_earlier: bool,
     /// How long helm waits for hooks and workloads.
     #[arg(long, default_value = "15m", value_parser = parse_duration)]
     timeout: Duration,
@@ -167,8 +175,13 @@ async fn upgrade(
         return Exit::CheckFailed;
     }
     if args.dry_run {
+        if args.delete_earlier {
+            for line in earlier_plan_lines(&plan.seed) {
+                println!("{line}");
+            }
+        }
         println!(
-            "Dry run: nothing was changed (no secret written, no object applied, no helm revision)."
+            "Dry run: nothing was changed (no secret written or deleted, no object applied, no helm revision)."
         );
         return Exit::Success;
     }
@@ -280,7 +293,7 @@ async fn upgrade(
         mode: Mode::Wait(args.wait),
     });
     let mut changes = CheckChanges::default();
-    let exit = match super::until(
+    let (exit, report_not_green) = match super::until(
         rx,
         |e| {
             if let Event::VerifyProgress(live) = e {
@@ -293,27 +306,72 @@ async fn upgrade(
     {
         Some(Event::VerifyDone(o)) => {
             print!("{}", o.report.to_text());
-            o.report.exit(false)
+            let ids: Vec<String> = not_green(&o.report)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            (o.report.exit(false), ids)
         }
         Some(Event::Failed(e)) => return failed(&e),
         _ => return Exit::Other,
     };
-    let kept: Vec<String> = plan
+    let earlier: Vec<&str> = plan
         .seed
-        .items
+        .earlier
         .iter()
-        .filter_map(|i| match &i.action {
-            crate::core::seed::Action::CopyFrom(from) => Some(from.clone()),
-            _ => None,
-        })
+        .map(|e| e.remote.as_str())
         .collect();
-    if !kept.is_empty() {
+    if earlier.is_empty() {
+        if args.delete_earlier {
+            for line in earlier_lines(&EarlierOutcome::default()) {
+                println!("{line}");
+            }
+        }
+        return exit;
+    }
+    if !args.delete_earlier {
+        let rollback = match plan.step {
+            VersionStep::Same => "an earlier chart".to_string(),
+            _ => format!("chart {}", plan.deployed.chart_version),
+        };
         println!(
             "Kept in the secret manager: {} (the earlier names; nothing is deleted). Delete them once \
-             you no longer need to roll back to chart {}.",
-            kept.join(", "),
-            plan.deployed.chart_version
+             you no longer need to roll back to {rollback}: run upgrade again with --delete-earlier.",
+            earlier.join(", ")
         );
+        return exit;
     }
-    exit
+    // Nothing old is deleted unless the install it was carried into is verified.
+    if exit != Exit::Success {
+        println!(
+            "Kept in the secret manager: {} (the earlier names; nothing is deleted): --delete-earlier \
+             deletes them only after verify ends with every check green, and it ended with exit {}{}. \
+             Once it is green, run upgrade again with --yes --delete-earlier.",
+            earlier.join(", "),
+            exit.code(),
+            match &report_not_green[..] {
+                [] => String::new(),
+                ids => format!(" ({} not green)", ids.join(", ")),
+            }
+        );
+        return exit;
+    }
+    eprintln!("Verified green: deleting the earlier names whose value is under the current name…");
+    submit(Request::DeleteEarlier {
+        answers: Box::new(answers.clone()),
+    });
+    match super::until(rx, |_| {}, |e| matches!(e, Event::EarlierDeleted(_))).await {
+        Some(Event::EarlierDeleted(outcome)) => {
+            for line in earlier_lines(&outcome) {
+                println!("{line}");
+            }
+            if outcome.failed > 0 {
+                Exit::CheckFailed
+            } else {
+                exit
+            }
+        }
+        Some(Event::Failed(e)) => failed(&e),
+        _ => Exit::Other,
+    }
 }

@@ -93,6 +93,10 @@ pub enum SecretManagerError {
     /// not computed on demand, because [`SecretManagerError::fix`] lends a `&str`.
     #[error("`{name}` is deleted but recoverable (soft-delete keeps the name)")]
     SoftDeleted { name: String, fix: String },
+    /// AWS: `name` is scheduled for deletion (within its recovery window). Built by
+    /// [`SecretManagerError::scheduled_for_deletion`].
+    #[error("`{name}` is scheduled for deletion (recoverable until its recovery window ends)")]
+    ScheduledForDeletion { name: String, fix: String },
     #[error("{0}")]
     NotFound(Detail),
     #[error("{0}")]
@@ -111,11 +115,31 @@ impl SecretManagerError {
         SecretManagerError::SoftDeleted { name, fix }
     }
 
+    /// `name` is scheduled for deletion (AWS Secrets Manager's recovery window): restore it.
+    pub fn scheduled_for_deletion(name: impl Into<String>) -> SecretManagerError {
+        let name = name.into();
+        let fix = format!(
+            "restore it (`aws secretsmanager restore-secret --secret-id {name}`), then run again"
+        );
+        SecretManagerError::ScheduledForDeletion { name, fix }
+    }
+
+    /// The name was deleted and can still be recovered (Key Vault's soft delete, AWS's
+    /// recovery window): it holds no value anyone can read until it is restored.
+    pub fn is_recoverably_deleted(&self) -> bool {
+        matches!(
+            self,
+            SecretManagerError::SoftDeleted { .. }
+                | SecretManagerError::ScheduledForDeletion { .. }
+        )
+    }
+
     /// What the operator can do about it, when the error knows.
     pub fn fix(&self) -> Option<&str> {
         match self {
             SecretManagerError::PermissionDenied { fix, .. }
-            | SecretManagerError::SoftDeleted { fix, .. } => Some(fix),
+            | SecretManagerError::SoftDeleted { fix, .. }
+            | SecretManagerError::ScheduledForDeletion { fix, .. } => Some(fix),
             SecretManagerError::Unauthenticated(d)
             | SecretManagerError::Unavailable(d)
             | SecretManagerError::NotFound(d)
@@ -168,6 +192,11 @@ pub trait SecretManager: Send + Sync {
 
     /// How many versions `name` has (0 when missing).
     async fn version_count(&self, name: &str) -> Result<usize, SecretManagerError>;
+
+    /// Deletes `name` the recoverable way the service offers (AWS: scheduled for deletion
+    /// after the default recovery window; Key Vault: soft delete; GCP has no recovery). A
+    /// missing name, or one already deleted, is Ok: deleting twice is the same as once.
+    async fn delete(&self, name: &str) -> Result<(), SecretManagerError>;
 }
 
 #[cfg(test)]
@@ -239,6 +268,25 @@ mod tests {
             "{fix}"
         );
         assert!(!e.to_string().contains("Fix"));
+    }
+
+    #[test]
+    fn scheduled_for_deletion_names_restore_in_its_fix() {
+        let e = SecretManagerError::scheduled_for_deletion("caracal/zone-kek");
+        assert_eq!(
+            e.to_string(),
+            "`caracal/zone-kek` is scheduled for deletion (recoverable until its recovery window ends)"
+        );
+        assert_eq!(
+            e.fix(),
+            Some(
+                "restore it (`aws secretsmanager restore-secret --secret-id caracal/zone-kek`), then run again"
+            )
+        );
+        assert!(e.is_recoverably_deleted());
+        assert!(SecretManagerError::soft_deleted("x").is_recoverably_deleted());
+        assert!(!SecretManagerError::NotFound("x".into()).is_recoverably_deleted());
+        assert!(!e.is_transient());
     }
 
     #[test]

@@ -95,12 +95,72 @@ pub struct PlanItem {
     pub drift: Vec<String>,
 }
 
+/// An earlier chart's name of a catalog secret (`formerly`) that exists remotely. Nothing in
+/// it is a value: the two names are compared by their digests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Earlier {
+    /// The earlier remote name (`caracal/zone-kek`).
+    pub remote: String,
+    /// The catalog name of the secret (`secret-store-kek`).
+    pub secret: String,
+    /// Its current remote name (`caracal/secret-store-kek`).
+    pub current: String,
+    /// The digest of the earlier name's value; None when it has no readable version.
+    pub digest: Option<String>,
+    /// The current name holds a value with the same digest: the value is safe without the
+    /// earlier name.
+    pub same_value: bool,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SeedPlan {
     pub items: Vec<PlanItem>,
+    /// Every earlier name that exists remotely, in catalog order.
+    pub earlier: Vec<Earlier>,
 }
 
 impl SeedPlan {
+    /// Why an earlier name must stay, or None when it may be deleted (the current name holds
+    /// the same value).
+    pub fn keep_reason(&self, earlier: &Earlier) -> Option<String> {
+        if earlier.same_value {
+            return None;
+        }
+        if earlier.digest.is_none() {
+            return Some("it has no readable version to compare with the current name".into());
+        }
+        let current = self.items.iter().find(|i| i.secret.name == earlier.secret);
+        Some(
+            match current {
+                Some(i) if i.action == Action::Fill => "the current name has no readable version",
+                // A copy's digest is the earlier value's: the current name is still missing.
+                Some(i) if i.digest.is_some() && !matches!(i.action, Action::CopyFrom(_)) => {
+                    "the current name holds a different value"
+                }
+                _ => "the current name is missing",
+            }
+            .to_string(),
+        )
+    }
+
+    /// The earlier names as they will be once this plan is written: a name whose value the
+    /// plan copies to the current name then holds the same value there.
+    pub fn earlier_after_writes(&self) -> Vec<Earlier> {
+        self.earlier
+            .iter()
+            .map(|e| {
+                let copied = self.items.iter().any(|i| {
+                    i.secret.name == e.secret
+                        && matches!(&i.action, Action::CopyFrom(from) if *from == e.remote)
+                });
+                Earlier {
+                    same_value: e.same_value || copied,
+                    ..e.clone()
+                }
+            })
+            .collect()
+    }
+
     pub fn writes(&self) -> usize {
         self.items.iter().filter(|i| i.action.writes()).count()
     }
@@ -364,6 +424,48 @@ fn former(
     })
 }
 
+/// Every earlier name of a catalog secret that exists remotely, compared by digest with the
+/// current name's value.
+fn earlier_names(
+    catalog: &SecretCatalog,
+    answers: &Answers,
+    observed: &BTreeMap<String, Observed>,
+) -> Vec<Earlier> {
+    let remote = |name: &str| {
+        super::catalog::remote_name(answers.cloud, &answers.secret_manager.prefix, name)
+    };
+    let digest_of = |name: &str| match observed.get(name) {
+        Some(Observed::Present { digest, .. }) => Some(digest.clone()),
+        _ => None,
+    };
+    catalog
+        .seeded()
+        .flat_map(|secret| {
+            let current = digest_of(&secret.name);
+            secret
+                .formerly
+                .iter()
+                .filter(|old| {
+                    matches!(
+                        observed.get(old.as_str()),
+                        Some(Observed::Present { .. } | Observed::Empty)
+                    )
+                })
+                .map(move |old| {
+                    let digest = digest_of(old);
+                    Earlier {
+                        remote: remote(old),
+                        secret: secret.name.clone(),
+                        current: remote(&secret.name),
+                        same_value: digest.is_some() && digest == current,
+                        digest,
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Builds the plan. `rotate` names catalog secrets to give a new version.
 pub fn plan(
     catalog: &SecretCatalog,
@@ -459,7 +561,10 @@ pub fn plan(
             }
         })
         .collect();
-    Ok(SeedPlan { items })
+    Ok(SeedPlan {
+        items,
+        earlier: earlier_names(catalog, answers, observed),
+    })
 }
 
 #[cfg(test)]
@@ -667,6 +772,117 @@ mod tests {
             .find(|i| i.secret.name == "postgres")
             .unwrap();
         assert!(matches!(&pg_item.action, Action::WrongShape(why) if why.contains("password")));
+    }
+
+    /// The earlier names that exist are listed, compared by digest with the current name; one
+    /// is deletable only when the current name holds the same value.
+    #[test]
+    fn earlier_names_are_compared_by_digest_never_by_value() {
+        let a = answers();
+        let c = catalog();
+        let kek_entry = c.get(KEK).unwrap();
+        let kek = "5e".repeat(32);
+        let at = |observed: &BTreeMap<String, Observed>| plan(c, &a, observed, &[]).unwrap();
+        let mut observed = BTreeMap::new();
+
+        // No earlier name remotely: nothing listed.
+        assert!(at(&observed).earlier.is_empty());
+
+        // The release-candidate layout: the KEK only under its earlier name.
+        observed.insert("zone-kek".into(), observe_value(kek_entry, &kek, &a, &k()));
+        let p = at(&observed);
+        let rc = Earlier {
+            remote: "caracal/zone-kek".into(),
+            secret: KEK.into(),
+            current: "caracal/secret-store-kek".into(),
+            digest: Some(digest(&k(), &kek)),
+            same_value: false,
+        };
+        assert_eq!(p.earlier, std::slice::from_ref(&rc));
+        assert_eq!(
+            p.keep_reason(&p.earlier[0]).as_deref(),
+            Some("the current name is missing")
+        );
+        // Once the plan's copy is written, the current name holds the same value.
+        let after = p.earlier_after_writes();
+        assert!(after[0].same_value, "{after:?}");
+        assert_eq!(p.keep_reason(&after[0]), None);
+
+        // Upgraded: both names hold the KEK.
+        observed.insert(KEK.into(), observe_value(kek_entry, &kek, &a, &k()));
+        let p = at(&observed);
+        assert_eq!(
+            p.earlier,
+            [Earlier {
+                same_value: true,
+                ..rc.clone()
+            }]
+        );
+        assert_eq!(p.keep_reason(&p.earlier[0]), None);
+        assert_eq!(
+            p.items
+                .iter()
+                .find(|i| i.secret.name == KEK)
+                .unwrap()
+                .action,
+            Action::Keep,
+            "the current name is kept, never copied over again"
+        );
+
+        // Another value under the current name: kept, with why.
+        let other = "a1".repeat(32);
+        observed.insert(KEK.into(), observe_value(kek_entry, &other, &a, &k()));
+        let p = at(&observed);
+        assert!(!p.earlier[0].same_value);
+        assert_eq!(
+            p.keep_reason(&p.earlier[0]).as_deref(),
+            Some("the current name holds a different value")
+        );
+        assert!(!p.earlier_after_writes()[0].same_value, "nothing is copied");
+
+        // The current name without a readable version.
+        observed.insert(KEK.into(), Observed::Empty);
+        let p = at(&observed);
+        assert_eq!(
+            p.keep_reason(&p.earlier[0]).as_deref(),
+            Some("the current name has no readable version")
+        );
+
+        // An earlier name without a readable version: nothing to compare, kept.
+        observed.insert(KEK.into(), observe_value(kek_entry, &kek, &a, &k()));
+        observed.insert("zone-kek".into(), Observed::Empty);
+        let p = at(&observed);
+        assert_eq!(p.earlier[0].digest, None);
+        assert!(!p.earlier[0].same_value);
+        assert_eq!(
+            p.keep_reason(&p.earlier[0]).as_deref(),
+            Some("it has no readable version to compare with the current name")
+        );
+
+        // An earlier value this chart cannot use and no current name (left unchanged, an
+        // error of the plan): the current name is missing, not different.
+        observed.remove(KEK);
+        observed.insert(
+            "zone-kek".into(),
+            observe_value(kek_entry, "short", &a, &k()),
+        );
+        let p = at(&observed);
+        assert!(matches!(
+            p.items
+                .iter()
+                .find(|i| i.secret.name == KEK)
+                .unwrap()
+                .action,
+            Action::WrongShape(_)
+        ));
+        assert_eq!(
+            p.keep_reason(&p.earlier[0]).as_deref(),
+            Some("the current name is missing")
+        );
+
+        // An earlier name that is gone is not listed.
+        observed.insert("zone-kek".into(), Observed::Missing);
+        assert!(at(&observed).earlier.is_empty());
     }
 
     #[test]

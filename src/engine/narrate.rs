@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::core::checks::{Check, Outcome, Report};
+use crate::core::seed::SeedPlan;
 use crate::engine::apply::{Applied, ApplyAction, ApplyOutcome, Condition};
 use crate::engine::install::InstallOutcome;
-use crate::engine::seed::Progress;
+use crate::engine::seed::{EarlierOutcome, Progress};
 use crate::engine::{EngineError, Event};
 
 /// Where a line of the headless command goes.
@@ -89,7 +90,8 @@ pub fn seed_lines(event: &Event, answers_path: &Path) -> Vec<Line> {
         | Event::Detected(_)
         | Event::ClusterChoices(_)
         | Event::UpgradePlanned(_)
-        | Event::Orphaned { .. } => vec![],
+        | Event::Orphaned { .. }
+        | Event::EarlierDeleted(_) => vec![],
         Event::Failed(EngineError::Interrupted) => {
             vec![Line::Out(
                 "Interrupted before any write: nothing was changed.".into(),
@@ -360,7 +362,117 @@ pub fn upgrade_lines(plan: &crate::engine::upgrade::UpgradePlan) -> Vec<String> 
     lines
 }
 
+/// What deleting the earlier names did: each deleted name, each kept one with why.
+pub fn earlier_lines(outcome: &EarlierOutcome) -> Vec<String> {
+    if outcome.deleted.is_empty() && outcome.kept.is_empty() {
+        return vec!["No earlier names are left in the secret manager: nothing to delete.".into()];
+    }
+    let mut lines = vec![format!(
+        "Earlier names: {} deleted, {} kept{}",
+        outcome.deleted.len(),
+        outcome.kept.len(),
+        if outcome.failed > 0 {
+            format!(" ({} failed to delete)", outcome.failed)
+        } else {
+            String::new()
+        }
+    )];
+    lines.extend(
+        outcome
+            .deleted
+            .iter()
+            .map(|name| format!("  ✓ {name}: deleted (its current name holds the same value)")),
+    );
+    lines.extend(
+        outcome
+            .kept
+            .iter()
+            .map(|(name, why)| format!("  · {name}: kept: {why}")),
+    );
+    lines
+}
+
+/// What `--delete-earlier` would do, for a dry run: each earlier name that would be deleted once
+/// the plan is written and verify ends green, each that would be kept with why.
+pub fn earlier_plan_lines(plan: &SeedPlan) -> Vec<String> {
+    let after = plan.earlier_after_writes();
+    if after.is_empty() {
+        return vec![
+            "--delete-earlier: no earlier names in the secret manager: nothing to delete.".into(),
+        ];
+    }
+    let mut lines = vec![
+        "--delete-earlier, once verify ends with every check green (a dry run deletes nothing):"
+            .to_string(),
+    ];
+    lines.extend(after.iter().map(|e| match plan.keep_reason(e) {
+        None => format!(
+            "  would delete {} (its value is under {})",
+            e.remote, e.current
+        ),
+        Some(why) => format!("  would keep {}: {why}", e.remote),
+    }));
+    lines
+}
+
 /// Said when an upgrade fails or a downgrade is asked for: migrations only run forward.
 pub const FORWARD_ONLY: &str = "Caracal's database migrations are forward-only: the migration Jobs \
 may already have moved the schema. Rolling the release back is safe only while the older images \
 stay schema-compatible; otherwise fix forward (the reason above) and run the upgrade again.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::seed::Earlier;
+
+    #[test]
+    fn earlier_lines_name_each_deleted_and_kept_name_with_why() {
+        let outcome = EarlierOutcome {
+            deleted: vec!["caracal/zone-kek".into()],
+            kept: vec![(
+                "caracal/old".into(),
+                "the delete failed: permission denied: DeleteSecret; fix: allow it".into(),
+            )],
+            failed: 1,
+        };
+        assert_eq!(
+            earlier_lines(&outcome),
+            [
+                "Earlier names: 1 deleted, 1 kept (1 failed to delete)",
+                "  ✓ caracal/zone-kek: deleted (its current name holds the same value)",
+                "  · caracal/old: kept: the delete failed: permission denied: DeleteSecret; fix: allow it",
+            ]
+        );
+        assert_eq!(
+            earlier_lines(&EarlierOutcome::default()),
+            ["No earlier names are left in the secret manager: nothing to delete."]
+        );
+    }
+
+    #[test]
+    fn a_dry_run_says_which_earlier_names_would_go_and_which_stay() {
+        let earlier = |name: &str, same_value| Earlier {
+            remote: format!("caracal/{name}"),
+            secret: "secret-store-kek".into(),
+            current: "caracal/secret-store-kek".into(),
+            digest: Some("hmac-sha256:0123456789abcdef".into()),
+            same_value,
+        };
+        let plan = SeedPlan {
+            items: vec![],
+            earlier: vec![earlier("zone-kek", true), earlier("older-kek", false)],
+        };
+        assert_eq!(
+            earlier_plan_lines(&plan),
+            [
+                "--delete-earlier, once verify ends with every check green (a dry run deletes nothing):",
+                "  would delete caracal/zone-kek (its value is under caracal/secret-store-kek)",
+                "  would keep caracal/older-kek: the current name is missing",
+            ]
+        );
+        assert_eq!(
+            earlier_plan_lines(&SeedPlan::default()),
+            ["--delete-earlier: no earlier names in the secret manager: nothing to delete."]
+        );
+    }
+}

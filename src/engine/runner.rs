@@ -19,7 +19,8 @@ use crate::engine::apply::{Applied, ApplyOutcome, Condition, apply_objects, wait
 use crate::engine::error::EngineError;
 use crate::engine::install::{InstallOptions, InstallOutcome, InstallProgress, install};
 use crate::engine::seed::{
-    DEFAULT_CONCURRENCY, Progress, Prompted, SeedOutcome, plan_seed, write_seed,
+    DEFAULT_CONCURRENCY, EarlierOutcome, Progress, Prompted, SeedOutcome, delete_earlier,
+    plan_seed, write_seed,
 };
 
 /// Work for the engine.
@@ -83,6 +84,10 @@ pub enum Request {
         answers: Box<Answers>,
         names: Vec<String>,
     },
+    /// After an upgrade verified green, on the operator's request: read the secret manager
+    /// again and delete each earlier name (`formerly`) whose current name holds the same
+    /// value; the others are kept, with why.
+    DeleteEarlier { answers: Box<Answers> },
 }
 
 /// What the engine reports, in the order it happens.
@@ -122,6 +127,8 @@ pub enum Event {
     UpgradePlanned(Box<crate::engine::upgrade::UpgradePlan>),
     /// `Request::OrphanStatefulSets` done.
     Orphaned { names: Vec<String> },
+    /// `Request::DeleteEarlier` done: what was deleted and what was kept, with why.
+    EarlierDeleted(Box<EarlierOutcome>),
     /// Step 4 ended with this report.
     VerifyDone(crate::engine::verify::VerifyOutcome),
     /// The request ended without doing its work.
@@ -438,6 +445,18 @@ async fn run(
             crate::engine::upgrade::orphan_statefulsets(&cluster, &answers.namespace, &names)
                 .await?;
             Ok(Event::Orphaned { names })
+        }
+        Request::DeleteEarlier { answers } => {
+            check(&answers)?;
+            let sm = connect(shared, &answers, cancel).await?;
+            let outcome = delete_earlier(sm.as_ref(), &answers, shared.concurrency, cancel).await?;
+            for name in &outcome.deleted {
+                tracing::info!(secret = %name, "earlier name deleted");
+            }
+            for (name, why) in &outcome.kept {
+                tracing::info!(secret = %name, why = %why, "earlier name kept");
+            }
+            Ok(Event::EarlierDeleted(Box::new(outcome)))
         }
         Request::Detect { answers } => {
             check(&answers)?;

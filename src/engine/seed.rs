@@ -69,7 +69,13 @@ async fn observe_one(
     answers: &Answers,
 ) -> (String, Result<Observed, SecretManagerError>) {
     let remote = remote_name(answers.cloud, &answers.secret_manager.prefix, name);
-    let state = with_retry(|| sm.read(&remote)).await;
+    let state = match with_retry(|| sm.read(&remote)).await {
+        // An earlier name deleted but still recoverable (AWS's recovery window, Key Vault's
+        // soft delete) holds nothing anyone can read: gone, as far as earlier names go. A
+        // catalog name in that state stays an error: seeding could not create it.
+        Err(e) if name != secret.name && e.is_recoverably_deleted() => Ok(RemoteState::Missing),
+        other => other,
+    };
     let observed = state.map(|s| match s {
         RemoteState::Missing => Observed::Missing,
         RemoteState::Empty => Observed::Empty,
@@ -107,6 +113,65 @@ pub async fn observe(
         out.insert(name, r?);
     }
     Ok(out)
+}
+
+/// What deleting the earlier names did (`Request::DeleteEarlier`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EarlierOutcome {
+    /// Earlier remote names deleted: their current names hold the same value.
+    pub deleted: Vec<String>,
+    /// Earlier remote names kept, each with why (a failed delete: its error and its fix).
+    pub kept: Vec<(String, String)>,
+    /// How many of `kept` are there because their delete failed.
+    pub failed: usize,
+}
+
+/// Deletes the earlier names (`formerly`) whose value is safe under the current name, from a
+/// plan read right before: a name whose current name is missing or holds another value is
+/// kept, with why. Each delete is the service's recoverable one where it has one; a failure
+/// is reported for its name, the others still deleted.
+pub async fn delete_earlier(
+    sm: &dyn SecretManager,
+    answers: &Answers,
+    concurrency: usize,
+    cancel: &CancellationToken,
+) -> Result<EarlierOutcome, EngineError> {
+    let plan = plan_seed(sm, answers, &[], concurrency, cancel).await?;
+    let mut outcome = EarlierOutcome::default();
+    let mut deletable = Vec::new();
+    for earlier in &plan.earlier {
+        match plan.keep_reason(earlier) {
+            Some(why) => outcome.kept.push((earlier.remote.clone(), why)),
+            None => deletable.push(earlier.remote.as_str()),
+        }
+    }
+    if cancel.is_cancelled() {
+        return Err(EngineError::Interrupted);
+    }
+    let deletes: Vec<_> = deletable
+        .into_iter()
+        .map(|remote| async move { (remote, with_retry(|| sm.delete(remote)).await) })
+        .collect();
+    let results: Vec<(&str, Result<(), SecretManagerError>)> = futures::stream::iter(deletes)
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    for (remote, result) in results {
+        match result {
+            Ok(()) => outcome.deleted.push(remote.to_string()),
+            Err(e) => {
+                let mut why = format!("the delete failed: {e}");
+                if let Some(fix) = e.fix() {
+                    why.push_str(&format!("; fix: {fix}"));
+                }
+                outcome.kept.push((remote.to_string(), why));
+                outcome.failed += 1;
+            }
+        }
+    }
+    outcome.deleted.sort();
+    outcome.kept.sort();
+    Ok(outcome)
 }
 
 /// Values typed at a front end's masked prompts, by field path (`postgres.password`,

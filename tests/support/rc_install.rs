@@ -123,6 +123,12 @@ impl RcInstall {
         get_remote(region(&self.answers), self.remote(name))
     }
 
+    /// Whether `PREFIX/name` is scheduled for deletion in moto (its `DeletedDate`, read back
+    /// through the AWS SDK): deleted, and recoverable until its recovery window ends.
+    pub fn remote_scheduled_for_deletion(&self, name: &str) -> bool {
+        deleted_date(region(&self.answers), self.remote(name)).is_some()
+    }
+
     /// The runtime Secret's data, base64-decoded.
     pub fn runtime_data(&self) -> BTreeMap<String, String> {
         let secret: Value = serde_json::from_str(&kubectl_ok(&[
@@ -661,5 +667,25 @@ pub fn get_remote(region: String, name: String) -> Option<String> {
                 aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
             ),
         }
+    })
+}
+
+/// When a secret is to be deleted (`DescribeSecret`'s `DeletedDate`; None: it is not
+/// scheduled for deletion). A name moto does not know panics.
+pub fn deleted_date(region: String, name: String) -> Option<f64> {
+    block_on(async move {
+        let client = secrets_manager(region).await;
+        let described = client
+            .describe_secret()
+            .secret_id(&name)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "describe {name} in moto: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                )
+            });
+        described.deleted_date().map(|d| d.as_secs_f64())
     })
 }
