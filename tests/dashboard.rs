@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::tmux::Tmux;
-use support::verify_bed::{Install, TURN, bed_terminal_env, emulator_mark, env, requests_since};
+use support::verify_bed::{
+    Install, TURN, bed_terminal_env, emulator_mark, env, requests_since, wizard_terminal_env,
+};
 
 fn token_exchanges(since: u64) -> usize {
     requests_since(since)
@@ -53,15 +55,7 @@ fn start_wizard_with(install: &Install, tag: &str, flags: &str) -> Tmux {
         quote(&install.path),
         quote(&dir.join("exit")),
     );
-    Tmux::start(
-        &command,
-        &bed_terminal_env(&[
-            ("AWS_ACCESS_KEY_ID", env("AWS_ACCESS_KEY_ID")),
-            ("AWS_SECRET_ACCESS_KEY", env("AWS_SECRET_ACCESS_KEY")),
-            ("AWS_ENDPOINT_URL", env("AWS_ENDPOINT_URL")),
-            ("CARACAL_HELM", env("CARACAL_HELM")),
-        ]),
-    )
+    Tmux::start(&command, &wizard_terminal_env())
 }
 
 /// The Ready reason of the namespace's ExternalSecret, as the cluster has it.

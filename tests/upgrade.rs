@@ -107,43 +107,6 @@ fn a_release_candidate_install_upgrades_to_1_0_0_with_helm_4_too() {
     upgrade_the_release_candidate(&support::helm4(), "up4", false);
 }
 
-/// Makes every ServiceMonitor of `namespace` send the metrics bearer from the runtime Secret,
-/// as monitoring-auth's fix says (the chart's own send none): verify can then end green.
-fn authenticate_service_monitors(namespace: &str) {
-    let list: serde_json::Value = serde_json::from_str(&support::verify_bed::kubectl_ok(&[
-        "-n",
-        namespace,
-        "get",
-        "servicemonitors",
-        "-o",
-        "json",
-    ]))
-    .unwrap();
-    let monitors = list["items"].as_array().unwrap();
-    assert!(!monitors.is_empty(), "no ServiceMonitor in {namespace}");
-    for monitor in monitors {
-        let mut endpoints = monitor["spec"]["endpoints"].clone();
-        for endpoint in endpoints.as_array_mut().unwrap() {
-            endpoint["authorization"] = serde_json::json!({
-                "type": "Bearer",
-                "credentials": { "name": rc_install::RUNTIME_SECRET, "key": "metricsBearer" },
-            });
-        }
-        let patch = serde_json::json!({ "spec": { "endpoints": endpoints } }).to_string();
-        support::verify_bed::kubectl_ok(&[
-            "-n",
-            namespace,
-            "patch",
-            "servicemonitor",
-            monitor["metadata"]["name"].as_str().unwrap(),
-            "--type",
-            "merge",
-            "-p",
-            &patch,
-        ]);
-    }
-}
-
 fn upgrade_the_release_candidate(helm: &std::path::Path, tag: &str, delete_earlier: bool) {
     let _turn = support::verify_bed::TURN
         .lock()
@@ -307,7 +270,7 @@ fn upgrade_the_release_candidate(helm: &std::path::Path, tag: &str, delete_earli
 
     // Green: the ServiceMonitors authenticated as monitoring-auth's fix says, the same
     // command on the upgraded install (nothing else to change) deletes the earlier name.
-    authenticate_service_monitors(&rc.namespace);
+    rc_install::authenticate_service_monitors(&rc.namespace);
     let out = support::caracal_env(&args, &rc.path, &env);
     let (stdout, stderr) = (support::text(&out.stdout), support::text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");

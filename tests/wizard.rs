@@ -2538,6 +2538,7 @@ use caracal_deploy::core::seed::SeedPlan;
 use caracal_deploy::core::upgrade_diff::{Change, FieldChange, FieldWhat, ObjectChange, Shown};
 use caracal_deploy::engine::Detected;
 use caracal_deploy::engine::upgrade::{Deployed, NewKey, UpgradePlan};
+use caracal_deploy::tui::upgrade::EarlierStep;
 
 /// What the engine's plan would say of a release at chart 2026.6.25-rc.1 (revision 3) moving
 /// to `target`: one image changed, the StatefulSet recreated when `recreate`.
@@ -2900,4 +2901,96 @@ fn an_upgrade_recreates_what_must_be_and_rolls_back_only_after_the_warning() {
         ),
         "{effects:?}"
     );
+}
+
+/// After an upgrade, the earlier secret names are offered for deletion on the summary only
+/// once every check is green (a warning is not), and only deleted on x then y: the request
+/// reads the secret manager again; what it did is shown.
+#[test]
+fn the_earlier_names_are_deleted_only_after_a_green_verify_and_when_asked() {
+    use caracal_deploy::core::live::Live;
+    use caracal_deploy::core::seed::Earlier;
+    use caracal_deploy::engine::seed::EarlierOutcome;
+    use caracal_deploy::engine::verify::Mode;
+    let mut state = found_a_release();
+    let mut plan = upgrade_plan("1.0.0", VersionStep::Forward, false);
+    plan.seed.earlier = vec![Earlier {
+        remote: "caracal/zone-kek".into(),
+        secret: "secret-store-kek".into(),
+        current: "caracal/secret-store-kek".into(),
+        digest: Some("hmac-sha256:0123456789abcdef".into()),
+        same_value: true,
+    }];
+    upgrade_planned(&mut state, plan);
+    let live = |result: &str| {
+        let mut report = Report::default();
+        let check = Check::new("monitoring-auth", "scraping sends the metrics bearer");
+        report.push(
+            "monitoring",
+            if result == "warning" {
+                check.warning("none sent", "add the bearer to the ServiceMonitors")
+            } else {
+                check.success("sent")
+            },
+        );
+        Msg::Engine(Event::VerifyProgress(Box::new(Live {
+            report,
+            ..Live::default()
+        })))
+    };
+    // A warning: the names stay, x does nothing.
+    state.enter_verify(Mode::Wait(std::time::Duration::from_secs(60)));
+    update(&mut state, live("warning"));
+    press(&mut state, KeyCode::Enter);
+    assert_eq!(state.screen, Screen::Done);
+    let screen = draw_wide(&state);
+    assert!(
+        screen.contains("The earlier chart's secret names stay (caracal/zone-kek): they may be deleted only after every check is green"),
+        "{screen}"
+    );
+    assert!(press(&mut state, KeyCode::Char('x')).is_empty());
+    assert!(matches!(state.upgrade.earlier, EarlierStep::NotAsked));
+    // Green: offered; n keeps them.
+    press(&mut state, KeyCode::Char('v'));
+    update(&mut state, live("success"));
+    press(&mut state, KeyCode::Enter);
+    let screen = draw_wide(&state);
+    for line in [
+        "caracal/zone-kek (its value is under caracal/secret-store-kek)",
+        "x deletes them (asks first); until then a rollback to chart 2026.6.25-rc.1 still finds them",
+        "x delete the earlier names (asks)  Enter/q leave",
+    ] {
+        assert!(screen.contains(line), "{line:?} not in\n{screen}");
+    }
+    assert!(press(&mut state, KeyCode::Char('x')).is_empty());
+    assert!(draw_wide(&state).contains("Delete caracal/zone-kek from the secret manager?"));
+    insta::assert_snapshot!("aws_upgrade_delete_earlier_asks", draw(&state));
+    assert!(press(&mut state, KeyCode::Char('n')).is_empty());
+    assert!(matches!(state.upgrade.earlier, EarlierStep::NotAsked));
+    // x, y: the request; what it did, shown; nothing more offered.
+    press(&mut state, KeyCode::Char('x'));
+    let effects = press(&mut state, KeyCode::Char('y'));
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Engine(Request::DeleteEarlier { .. })]
+        ),
+        "{effects:?}"
+    );
+    assert!(draw_wide(&state).contains("… reading the secret manager again, then deleting"));
+    update(
+        &mut state,
+        Msg::Engine(Event::EarlierDeleted(Box::new(EarlierOutcome {
+            deleted: vec!["caracal/zone-kek".into()],
+            kept: vec![],
+            failed: 0,
+        }))),
+    );
+    let screen = draw_wide(&state);
+    assert!(
+        screen.contains("✓ caracal/zone-kek: deleted (its current name holds the same value)"),
+        "{screen}"
+    );
+    assert!(!screen.contains("x deletes them"), "{screen}");
+    assert!(press(&mut state, KeyCode::Char('x')).is_empty());
 }

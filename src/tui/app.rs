@@ -863,7 +863,11 @@ impl State {
                 self.choices = *choices
             }
             Event::ClusterChoices(_) => {}
-            // The wizard's upgrade screens are not built yet; it never asks for a plan.
+            Event::EarlierDeleted(outcome) => {
+                self.job = None;
+                self.upgrade.earlier = upgrade::EarlierStep::Done(outcome);
+            }
+            // The plan comes through the review's diff, Orphaned before helm (above).
             Event::UpgradePlanned(_) | Event::Orphaned { .. } => {}
             Event::Failed(error) => {
                 self.seed.phase = SeedPhase::Done;
@@ -1499,6 +1503,51 @@ impl State {
         )
     }
 
+    /// After an upgrade verified with every check green: the earlier secret names whose value
+    /// is under the current name (from the seeding this run wrote, else the upgrade's plan),
+    /// with that current name. Empty otherwise, and once deleted.
+    pub fn earlier_to_delete(&self) -> Vec<(String, String)> {
+        let green = self
+            .dashboard
+            .live
+            .as_ref()
+            .is_some_and(|l| upgrade::all_green(&l.report));
+        if !green {
+            return vec![];
+        }
+        self.earlier_names()
+    }
+
+    /// Deletes the earlier secret names whose value is under the current name (the engine
+    /// reads the secret manager again first). Only on the operator's word, after a green
+    /// verify: the front ends ask.
+    pub fn delete_earlier(&mut self) -> Vec<Effect> {
+        let Some(answers) = self.valid.clone() else {
+            return vec![];
+        };
+        self.upgrade.earlier = upgrade::EarlierStep::Deleting;
+        self.submit(
+            Job::DeleteEarlier,
+            Request::DeleteEarlier {
+                answers: Box::new(answers),
+            },
+        )
+    }
+
+    /// In an upgrade, until deleted: the earlier secret names whose value is under the
+    /// current name (from the seeding this run wrote, else the upgrade's plan), each with that
+    /// current name. Whether verify is green is the caller's to say.
+    pub fn earlier_names(&self) -> Vec<(String, String)> {
+        if !self.upgrade_mode() || matches!(self.upgrade.earlier, upgrade::EarlierStep::Done(_)) {
+            return vec![];
+        }
+        match (&self.seed.plan, self.upgrade.plan.as_ref()) {
+            (Some(plan), _) => upgrade::deletable(plan),
+            (None, Some((plan, _))) => upgrade::deletable(&plan.seed),
+            (None, None) => vec![],
+        }
+    }
+
     /// A release of these answers exists (found at the start, or by the review's diff): the
     /// flow is an upgrade.
     pub fn upgrade_mode(&self) -> bool {
@@ -1841,6 +1890,10 @@ impl State {
                             self.dashboard.update(DashMsg::Failed(e.to_string()));
                         }
                     }
+                    Some(Job::DeleteEarlier) => {
+                        self.upgrade.earlier =
+                            upgrade::EarlierStep::Failed(narrate::error_lines(&e));
+                    }
                     // The review's diff takes its events before this (`on_diff_event`).
                     Some(Job::Seed | Job::ReviewDiff) | None => {
                         self.job = job;
@@ -1904,9 +1957,28 @@ fn update_verify(state: &mut State, msg: Msg) -> Vec<Effect> {
     }
 }
 
-/// The summary: Enter or q leaves (exit 0: the run is complete), v watches again.
+/// The summary: Enter or q leaves (exit 0: the run is complete), v watches again. After an
+/// upgrade verified green, x then y deletes the earlier secret names.
 fn update_done(state: &mut State, msg: Msg) -> Vec<Effect> {
+    if matches!(state.upgrade.earlier, upgrade::EarlierStep::Asking) {
+        if msg == Msg::Char('y') {
+            return state.delete_earlier();
+        }
+        state.upgrade.earlier = upgrade::EarlierStep::NotAsked;
+        state.status = Some(Ok("the earlier names are kept".into()));
+        return vec![];
+    }
+    if matches!(state.upgrade.earlier, upgrade::EarlierStep::Deleting) {
+        return match msg {
+            Msg::RequestQuit => stop(state, "the deletes in flight complete, no new one starts"),
+            _ => vec![],
+        };
+    }
     match msg {
+        Msg::Char('x') if !state.earlier_to_delete().is_empty() => {
+            state.upgrade.earlier = upgrade::EarlierStep::Asking;
+            vec![]
+        }
         Msg::NextField | Msg::NextScreen | Msg::Char('q') => vec![Effect::Quit],
         Msg::Char('v') | Msg::PrevScreen => state.enter_cluster(Screen::Verify),
         Msg::RequestQuit => vec![Effect::Quit],

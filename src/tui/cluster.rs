@@ -25,6 +25,8 @@ pub enum Job {
     Verify,
     /// The review's cluster diff: the store's dry run, then helm's.
     ReviewDiff,
+    /// After an upgrade verified green: the earlier names deleted, on the operator's `y`.
+    DeleteEarlier,
 }
 
 /// How long the wizard lets step 2 wait for the sync (the `apply` command's default).

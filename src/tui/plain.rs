@@ -248,6 +248,7 @@ impl Plain<'_> {
                 "StatefulSet(s) {} deleted, pods and volumes kept (helm creates them again)",
                 names.join(", ")
             )],
+            Event::EarlierDeleted(outcome) => crate::engine::narrate::earlier_lines(outcome),
             Event::Detected(_) | Event::ClusterChoices(_) => vec![],
         };
         for line in lines {
@@ -793,11 +794,55 @@ impl Plain<'_> {
             ));
         }
         summary(&self.state.answers_path, &self.state.out_dir);
+        self.earlier(&report)?;
         Ok(if errors == 0 {
             Exit::Success
         } else {
             Exit::CheckFailed
         })
+    }
+}
+
+impl Plain<'_> {
+    /// After an upgrade: the earlier secret names, deleted only when asked, only after verify
+    /// ended with every check green.
+    fn earlier(&mut self, report: &Report) -> Result<(), Stop> {
+        let names = self.state.earlier_names();
+        if names.is_empty() {
+            return Ok(());
+        }
+        say("The earlier chart's secret names are still there:");
+        for (old, current) in &names {
+            say(format!("  {old} (its value is under {current})"));
+        }
+        if !super::upgrade::all_green(report) {
+            say(
+                "They are deleted only after verify ends with every check green; once it does, \
+                 `caracal-deploy upgrade -f ANSWERS --yes --delete-earlier` deletes them.",
+            );
+            return Ok(());
+        }
+        if !confirm(
+            "Delete them? Each is deleted only if its current name still holds the same value",
+            false,
+        )? {
+            say("kept.");
+            return Ok(());
+        }
+        let effects = self.state.delete_earlier();
+        self.driver.perform(self.state, effects);
+        self.pump(|s| s.job.is_none())?;
+        match &self.state.upgrade.earlier {
+            super::upgrade::EarlierStep::Done(o) if o.failed == 0 => Ok(()),
+            super::upgrade::EarlierStep::Done(_) => Err(Stop(Exit::CheckFailed)),
+            super::upgrade::EarlierStep::Failed(lines) => {
+                for l in lines {
+                    say(l);
+                }
+                Err(Stop(Exit::CheckFailed))
+            }
+            _ => Err(Stop(Exit::Other)),
+        }
     }
 }
 

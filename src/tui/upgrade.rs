@@ -8,7 +8,11 @@
 
 use crate::core::answers::Answers;
 use crate::core::catalog::VersionStep;
+use crate::core::checks::Report;
+use crate::core::seed::SeedPlan;
+use crate::engine::seed::EarlierOutcome;
 use crate::engine::upgrade::UpgradePlan;
+use crate::exit::Exit;
 
 /// The upgrade's state. Empty until a release is found.
 #[derive(Clone, Debug, Default)]
@@ -26,6 +30,22 @@ pub struct UpgradeView {
     pub orphaned: Option<Vec<String>>,
     /// The review's diff found no release (one found at the start is gone): not an upgrade.
     pub no_release: bool,
+    /// The earlier secret names, after a green verify.
+    pub earlier: EarlierStep,
+}
+
+/// Deleting the earlier chart's secret names (`formerly`), only when the operator asks, only
+/// after verify ended with every check green.
+#[derive(Clone, Debug, Default)]
+pub enum EarlierStep {
+    #[default]
+    NotAsked,
+    /// `x` pressed: the next `y` deletes.
+    Asking,
+    Deleting,
+    Done(Box<EarlierOutcome>),
+    /// The request failed (the lines say why, with the fix).
+    Failed(Vec<String>),
 }
 
 impl UpgradeView {
@@ -111,4 +131,20 @@ pub fn header(plan: &UpgradePlan) -> String {
             VersionStep::Same | VersionStep::Forward => "",
         }
     )
+}
+
+/// Every check green: the only verify after which earlier names may be deleted (a warning is
+/// not green; `upgrade --delete-earlier` holds the same line).
+pub fn all_green(report: &Report) -> bool {
+    report.exit(false) == Exit::Success
+}
+
+/// The earlier names whose value is under the current name once `plan` is written (the
+/// engine reads the secret manager again before deleting any).
+pub fn deletable(plan: &SeedPlan) -> Vec<(String, String)> {
+    plan.earlier_after_writes()
+        .into_iter()
+        .filter(|e| plan.keep_reason(e).is_none())
+        .map(|e| (e.remote, e.current))
+        .collect()
 }

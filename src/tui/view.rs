@@ -1158,12 +1158,91 @@ fn draw_done(frame: &mut Frame, state: &State, area: Rect) {
             "  v goes back to the live checks: each failing one has its fix",
         ));
     }
+    draw_earlier(&mut lines, state);
     frame.render_widget(
         Paragraph::new(lines)
             .block(Block::bordered().title(" Done "))
             .wrap(Wrap { trim: false }),
         area,
     );
+}
+
+/// After an upgrade: the earlier secret names, deleted only when asked after a green verify.
+fn draw_earlier<'a>(lines: &mut Vec<Line<'a>>, state: &'a State) {
+    use super::upgrade::EarlierStep;
+    let offered = state.earlier_to_delete();
+    match &state.upgrade.earlier {
+        EarlierStep::Done(outcome) => {
+            lines.push(Line::raw(""));
+            lines.extend(
+                crate::engine::narrate::earlier_lines(outcome)
+                    .into_iter()
+                    .map(Line::raw),
+            );
+        }
+        EarlierStep::Failed(error) => {
+            lines.push(Line::raw(""));
+            for (i, l) in error.iter().enumerate() {
+                lines.push(if i == 0 {
+                    Line::styled(format!("✗ {l}"), Style::new().fg(BAD))
+                } else {
+                    Line::raw(l.as_str())
+                });
+            }
+        }
+        EarlierStep::Deleting => {
+            lines.push(Line::raw(""));
+            lines.push(Line::raw(
+                "… reading the secret manager again, then deleting the earlier names",
+            ));
+        }
+        EarlierStep::Asking if !offered.is_empty() => {
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(
+                format!(
+                    "Delete {} from the secret manager? Each is deleted only if its current name still holds the same value. y deletes, any other key keeps them",
+                    offered
+                        .iter()
+                        .map(|(old, _)| old.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            ));
+        }
+        EarlierStep::NotAsked | EarlierStep::Asking if !offered.is_empty() => {
+            lines.push(Line::raw(""));
+            lines.push(Line::raw(
+                "The earlier chart's secret names are still there:",
+            ));
+            for (old, current) in &offered {
+                lines.push(Line::raw(format!("  {old} (its value is under {current})")));
+            }
+            lines.push(Line::styled(
+                format!(
+                    "  x deletes them (asks first); until then a rollback to chart {} still finds them",
+                    state
+                        .upgrade_plan()
+                        .map(|p| p.deployed.chart_version.as_str())
+                        .unwrap_or("the earlier one")
+                ),
+                Style::new().fg(Color::Yellow),
+            ));
+        }
+        EarlierStep::NotAsked | EarlierStep::Asking => {
+            let kept = state.earlier_names();
+            if !kept.is_empty() {
+                lines.push(Line::raw(""));
+                lines.push(Line::raw(format!(
+                    "The earlier chart's secret names stay ({}): they may be deleted only after every check is green (v: the live checks)",
+                    kept.iter()
+                        .map(|(old, _)| old.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+    }
 }
 
 /// The keys of the screen as it is now (the footer, and the help overlay).
@@ -1199,6 +1278,12 @@ fn keys_of(state: &State) -> &'static str {
         }
         Screen::Verify => {
             "↑/↓ select  c run the canary  / filter  Enter summary  PgUp back  Esc quit"
+        }
+        Screen::Done if matches!(state.upgrade.earlier, super::upgrade::EarlierStep::Asking) => {
+            "y delete the earlier names  any other key keeps them"
+        }
+        Screen::Done if !state.earlier_to_delete().is_empty() => {
+            "x delete the earlier names (asks)  Enter/q leave  v live checks again"
         }
         Screen::Done => "Enter/q leave  v live checks again",
         Screen::Install

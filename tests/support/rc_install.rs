@@ -689,3 +689,40 @@ pub fn deleted_date(region: String, name: String) -> Option<f64> {
         described.deleted_date().map(|d| d.as_secs_f64())
     })
 }
+
+/// Makes every ServiceMonitor of `namespace` send the metrics bearer from the runtime Secret,
+/// as monitoring-auth's fix says (the chart's own send none): verify can then end green.
+pub fn authenticate_service_monitors(namespace: &str) {
+    let list: serde_json::Value = serde_json::from_str(&kubectl_ok(&[
+        "-n",
+        namespace,
+        "get",
+        "servicemonitors",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let monitors = list["items"].as_array().unwrap();
+    assert!(!monitors.is_empty(), "no ServiceMonitor in {namespace}");
+    for monitor in monitors {
+        let mut endpoints = monitor["spec"]["endpoints"].clone();
+        for endpoint in endpoints.as_array_mut().unwrap() {
+            endpoint["authorization"] = serde_json::json!({
+                "type": "Bearer",
+                "credentials": { "name": RUNTIME_SECRET, "key": "metricsBearer" },
+            });
+        }
+        let patch = serde_json::json!({ "spec": { "endpoints": endpoints } }).to_string();
+        kubectl_ok(&[
+            "-n",
+            namespace,
+            "patch",
+            "servicemonitor",
+            monitor["metadata"]["name"].as_str().unwrap(),
+            "--type",
+            "merge",
+            "-p",
+            &patch,
+        ]);
+    }
+}

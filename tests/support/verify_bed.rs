@@ -119,6 +119,17 @@ pub fn bed_terminal_env(more: &[(&'static str, String)]) -> Vec<(&'static str, S
     out
 }
 
+/// The terminal's environment for the wizard on the bed's AWS answers: the bed's, moto's
+/// credentials and endpoint, and the bed's helm.
+pub fn wizard_terminal_env() -> Vec<(&'static str, String)> {
+    bed_terminal_env(&[
+        ("AWS_ACCESS_KEY_ID", env("AWS_ACCESS_KEY_ID")),
+        ("AWS_SECRET_ACCESS_KEY", env("AWS_SECRET_ACCESS_KEY")),
+        ("AWS_ENDPOINT_URL", env("AWS_ENDPOINT_URL")),
+        ("CARACAL_HELM", env("CARACAL_HELM")),
+    ])
+}
+
 /// One install of the release in a namespace of its own, with its own remote prefix.
 pub struct Install {
     pub answers: Answers,
