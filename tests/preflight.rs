@@ -69,6 +69,19 @@ fn write(dir: &Path, name: &str, answers: &Answers) -> std::path::PathBuf {
 /// A ClusterIssuer with the Ready condition cert-manager sets (written through the status
 /// subresource, so the check does not wait for the bed's cert-manager controller, which then
 /// sets the same condition on this selfSigned issuer).
+/// Deletes a ClusterIssuer a test made when it ends, passed or not: the wizard's tests list
+/// the bed's issuers by name.
+struct IssuerGone(String);
+
+impl Drop for IssuerGone {
+    fn drop(&mut self) {
+        let _ =
+            Command::new(std::env::var_os("CARACAL_KUBECTL").unwrap_or_else(|| "kubectl".into()))
+                .args(["delete", "clusterissuer", "--ignore-not-found", &self.0])
+                .output();
+    }
+}
+
 async fn ready_issuer(answers: &Answers, name: &str) {
     let cluster = Cluster::connect(answers.kube_context.as_deref())
         .await
@@ -261,6 +274,7 @@ async fn preflight_passes_on_a_ready_cluster() {
     let mut answers = bed_answers("aws");
     answers.secret_manager.prefix = support::unique("pf");
     answers.ingress.cluster_issuer = support::unique("issuer");
+    let _gone = IssuerGone(answers.ingress.cluster_issuer.clone());
     ready_issuer(&answers, &answers.ingress.cluster_issuer).await;
     let path = write(dir.path(), "answers.yaml", &answers);
     seed(&path);
