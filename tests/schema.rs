@@ -2,35 +2,19 @@
 //! are what `core::schema` generates, and an independent validator (the `jsonschema` crate)
 //! reading the published file agrees with the reader on real answers files and on mistakes.
 
-use std::path::PathBuf;
+mod support;
+
 use std::sync::LazyLock;
 
 use caracal_deploy::core::answers::Answers;
 use caracal_deploy::core::schema;
 use serde_json::{Value, json};
+use support::{first_difference, repo};
 
 const REGENERATE: &str = "CARACAL_UPDATE_GENERATED=1 cargo test --test schema";
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn read(rel: &str) -> String {
     std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
-
-/// The first line where two texts differ, to say what drifted.
-fn first_difference(have: &str, want: &str) -> String {
-    for (i, (h, w)) in have.lines().zip(want.lines()).enumerate() {
-        if h != w {
-            return format!("line {}:\n  file: {h}\n  code: {w}", i + 1);
-        }
-    }
-    format!(
-        "the file has {} lines, the code makes {}",
-        have.lines().count(),
-        want.lines().count()
-    )
 }
 
 #[test]

@@ -157,12 +157,7 @@ fn service_error(
     match code {
         "ResourceNotFoundException" => SecretManagerError::NotFound(message.into()),
         "ResourceExistsException" => SecretManagerError::AlreadyExists,
-        "AccessDeniedException" | "AccessDenied" => SecretManagerError::PermissionDenied {
-            action: format!("{action} on {prefix}/*: {message}"),
-            fix: format!(
-                "allow secretsmanager:{action} on arn:aws:secretsmanager:{region}:ACCOUNT:secret:{prefix}/* for the identity you run as (`aws sts get-caller-identity`)"
-            ),
-        },
+        "AccessDeniedException" | "AccessDenied" => access_denied(&message, action, region, prefix),
         "ThrottlingException" | "TooManyRequestsException" | "LimitExceededException" => {
             SecretManagerError::Throttled { retry_after: None }
         }
@@ -191,6 +186,43 @@ fn service_error(
 fn is_invalid_request<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
     e.as_service_error()
         .is_some_and(|se| se.code() == Some("InvalidRequestException"))
+}
+
+/// The IAM action a denial names ("... is not authorized to perform: secretsmanager:TagResource
+/// on resource: ..."), if it names one.
+fn denied_action(message: &str) -> Option<(&str, &str)> {
+    let (_, rest) = message.split_once("not authorized to perform: ")?;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == ':'))
+        .unwrap_or(rest.len());
+    rest[..end]
+        .split_once(':')
+        .filter(|(service, name)| !service.is_empty() && !name.is_empty())
+}
+
+/// A denial of `action` (the call made), naming the permission to grant: the one IAM names,
+/// which is not always the call's own (CreateSecret with tags also needs TagResource).
+fn access_denied(message: &str, action: &str, region: &str, prefix: &str) -> SecretManagerError {
+    let who = "for the identity you run as (`aws sts get-caller-identity`)";
+    match denied_action(message).unwrap_or(("secretsmanager", action)) {
+        ("secretsmanager", name) => {
+            let what = if name == action {
+                action.to_string()
+            } else {
+                format!("{name} (needed by {action})")
+            };
+            SecretManagerError::PermissionDenied {
+                action: format!("{what} on {prefix}/*: {message}"),
+                fix: format!(
+                    "allow secretsmanager:{name} on arn:aws:secretsmanager:{region}:ACCOUNT:secret:{prefix}/* {who}"
+                ),
+            }
+        }
+        (service, name) => SecretManagerError::PermissionDenied {
+            action: format!("{service}:{name} (needed by {action}) on {prefix}/*: {message}"),
+            fix: format!("allow {service}:{name} {who}"),
+        },
+    }
 }
 
 /// The error for a call the service never answered (no credentials, no connection), from the
@@ -427,6 +459,57 @@ mod tests {
         assert!(
             matches!(e, SecretManagerError::PermissionDenied { .. }),
             "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_denial_of_another_action_than_the_call_names_that_action() {
+        let e = service_error(
+            Some("AccessDeniedException"),
+            400,
+            "User: arn:aws:sts::1:assumed-role/ops/me is not authorized to perform: secretsmanager:TagResource on resource: caracal/postgres because no identity-based policy allows the secretsmanager:TagResource action".into(),
+            "CreateSecret",
+            "us-east-1",
+            "caracal",
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "permission denied: TagResource (needed by CreateSecret) on caracal/*: User:"
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            e.fix(),
+            Some(
+                "allow secretsmanager:TagResource on arn:aws:secretsmanager:us-east-1:ACCOUNT:secret:caracal/* for the identity you run as (`aws sts get-caller-identity`)"
+            )
+        );
+        // Another service's permission (a customer managed KMS key) is named as it is.
+        let e = service_error(
+            Some("AccessDeniedException"),
+            400,
+            "User: arn:aws:iam::1:user/u is not authorized to perform: kms:GenerateDataKey on resource: arn:aws:kms:us-east-1:1:key/k".into(),
+            "CreateSecret",
+            "us-east-1",
+            "caracal",
+        );
+        assert!(
+            e.to_string().starts_with(
+                "permission denied: kms:GenerateDataKey (needed by CreateSecret) on caracal/*: "
+            ),
+            "{e}"
+        );
+        assert_eq!(
+            e.fix(),
+            Some(
+                "allow kms:GenerateDataKey for the identity you run as (`aws sts get-caller-identity`)"
+            )
+        );
+        assert_eq!(denied_action("Access denied"), None);
+        assert_eq!(
+            denied_action("is not authorized to perform: secretsmanager:GetSecretValue"),
+            Some(("secretsmanager", "GetSecretValue"))
         );
     }
 

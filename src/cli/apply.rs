@@ -15,6 +15,7 @@ use super::preflight::Format;
 
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
+    /// The answers file (see docs/answers.md).
     #[arg(short = 'f', long = "answers")]
     answers: PathBuf,
     /// Show what would change, field by field; change nothing.

@@ -16,6 +16,7 @@ use super::preflight::Format;
 
 #[derive(Debug, clap::Args)]
 pub struct InstallArgs {
+    /// The answers file (see docs/answers.md).
     #[arg(short = 'f', long = "answers")]
     answers: PathBuf,
     /// Say whether helm would make a new revision, and which values differ; change nothing.

@@ -46,8 +46,10 @@ pub struct Cli {
 enum Command {
     /// Offline: write every manifest, the values file and the helm command to a directory.
     Render {
+        /// The answers file (see docs/answers.md).
         #[arg(short = 'f', long = "answers")]
         answers: PathBuf,
+        /// The directory to write to; an existing one is replaced only if caracal-deploy wrote it.
         #[arg(long)]
         out: PathBuf,
     },
@@ -65,6 +67,7 @@ enum Command {
     /// Step 4 as a live full-screen dashboard: the checks of verify from its watches, the
     /// rollout, recent warnings and the canary (`c` runs it again). Exits like verify.
     Dashboard {
+        /// The answers file (see docs/answers.md).
         #[arg(short = 'f', long = "answers")]
         answers: PathBuf,
     },

@@ -15,6 +15,7 @@ pub enum Format {
 /// The arguments of a command that prints a checks report (preflight, verify).
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
+    /// The answers file (see docs/answers.md).
     #[arg(short = 'f', long = "answers")]
     pub answers: PathBuf,
     /// Output format of the results.

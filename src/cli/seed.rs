@@ -19,6 +19,7 @@ use crate::exit::Exit;
 
 #[derive(Debug, clap::Args)]
 pub struct SeedArgs {
+    /// The answers file (see docs/answers.md).
     #[arg(short = 'f', long = "answers")]
     answers: PathBuf,
     /// Show what would change, change nothing.

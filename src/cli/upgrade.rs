@@ -27,6 +27,7 @@ use crate::exit::Exit;
 
 #[derive(Debug, clap::Args)]
 pub struct UpgradeArgs {
+    /// The answers file (see docs/answers.md).
     #[arg(short = 'f', long = "answers")]
     answers: PathBuf,
     /// The chart version to move to (default: the answers' `chart.version`). The chart the
@@ -61,6 +62,7 @@ pub struct UpgradeArgs {
     /// How long verify waits for every check to pass afterwards.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     wait: Duration,
+    /// Log file (never holds secret values).
     #[arg(long, env = "CARACAL_DEPLOY_LOG")]
     log_file: Option<PathBuf>,
 }

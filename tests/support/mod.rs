@@ -220,6 +220,21 @@ pub fn history_rows(json: &[u8]) -> Vec<(u64, String, String)> {
         .collect()
 }
 
+/// The first line where a generated file and what its generator makes differ, to say what
+/// drifted.
+pub fn first_difference(have: &str, want: &str) -> String {
+    for (i, (h, w)) in have.lines().zip(want.lines()).enumerate() {
+        if h != w {
+            return format!("line {}:\n  file: {h}\n  code: {w}", i + 1);
+        }
+    }
+    format!(
+        "the file has {} lines, the code makes {}",
+        have.lines().count(),
+        want.lines().count()
+    )
+}
+
 /// Command output as text.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
