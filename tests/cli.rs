@@ -1,4 +1,4 @@
-//! The `render` command end to end: exit codes, messages, and all-or-nothing output.
+//! The `render` and `explain` commands end to end: exit codes, messages, and all-or-nothing output.
 
 mod support;
 
@@ -199,26 +199,100 @@ fn render_without_helm_still_works_offline_and_says_so() {
     assert!(dir.path().join("b/values.yaml").is_file());
 }
 
-/// The command of the contract that is not built yet refuses in one line naming the
-/// capability, exit 1 (not a usage error).
+/// `explain`, offline and with no answers file: the document's level-2 headings, read here.
+fn documented_ids() -> Vec<String> {
+    let text = std::fs::read_to_string(support::repo().join("docs/troubleshooting.md")).unwrap();
+    let mut fenced = false;
+    let mut ids = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && let Some(id) = line.strip_prefix("## ") {
+            ids.push(id.trim().to_string());
+        }
+    }
+    ids
+}
+
+fn explain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_caracal-deploy"))
+        .arg("explain")
+        .args(args)
+        .env_remove("CARACAL_HELM")
+        .env("KUBECONFIG", "/nonexistent")
+        .output()
+        .expect("run caracal-deploy")
+}
+
 #[test]
-fn commands_not_built_yet_say_so_in_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let (args, capability) = (&["explain", "store.synced"][..], "troubleshooting");
-    let out = caracal(args, dir.path());
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{args:?}: {}",
-        text(&out.stderr)
-    );
-    let stderr = text(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+fn explain_alone_lists_every_check_id() {
+    let out = explain(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let ids = documented_ids();
+    assert!(ids.len() >= 29, "{ids:?}");
+    let listed: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|first| ids.iter().any(|id| id == first))
+        .collect();
+    assert_eq!(listed, ids, "{stdout}");
+    assert!(stdout.contains("caracal-deploy explain ID"), "{stdout}");
+}
+
+#[test]
+fn explain_prints_the_entry_of_a_check() {
+    let out = explain(&["store-synced"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("## store-synced\n"), "{stdout}");
+    for part in [
+        "ExternalSecret `caracal-runtime`",
+        "**What it means.**",
+        "**Likely causes.**",
+        "- **EKS:**",
+        "**Confirm.**",
+        "kubectl -n caracal describe externalsecret caracal-runtime",
+        "**Fix.**",
+    ] {
+        assert!(stdout.contains(part), "{part:?} not in\n{stdout}");
+    }
+    // That entry only: the next one's heading is not printed.
+    assert_eq!(stdout.matches("\n## ").count(), 0, "{stdout}");
     assert!(
-        stderr.contains(&format!("caracal-deploy {}", args[0])) && stderr.contains(capability),
+        stdout.trim_end().ends_with(&format!(
+            "Online: https://github.com/Garudex-Labs/caracal-deploy/blob/v{}/docs/troubleshooting.md#store-synced",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{stdout}"
+    );
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn explain_of_an_unknown_id_exits_2_naming_the_nearest() {
+    let out = explain(&["kube-contxt"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("`kube-contxt` is not the id of a check; the nearest: kube-context\n"),
         "{stderr}"
     );
-    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains("`caracal-deploy explain` lists every id"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    // A fragment names the ids that contain it.
+    let out = explain(&["network"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(
+            "the nearest: network-dns-egress, network-ingress-source, network-state-egress"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// verify's bad input: a missing answers file and an unreadable `--wait` are usage errors

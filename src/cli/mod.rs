@@ -3,6 +3,7 @@
 //! used by the wizard.
 
 pub mod apply;
+pub mod explain;
 pub mod install;
 pub mod preflight;
 mod render;
@@ -74,8 +75,8 @@ enum Command {
     /// Roll an existing install forward: what would change first (read only), then with --yes
     /// the secrets carried over, the store, helm upgrade and verify.
     Upgrade(upgrade::UpgradeArgs),
-    /// The troubleshooting entry of a check.
-    Explain { check_id: String },
+    /// The troubleshooting entry of a check (offline); without an id, every check's id.
+    Explain(explain::ExplainArgs),
 }
 
 /// Entry point of the binary.
@@ -93,20 +94,10 @@ pub fn main() -> ExitCode {
             Err(exit) => exit,
         },
         Some(Command::Upgrade(args)) => upgrade::run(&args),
-        Some(Command::Explain { .. }) => not_built("explain", "the troubleshooting entries"),
+        Some(Command::Explain(args)) => explain::run(&args),
         None => crate::tui::run(cli.answers, cli.out, cli.plain),
     };
     exit.into()
-}
-
-/// A command of the contract whose capability this build does not have yet: one line, exit 1.
-fn not_built(command: &str, capability: &str) -> Exit {
-    eprintln!(
-        "error: `caracal-deploy {command}` ({capability}) is not built in caracal-deploy {} yet; \
-         `caracal-deploy render` writes the bundle and prints the commands that do it by hand.",
-        env!("CARGO_PKG_VERSION")
-    );
-    Exit::Other
 }
 
 /// Prints problems one per line, each naming the file, the field and the fix.

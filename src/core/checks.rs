@@ -1,11 +1,14 @@
 //! Checks as data, modelled on `linkerd check`: each has an id, a description, a result, a
-//! detail and a hint. `preflight` uses them now and `verify` will. The JSON shape is the
-//! contract's: `{success, categories: [{name, checks: [{id, description, result, detail,
-//! hint}]}]}`.
+//! detail and a hint. `preflight` and `verify` build them. The JSON shape is the contract's:
+//! `{success, categories: [{name, checks: [{id, description, result, detail, hint}]}]}`.
+//!
+//! The hint of a failing check is its fix followed by a pointer to the check's
+//! troubleshooting entry (`core::troubleshooting`), so every front end shows both.
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::troubleshooting::{POINTER_SEPARATOR, pointer};
 use crate::exit::Exit;
 
 /// The result of one check.
@@ -67,18 +70,46 @@ impl Check {
         self
     }
 
-    pub fn warning(mut self, detail: impl Into<String>, hint: impl Into<String>) -> Check {
+    /// A warning; `fix` says what to do, and the hint adds where the check's entry is.
+    pub fn warning(mut self, detail: impl Into<String>, fix: impl Into<String>) -> Check {
         self.result = Outcome::Warning;
         self.detail = detail.into();
-        self.hint = hint.into();
+        self.hint = self.hint_of(fix.into());
         self
     }
 
-    pub fn error(mut self, detail: impl Into<String>, hint: impl Into<String>) -> Check {
+    /// An error; `fix` says what to do, and the hint adds where the check's entry is.
+    pub fn error(mut self, detail: impl Into<String>, fix: impl Into<String>) -> Check {
         self.result = Outcome::Error;
         self.detail = detail.into();
-        self.hint = hint.into();
+        self.hint = self.hint_of(fix.into());
         self
+    }
+
+    fn hint_of(&self, fix: String) -> String {
+        let see = pointer(&self.id);
+        if fix.is_empty() {
+            see
+        } else {
+            format!("{fix}{POINTER_SEPARATOR}{see}")
+        }
+    }
+
+    /// The hint without its pointer: what to do.
+    pub fn fix(&self) -> &str {
+        let see = pointer(&self.id);
+        match self.hint.strip_suffix(see.as_str()) {
+            Some(fix) => fix.strip_suffix(POINTER_SEPARATOR).unwrap_or(fix),
+            None => &self.hint,
+        }
+    }
+
+    /// The hint's pointer to the check's troubleshooting entry; empty when it has none.
+    pub fn see(&self) -> &str {
+        let fix = self.fix().len();
+        self.hint[fix..]
+            .strip_prefix(POINTER_SEPARATOR)
+            .unwrap_or(&self.hint[fix..])
     }
 
     pub fn skipped(mut self, detail: impl Into<String>) -> Check {
@@ -157,8 +188,13 @@ impl Report {
                     out.push_str(&format!(": {}", c.detail));
                 }
                 out.push('\n');
-                if !c.hint.is_empty() && matches!(c.result, Outcome::Error | Outcome::Warning) {
-                    out.push_str(&format!("    fix: {}\n", c.hint));
+                if matches!(c.result, Outcome::Error | Outcome::Warning) {
+                    if !c.fix().is_empty() {
+                        out.push_str(&format!("    fix: {}\n", c.fix()));
+                    }
+                    if !c.see().is_empty() {
+                        out.push_str(&format!("    {}\n", c.see()));
+                    }
                 }
             }
             out.push('\n');
@@ -213,10 +249,46 @@ mod tests {
         assert_eq!(j["success"], false);
         assert_eq!(j["categories"][0]["name"], "kubernetes");
         assert_eq!(j["categories"][0]["checks"][1]["result"], "error");
-        assert_eq!(j["categories"][1]["checks"][0]["hint"], "upgrade helm");
+        assert_eq!(
+            j["categories"][1]["checks"][0]["hint"],
+            format!("upgrade helm; {}", pointer("helm"))
+        );
         assert!(
+            r.to_text().contains(&format!(
+                "× error CRDs [crds]: missing\n    fix: install ESO\n    {}\n",
+                pointer("crds")
+            )),
+            "{}",
             r.to_text()
-                .contains("× error CRDs [crds]: missing\n    fix: install ESO")
+        );
+    }
+
+    #[test]
+    fn a_failing_check_points_at_its_entry_after_its_fix() {
+        let c = Check::new("kube-api", "API server reachable").error("refused", "check the VPN");
+        assert_eq!(c.fix(), "check the VPN");
+        assert_eq!(
+            c.see(),
+            format!(
+                "see `caracal-deploy explain kube-api` or https://github.com/Garudex-Labs/caracal-deploy/blob/v{}/docs/troubleshooting.md#kube-api",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        assert_eq!(c.hint, format!("{}; {}", c.fix(), c.see()));
+        // Without a fix, the pointer alone; a hint made by hand keeps what it says.
+        let c = Check::new("helm", "helm found").warning("?", "");
+        assert_eq!((c.fix(), c.see()), ("", pointer("helm").as_str()));
+        let c = Check {
+            hint: "by hand".into(),
+            ..Check::new("helm", "helm found")
+        };
+        assert_eq!((c.fix(), c.see()), ("by hand", ""));
+        // A success has no hint.
+        assert!(
+            Check::new("helm", "helm found")
+                .success("v3.22.0")
+                .hint
+                .is_empty()
         );
     }
 

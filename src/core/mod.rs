@@ -17,6 +17,7 @@ pub mod render;
 pub mod schema;
 pub mod secret_manager;
 pub mod seed;
+pub mod troubleshooting;
 pub mod upgrade_diff;
 pub mod validate;
 pub mod values;

@@ -452,12 +452,16 @@ fn draw_details(frame: &mut Frame, state: &Dashboard, area: Rect) {
         if !c.detail.is_empty() {
             lines.push(Line::from(c.detail.clone()));
         }
-        if !c.hint.is_empty() {
+        if !c.fix().is_empty() {
             lines.push(Line::from(""));
             lines.push(Line::from(vec![
                 Span::styled("fix: ", Style::new().add_modifier(Modifier::BOLD)),
-                Span::raw(c.hint.clone()),
+                Span::raw(c.fix().to_string()),
             ]));
+        }
+        if !c.see().is_empty() {
+            lines.push(Line::from(""));
+            lines.push(Line::from(c.see().to_string()));
         }
     }
     pane(frame, "details", lines, area);

@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use crate::core::profiles::CloudProfile;
 
 use crate::core::checks::Outcome;
+use crate::core::troubleshooting::explain_command;
 use crate::engine::EngineError;
 use crate::engine::apply::ApplyAction;
 use crate::engine::install::InstallOutcome;
@@ -719,8 +720,21 @@ fn draw_preflight(frame: &mut Frame, state: &State, area: Rect) {
                     text.push_str(&format!(": {}", c.detail));
                 }
                 lines.push(Line::styled(text, outcome_style(c.result)));
-                if !c.hint.is_empty() && matches!(c.result, Outcome::Error | Outcome::Warning) {
-                    lines.push(Line::raw(format!("    fix: {}", c.hint)));
+                if matches!(c.result, Outcome::Error | Outcome::Warning) {
+                    if !c.fix().is_empty() {
+                        lines.push(Line::raw(format!("    fix: {}", c.fix())));
+                    }
+                    if !c.see().is_empty() {
+                        // The whole pointer where it fits on a line; else the command alone,
+                        // so a narrow screen keeps room for the other checks.
+                        let whole = format!("    {}", c.see());
+                        let text = if whole.chars().count() + 2 <= usize::from(area.width) {
+                            whole
+                        } else {
+                            format!("    see `{}`", explain_command(&c.id))
+                        };
+                        lines.push(Line::styled(text, Style::new().fg(DIM)));
+                    }
                 }
             }
         }

@@ -432,7 +432,7 @@ fn a_certificate_not_ready_is_walked_to_its_challenge() {
         .insert(Kind::Certificate, "install cert-manager".into());
     let c = check(&run(&obs), "tls-certificates").clone();
     assert_eq!(
-        (c.result, c.hint.as_str()),
+        (c.result, c.fix()),
         (Outcome::Error, "install cert-manager")
     );
 }
