@@ -2736,8 +2736,8 @@ fn a_downgrade_needs_its_version_typed() {
         state.status
     );
     assert!(state.upgrade.downgrade_confirmed.is_none());
-    // Esc stays on the deployed chart.
-    assert!(press(&mut state, KeyCode::Esc).is_empty());
+    // Ctrl-C, as Esc, closes the box and stays on the deployed chart.
+    assert!(ctrl(&mut state, 'c').is_empty());
     assert!(state.upgrade.downgrade_typed.is_none());
     assert!(!state.confirm_quit);
     assert_eq!(state.screen, Screen::Review);

@@ -50,7 +50,9 @@ pub fn key_to_msg(state: &State, key: KeyEvent) -> Option<Msg> {
     if state.jump.is_some() || state.upgrade.downgrade_typed.is_some() {
         return match key.code {
             KeyCode::Enter => Some(Msg::NextField),
+            // Ctrl-C as Esc: it closes what is being typed, nothing else.
             KeyCode::Esc => Some(Msg::RequestQuit),
+            KeyCode::Char('c') if ctrl => Some(Msg::RequestQuit),
             KeyCode::Backspace => Some(Msg::Backspace),
             KeyCode::Char(c) if !ctrl => Some(Msg::Char(c)),
             _ => None,
