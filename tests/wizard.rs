@@ -1852,6 +1852,13 @@ fn a_random_key_storm_on_every_screen_never_panics() {
         }))),
     );
     starts.push(verifying);
+    // An upgrade (a downgrade, with a StatefulSet to recreate): the box and the gates too.
+    let mut upgrading = found_a_release();
+    upgrade_planned(
+        &mut upgrading,
+        upgrade_plan("1.0.0", VersionStep::Backward, true),
+    );
+    starts.push(upgrading);
     let sizes = [(10, 5), (40, 12), (79, 23), (80, 24), (120, 40), (200, 60)];
     for (i, start) in starts.into_iter().enumerate() {
         let mut state = start;
