@@ -3,20 +3,25 @@
 //! used by the wizard.
 
 pub mod apply;
+mod completions;
 pub mod explain;
 pub mod install;
+mod man;
 pub mod preflight;
 mod render;
 pub mod seed;
 pub mod upgrade;
 pub mod verify;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::LazyLock;
 
 use clap::{Parser, Subcommand};
 
 use crate::core::answers::Answers;
+use crate::core::catalog::SecretCatalog;
 use crate::core::problem::Problem;
 use crate::engine::EngineError;
 use crate::exit::Exit;
@@ -25,6 +30,7 @@ use crate::exit::Exit;
 #[command(
     name = "caracal-deploy",
     version,
+    long_version = long_version(),
     about = "From an empty managed Kubernetes cluster (EKS, GKE, AKS) to a verified Caracal install",
     long_about = "Without a command, opens the full-screen wizard. The wizard saves its answers (never \
                   secret values) and the rendered bundle, and can resume from an answers file."
@@ -77,6 +83,32 @@ enum Command {
     Upgrade(upgrade::UpgradeArgs),
     /// The troubleshooting entry of a check (offline); without an id, every check's id.
     Explain(explain::ExplainArgs),
+    /// The shell's completion script, on stdout (bash: `source <(caracal-deploy completions
+    /// bash)`).
+    Completions {
+        /// The shell the script is for.
+        shell: completions::CompletionShell,
+    },
+    /// The manual page on stdout (`caracal-deploy man | man -l -`), or with --out every page
+    /// (one per command) written to a directory.
+    Man {
+        /// Directory to write caracal-deploy.1 and caracal-deploy-COMMAND.1 to.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// `--version`: the tool's version, then the chart versions it has a catalog for (those it
+/// installs and upgrades to); `-V` prints the tool's version alone.
+fn long_version() -> &'static str {
+    static TEXT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{}\nchart versions: {}",
+            env!("CARGO_PKG_VERSION"),
+            SecretCatalog::supported_versions().join(", ")
+        )
+    });
+    &TEXT
 }
 
 /// Entry point of the binary.
@@ -95,9 +127,23 @@ pub fn main() -> ExitCode {
         },
         Some(Command::Upgrade(args)) => upgrade::run(&args),
         Some(Command::Explain(args)) => explain::run(&args),
+        Some(Command::Completions { shell }) => completions::run(shell),
+        Some(Command::Man { out }) => man::run(out.as_deref()),
         None => crate::tui::run(cli.answers, cli.out, cli.plain),
     };
     exit.into()
+}
+
+/// Writes a generated text whole to stdout; a closed pipe is an error line and exit 1.
+fn write_stdout(text: &[u8]) -> Exit {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text).and_then(|()| stdout.flush()) {
+        Ok(()) => Exit::Success,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            Exit::Other
+        }
+    }
 }
 
 /// Prints problems one per line, each naming the file, the field and the fix.
