@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn caracal(args: &[&str]) -> Output {
@@ -15,8 +15,8 @@ fn caracal(args: &[&str]) -> Output {
         .expect("run caracal-deploy")
 }
 
-/// stdout of a command that must succeed.
-fn generated(args: &[&str]) -> String {
+/// A command that must succeed.
+fn caracal_ok(args: &[&str]) -> Output {
     let out = caracal(args);
     assert_eq!(
         out.status.code(),
@@ -24,6 +24,12 @@ fn generated(args: &[&str]) -> String {
         "caracal-deploy {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// stdout of a command that must succeed and say nothing else.
+fn generated(args: &[&str]) -> String {
+    let out = caracal_ok(args);
     assert!(
         out.stderr.is_empty(),
         "caracal-deploy {args:?} wrote to stderr: {}",
@@ -92,11 +98,31 @@ fn commands() -> Vec<String> {
     names
 }
 
+/// The shell's completion script, checked to name every command (`named` spells how), in a
+/// file of a new temporary directory.
+fn script_file(
+    shell: &str,
+    file_name: &str,
+    named: impl Fn(&str) -> String,
+) -> (tempfile::TempDir, PathBuf) {
+    let script = generated(&["completions", shell]);
+    for name in commands() {
+        assert!(
+            script.contains(&named(&name)),
+            "{name} missing from the {shell} script"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(file_name);
+    std::fs::write(&file, &script).unwrap();
+    (dir, file)
+}
+
 #[test]
 fn bash_completion_parses_and_completes_commands_their_options_and_values() {
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("caracal-deploy.bash");
-    std::fs::write(&script, generated(&["completions", "bash"])).unwrap();
+    let (_dir, script) = script_file("bash", "caracal-deploy.bash", |name| {
+        format!("caracal__deploy,{name})")
+    });
     succeeded(
         "bash -n",
         &tool("bash", &["-n", script.to_str().unwrap()], b"", &[]),
@@ -142,17 +168,9 @@ tab caracal-deploy completions ''
 
 #[test]
 fn zsh_completion_is_valid_zsh_registers_itself_and_names_every_command() {
-    let script = generated(&["completions", "zsh"]);
+    let (dir, file) = script_file("zsh", "_caracal-deploy", |name| format!("'{name}:"));
+    let script = std::fs::read_to_string(&file).unwrap();
     assert!(script.starts_with("#compdef caracal-deploy\n"), "{script}");
-    for name in commands() {
-        assert!(
-            script.contains(&format!("'{name}:")),
-            "{name} missing from the zsh script"
-        );
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("_caracal-deploy");
-    std::fs::write(&file, &script).unwrap();
     succeeded(
         "zsh -n",
         &tool("zsh", &["-n", file.to_str().unwrap()], b"", &[]),
@@ -175,16 +193,9 @@ fn zsh_completion_is_valid_zsh_registers_itself_and_names_every_command() {
 
 #[test]
 fn fish_completion_is_valid_fish_and_completes_commands_and_options() {
-    let script = generated(&["completions", "fish"]);
-    for name in commands() {
-        assert!(
-            script.contains(&format!("-a \"{name}\"")),
-            "{name} missing from the fish script"
-        );
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("caracal-deploy.fish");
-    std::fs::write(&file, &script).unwrap();
+    let (dir, file) = script_file("fish", "caracal-deploy.fish", |name| {
+        format!("-a \"{name}\"")
+    });
     let env = [
         ("HOME", dir.path()),
         ("XDG_CONFIG_HOME", dir.path()),
@@ -252,13 +263,7 @@ fn man_page_is_clean_roff_that_man_renders_with_every_command() {
 fn man_out_writes_one_clean_page_per_command() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("man1");
-    let out = caracal(&["man", "--out", out_dir.to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    caracal_ok(&["man", "--out", out_dir.to_str().unwrap()]);
     let names = commands();
     let mut expected: BTreeSet<String> = names
         .iter()
