@@ -137,9 +137,12 @@ async fn aws_seed_sync_and_install_end_to_end() {
 
     // 3. The real controller syncs the runtime Secret.
     let ns = answers.namespace.clone();
+    // As long as `apply` waits by default: the bed's one ClusterSecretStore was pointed at the
+    // previous test's namespace, and while it revalidates External Secrets backs the
+    // ExternalSecret off (seen: more than 120 s in a loaded CI run).
     let es = wait_for(
         "ExternalSecret Ready=True/SecretSynced",
-        Duration::from_secs(120),
+        Duration::from_secs(300),
         || {
             let cluster = cluster.clone();
             let ns = ns.clone();
