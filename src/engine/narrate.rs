@@ -298,18 +298,14 @@ pub fn upgrade_lines(plan: &crate::engine::upgrade::UpgradePlan) -> Vec<String> 
     use crate::core::catalog::VersionStep;
     let d = &plan.deployed;
     let mut lines = vec![format!(
-        "Release {} in {}: revision {} ({}), chart {} (app {}) → chart {}{}{}",
+        "Release {} in {}: revision {} ({}), chart {} (app {}) → chart {}{}",
         plan.release,
         plan.namespace,
         d.revision,
         d.status,
         d.chart_version,
         d.app_version,
-        plan.target,
-        plan.target_app
-            .as_ref()
-            .map(|a| format!(" (app {a})"))
-            .unwrap_or_default(),
+        plan.target_text(),
         match plan.step {
             VersionStep::Same => ": the same chart, the answers' changes only",
             VersionStep::Forward => ": forward",

@@ -65,6 +65,16 @@ pub struct UpgradePlan {
     pub recreate: Vec<(String, Vec<String>)>,
 }
 
+impl UpgradePlan {
+    /// The target chart, with its app version when told: `1.0.0 (app 1.0.0)`.
+    pub fn target_text(&self) -> String {
+        match &self.target_app {
+            Some(app) => format!("{} (app {app})", self.target),
+            None => self.target.clone(),
+        }
+    }
+}
+
 /// The fields of a StatefulSet's spec an update may change (the API server's own list).
 const STATEFULSET_MUTABLE: &[&str] = &[
     "replicas",

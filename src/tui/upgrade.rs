@@ -116,15 +116,11 @@ pub fn badge(plan: &UpgradePlan) -> String {
 pub fn header(plan: &UpgradePlan) -> String {
     let d = &plan.deployed;
     format!(
-        "upgrade {}: chart {} (app {}) → {}{}{}",
+        "upgrade {}: chart {} (app {}) → {}{}",
         plan.release,
         d.chart_version,
         d.app_version,
-        plan.target,
-        plan.target_app
-            .as_ref()
-            .map(|a| format!(" (app {a})"))
-            .unwrap_or_default(),
+        plan.target_text(),
         match plan.step {
             VersionStep::Backward => " · a DOWNGRADE",
             VersionStep::Unknown => " · order not known",
