@@ -151,8 +151,19 @@ fn per_cloud_parameters_reach_the_manifests() {
             sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"],
             storage
         );
-        for ing in docs.iter().filter(|d| d["kind"] == "Ingress") {
+        let ingresses: Vec<_> = docs.iter().filter(|d| d["kind"] == "Ingress").collect();
+        assert!(!ingresses.is_empty(), "{cloud}");
+        for ing in ingresses {
             assert_eq!(ing["spec"]["ingressClassName"], class, "{cloud}");
+            // GKE's controller takes only Ingresses annotated `gce` (it ignores
+            // ingressClassName, and leaves alone one that has only that); the other clouds'
+            // controllers read ingressClassName, and a second class would be ambiguous.
+            let legacy = ing["metadata"]["annotations"].get("kubernetes.io/ingress.class");
+            if cloud == "gcp" {
+                assert_eq!(legacy, Some(&serde_json::Value::from("gce")), "{cloud}");
+            } else {
+                assert_eq!(legacy, None, "{cloud}");
+            }
             assert_eq!(
                 ing["metadata"]["annotations"]["cert-manager.io/cluster-issuer"],
                 "letsencrypt-prod"

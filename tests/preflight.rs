@@ -347,6 +347,23 @@ async fn preflight_names_what_is_missing_and_changes_nothing() {
         "{seeded:?}"
     );
     assert_eq!(check(&all, "kube-api").1, "success");
+    // GKE's `gce` has no IngressClass object (nor has the bed, as on GKE): nothing to look for.
+    let no_object = Command::new("kubectl")
+        .args(["get", "ingressclass", "gce"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&no_object.stderr).contains("NotFound"),
+        "the bed must have no IngressClass gce, as GKE: {no_object:?}"
+    );
+    let class = check(&all, "ingress-class");
+    assert_eq!(class.1, "success", "{class:?}");
+    assert!(
+        class
+            .2
+            .contains("`kubernetes.io/ingress.class: gce` annotation"),
+        "{class:?}"
+    );
     // Nothing was created: the secret manager has none of the names, read through the SDK.
     let sm = caracal_deploy::adapters::connect_secret_manager(&answers)
         .await

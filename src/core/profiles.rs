@@ -77,7 +77,16 @@ pub struct IngressClassProfile {
     pub namespace: Option<String>,
     #[serde(default)]
     pub pod_labels: BTreeMap<String, String>,
+    /// The controller picks its Ingresses by the `kubernetes.io/ingress.class` annotation and
+    /// has no IngressClass object (GKE's `gce`): the Ingresses carry the annotation, and no
+    /// object is looked for.
+    #[serde(default)]
+    pub selected_by_annotation: bool,
 }
+
+/// The annotation an Ingress names its class with for controllers that read no
+/// `spec.ingressClassName` (`IngressClassProfile::selected_by_annotation`).
+pub const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 
 static INGRESS_CLASSES: LazyLock<Vec<IngressClassProfile>> = LazyLock::new(|| {
     serde_saphyr::from_str(include_str!("../../profiles/ingress-classes.yaml"))

@@ -377,7 +377,7 @@ pub const FIELDS: &[FieldDef] = &[
         .rule(validate::dns1123_subdomain, Pattern(SUBDOMAIN_PATTERN))
         .max(253)
         .default_from(FieldDefault::Profile(profile_ingress_class))
-        .doc("IngressClass name", "alb"),
+        .doc("IngressClass name; `gce` (GKE's controller, which has no IngressClass object) is also written as the annotation `kubernetes.io/ingress.class: gce`, the only way GKE's controller takes an Ingress", "alb"),
     text("ingress.clusterIssuer", "ClusterIssuer", "cert-manager ClusterIssuer for the TLS certificates")
         .required("write the cert-manager ClusterIssuer that issues the TLS certificates, e.g. letsencrypt-prod")
         .rule(validate::dns1123_subdomain, Pattern(SUBDOMAIN_PATTERN))

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use super::answers::Answers;
 use super::catalog::SecretCatalog;
 use super::external_secret::RUNTIME_SECRET;
-use super::profiles::{CloudProfile, IngressClassProfile, IngressSourceKind};
+use super::profiles::{CLASS_ANNOTATION, CloudProfile, IngressClassProfile, IngressSourceKind};
 
 /// Where the exposed services' traffic comes from: the only source `extraIngress` admits.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +84,11 @@ fn ingress_values(answers: &Answers) -> Value {
         "cert-manager.io/cluster-issuer".into(),
         json!(answers.ingress.cluster_issuer),
     );
+    let class = ingress_class(answers);
+    if IngressClassProfile::get(&class).is_some_and(|p| p.selected_by_annotation) {
+        // GKE's controller ignores `ingressClassName` and leaves an Ingress that has only it.
+        annotations.insert(CLASS_ANNOTATION.into(), json!(class));
+    }
     let exposed = answers.ingress.hosts.exposed();
     let mut out = Map::new();
     for service in SecretCatalog::of_valid(&answers.chart.version).ingress_services() {
@@ -91,7 +96,7 @@ fn ingress_values(answers: &Answers) -> Value {
         let entry = match exposed.iter().find(|(n, _)| *n == service) {
             Some((_, host)) => json!({
                 "enabled": true,
-                "className": ingress_class(answers),
+                "className": class,
                 "host": host,
                 "tlsSecretName": tls_secret_name(answers, service),
                 "annotations": annotations,

@@ -10,6 +10,7 @@ use kube::api::{Api, ListParams};
 
 use crate::adapters::kube::{Cluster, KubeError};
 use crate::core::cloud::Cloud;
+use crate::core::profiles::{CloudProfile, IngressClassProfile};
 
 /// One name the cluster has, with a note ("default", "not Ready").
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,6 +127,22 @@ fn named<'a>(
         .collect()
 }
 
+/// Adds the class of the cluster's cloud when its controller has no IngressClass object to
+/// list (GKE's `gce`: the controller runs on Google's side and takes Ingresses by annotation),
+/// yet it is the class the cluster serves.
+fn offer_built_in_class(cloud: &Result<(Cloud, String), String>, classes: &mut Vec<Choice>) {
+    let Ok((cloud, _)) = cloud else { return };
+    let class = &CloudProfile::get(*cloud).ingress_class_name;
+    if IngressClassProfile::get(class).is_some_and(|p| p.selected_by_annotation)
+        && !classes.iter().any(|c| c.name == *class)
+    {
+        classes.push(Choice {
+            name: class.clone(),
+            note: "built in, by annotation".into(),
+        });
+    }
+}
+
 /// Reads the choices of a connected cluster (or says why it could not be connected), and the
 /// kubeconfig's contexts.
 pub async fn read(cluster: Result<Cluster, KubeError>) -> Choices {
@@ -240,6 +257,7 @@ pub async fn read(cluster: Result<Cluster, KubeError>) -> Choices {
             note: "kube-system/kube-dns".into(),
         }];
     }
+    offer_built_in_class(&out.cloud, &mut out.ingress_classes);
     if !why.is_empty() {
         out.unreadable = Some(why.join("; "));
     }
@@ -256,6 +274,35 @@ pub async fn read(cluster: Result<Cluster, KubeError>) -> Choices {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gke_offers_its_built_in_class_that_has_no_object() {
+        let named = |n: &str| Choice {
+            name: n.into(),
+            note: String::new(),
+        };
+        let gke = Ok((Cloud::Gcp, String::new()));
+        let mut classes = vec![named("nginx")];
+        offer_built_in_class(&gke, &mut classes);
+        assert_eq!(
+            classes.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            ["nginx", "gce"]
+        );
+        assert_eq!(classes[1].note, "built in, by annotation");
+        // Listed once when the cluster has the object after all.
+        let mut listed = vec![named("gce")];
+        offer_built_in_class(&gke, &mut listed);
+        assert_eq!(listed.len(), 1);
+        // EKS and AKS classes are IngressClass objects: only what the cluster lists.
+        for cloud in [Cloud::Aws, Cloud::Azure] {
+            let mut none = Vec::new();
+            offer_built_in_class(&Ok((cloud, String::new())), &mut none);
+            assert!(none.is_empty(), "{cloud:?}");
+        }
+        let mut unknown = Vec::new();
+        offer_built_in_class(&Err("no provider".into()), &mut unknown);
+        assert!(unknown.is_empty());
+    }
 
     #[test]
     fn the_cloud_comes_from_the_nodes_then_the_api_server() {

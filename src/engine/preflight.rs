@@ -7,7 +7,7 @@ use crate::adapters::kube::{Cluster, KubeError};
 use crate::core::answers::Answers;
 use crate::core::checks::{Check, Outcome, Report, kube_minor};
 use crate::core::external_secret::RUNTIME_SECRET;
-use crate::core::profiles::CloudProfile;
+use crate::core::profiles::{CLASS_ANNOTATION, CloudProfile, IngressClassProfile};
 use crate::core::secret_manager::SecretManager;
 use crate::core::seed::{Action, SeedPlan};
 
@@ -434,6 +434,10 @@ pub async fn run(
         .class_name
         .clone()
         .unwrap_or_else(|| profile.ingress_class_name.clone());
+    // GKE's `gce`: the controller runs on Google's side, has no IngressClass object, and
+    // takes the Ingresses by their annotation: there is no object to look for.
+    let by_annotation =
+        IngressClassProfile::get(&ingress).is_some_and(|p| p.selected_by_annotation);
     for (id, description, api_version, kind, name, hint) in [
         (
             "storage-class",
@@ -445,7 +449,11 @@ pub async fn run(
         ),
         (
             "ingress-class",
-            format!("ingress class {ingress} exists"),
+            if by_annotation {
+                format!("ingress class {ingress} is selected by annotation")
+            } else {
+                format!("ingress class {ingress} exists")
+            },
             "networking.k8s.io/v1",
             "IngressClass",
             ingress.clone(),
@@ -456,6 +464,9 @@ pub async fn run(
         report.push(
             RESOURCES,
             match reachable {
+                _ if by_annotation && kind == "IngressClass" => check.success(format!(
+                    "no object needed: its controller runs outside the cluster and takes the Ingresses by their `{CLASS_ANNOTATION}: {name}` annotation"
+                )),
                 None => check.skipped("the API server is not reachable"),
                 Some(c) => match c.get(api_version, kind, None, &name).await {
                     Ok(Some(_)) => check.success(String::new()),

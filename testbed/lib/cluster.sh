@@ -362,6 +362,8 @@ install_objects() {
   wait_crds "$TB_REPO/tests/fixtures/crds/"
   kubectl_admin apply --server-side --force-conflicts --field-manager=caracal-testbed \
     -f "$TB_DIR/k8s/manifests/" >&2
+  # Earlier beds had an IngressClass `gce`; GKE has none (manifests/ingress.yaml).
+  kubectl_admin delete ingressclass gce --ignore-not-found >&2
 }
 
 # wait_crds PATH...: wait until the CRDs defined in PATH are Established.
