@@ -31,6 +31,48 @@ fn kinds(docs: &[serde_json::Value], kind: &str) -> Vec<String> {
         .collect()
 }
 
+/// The switches `verify`'s `monitoring-objects` fix names are the chart's: with the values as
+/// written the release renders its ServiceMonitors and PrometheusRule, and turning off each key
+/// the fix names removes objects of that kind (a key the chart does not read would remove none).
+#[test]
+fn the_monitoring_fix_names_the_charts_own_switches() {
+    use caracal_deploy::core::verify::MONITORING_FIX;
+    let answers = example_answers("aws");
+    let bundle = render(&answers);
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join(VALUES_FILE);
+    let template = |v: &serde_json::Value| {
+        std::fs::write(&values, yaml::to_string(v)).unwrap();
+        yaml::from_documents(&helm_template(&answers, &values)).unwrap()
+    };
+    let all = template(&bundle.values);
+    let monitors = kinds(&all, "ServiceMonitor").len();
+    let rules = kinds(&all, "PrometheusRule").len();
+    assert!(monitors > 0 && rules > 0, "{monitors} {rules}");
+    let keys: Vec<&str> = MONITORING_FIX
+        .split('`')
+        .filter_map(|s| s.strip_suffix(".enabled: true"))
+        .collect();
+    assert_eq!(keys.len(), 2, "{MONITORING_FIX}");
+    let mut removed = Vec::new();
+    for key in keys {
+        let mut off = bundle.values.clone();
+        off[key]["enabled"] = false.into();
+        let docs = template(&off);
+        for (kind, before) in [("ServiceMonitor", monitors), ("PrometheusRule", rules)] {
+            if kinds(&docs, kind).len() < before {
+                removed.push(kind);
+            }
+        }
+    }
+    removed.sort();
+    assert_eq!(
+        removed,
+        ["PrometheusRule", "ServiceMonitor"],
+        "{MONITORING_FIX}"
+    );
+}
+
 #[test]
 fn chart_renders_in_stable_mode_for_each_cloud() {
     for cloud in CLOUDS {

@@ -1281,6 +1281,9 @@ pub fn network(answers: &Answers, obs: &Observed) -> Vec<Check> {
 
 // ------------------------------------------------------------------ monitoring
 
+/// The fix of a release that renders no monitoring objects: the chart's switches.
+pub const MONITORING_FIX: &str = "the chart renders them with `serviceMonitor.enabled: true` and `alertRules.enabled: true`, which caracal-deploy writes: run `caracal-deploy install -f ANSWERS` (values set on the release by other means are replaced)";
+
 pub fn monitoring_objects(answers: &Answers, obs: &Observed) -> Check {
     let check = Check::new(
         "monitoring-objects",
@@ -1311,7 +1314,7 @@ pub fn monitoring_objects(answers: &Answers, obs: &Observed) -> Check {
     if counts == [0, 0] {
         return check.warning(
             "the release renders no ServiceMonitor or PrometheusRule: nothing scrapes or alerts",
-            "enable serviceMonitor and prometheusRule in the chart's values",
+            MONITORING_FIX,
         );
     }
     if missing.is_empty() {
