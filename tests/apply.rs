@@ -335,4 +335,64 @@ async fn a_store_that_cannot_sync_ends_with_the_controllers_reason() {
         refused.iter().all(|r| r["status"] == 400),
         "the unknown tenant was not refused: {refused:?}"
     );
+
+    // The operator fixes the tenant and applies again. Only the store changes; External
+    // Secrets, which failed every sync while the store was not ready, is waiting out its
+    // backoff (by now tens of seconds, doubling), and nothing about the ExternalSecret changed.
+    // Once the store is Ready, apply asks for a sync now (the `force-sync` annotation), under
+    // a field manager of its own, and the run ends synced.
+    let (good, _) = fresh("azure", dir.path());
+    answers.identity = good.identity;
+    std::fs::write(&path, answers.to_yaml()).unwrap();
+    let out = caracal_with(&["seed"], &path);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let cluster = Cluster::connect(answers.kube_context.as_deref())
+        .await
+        .unwrap();
+    let force_sync = || async {
+        cluster
+            .get(
+                "external-secrets.io/v1",
+                "ExternalSecret",
+                Some(&answers.namespace),
+                "caracal-runtime",
+            )
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let before = force_sync().await["metadata"]["annotations"]["force-sync"].clone();
+    let out = caracal_with(
+        &["apply", "--yes", "-o", "json", "--timeout", "120s"],
+        &path,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["synced"], true, "{json}");
+    let changed: Vec<(String, String)> = objects(&json)
+        .into_iter()
+        .filter(|o| o.1 != "unchanged")
+        .map(|o| (o.0, o.1))
+        .collect();
+    assert_eq!(
+        changed,
+        [("ClusterSecretStore".to_string(), "updated".to_string())],
+        "{json}"
+    );
+    let es = force_sync().await;
+    let after = &es["metadata"]["annotations"]["force-sync"];
+    assert!(
+        after.is_string() && *after != before,
+        "apply asked for a sync ({before} before): {es}"
+    );
+    let managers: Vec<&str> = es["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(
+        managers.contains(&caracal_deploy::adapters::kube::NUDGE_MANAGER),
+        "{managers:?}"
+    );
 }

@@ -12,6 +12,8 @@ use thiserror::Error;
 
 /// The field manager of every object the wizard applies.
 pub const FIELD_MANAGER: &str = "caracal-deploy";
+/// The field manager of `Cluster::annotate` (the sync nudge of `apply`).
+pub const NUDGE_MANAGER: &str = "caracal-deploy-nudge";
 
 #[derive(Debug, Error)]
 pub enum KubeError {
@@ -552,6 +554,32 @@ impl Cluster {
             .await
             .map(|l| l.items)
             .map_err(|e| self.map_error(e, &kind, "(all namespaces)", "list"))
+    }
+
+    /// Sets annotations on an object with a JSON merge patch, under a field manager of its
+    /// own (`NUDGE_MANAGER`), so the fields `apply` owns stay its own.
+    pub async fn annotate(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        annotations: &Value,
+    ) -> Result<(), KubeError> {
+        let mut probe = serde_json::json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": name } });
+        if let Some(ns) = namespace {
+            probe["metadata"]["namespace"] = ns.into();
+        }
+        let (api, _, kind) = self.api_for(&probe).await?;
+        let patch = serde_json::json!({ "metadata": { "annotations": annotations } });
+        let params = PatchParams {
+            field_manager: Some(NUDGE_MANAGER.into()),
+            ..Default::default()
+        };
+        api.patch(name, &params, &Patch::Merge(&patch))
+            .await
+            .map_err(|e| self.map_error(e, &kind, name, "patch"))?;
+        Ok(())
     }
 
     /// Reads an object; None when it does not exist.

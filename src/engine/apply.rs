@@ -217,6 +217,42 @@ fn ready_condition(obj: &Value) -> Option<(bool, String, String)> {
     ))
 }
 
+/// The annotation External Secrets documents for "sync now" (any change of it reconciles).
+pub const FORCE_SYNC: &str = "force-sync";
+/// The first nudge's wait after the last; each next one waits twice as long, up to a minute.
+const NUDGE_FIRST: Duration = Duration::from_secs(5);
+const NUDGE_MAX: Duration = Duration::from_secs(60);
+
+/// When to nudge External Secrets: the store is Ready but the ExternalSecret's last sync
+/// failed (it may be waiting out a backoff from when the store was not).
+#[derive(Default)]
+struct Nudge {
+    last: Option<(tokio::time::Instant, Duration)>,
+}
+
+impl Nudge {
+    fn due(
+        &mut self,
+        conditions: &std::collections::BTreeMap<String, (bool, String, String)>,
+        now: tokio::time::Instant,
+    ) -> bool {
+        let store_ready = conditions.get("ClusterSecretStore").is_some_and(|c| c.0);
+        let sync_failed = conditions
+            .get("ExternalSecret")
+            .is_some_and(|c| !c.0 && c.1 == "SecretSyncedError");
+        if !(store_ready && sync_failed) {
+            return false;
+        }
+        let wait = match self.last {
+            None => NUDGE_FIRST,
+            Some((at, wait)) if now.duration_since(at) >= wait => (wait * 2).min(NUDGE_MAX),
+            Some(_) => return false,
+        };
+        self.last = Some((now, wait));
+        true
+    }
+}
+
 /// Watches the store and the ExternalSecret until both are Ready, reporting each change of
 /// their Ready condition. Err on timeout (with the last conditions) or cancel.
 pub async fn wait_synced(
@@ -251,8 +287,33 @@ pub async fn wait_synced(
     let mut last: std::collections::BTreeMap<String, (bool, String, String)> = Default::default();
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
+    let mut nudge = Nudge::default();
+    let mut tick = tokio::time::interval(NUDGE_FIRST);
     loop {
+        if nudge.due(&last, tokio::time::Instant::now()) {
+            // External Secrets retries a failed sync with a backoff that doubles up to ~16 min,
+            // and nothing about the ExternalSecret changes when only its store was repaired.
+            // An annotation change makes it reconcile now.
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            match cluster
+                .annotate(
+                    "external-secrets.io/v1",
+                    "ExternalSecret",
+                    Some(&answers.namespace),
+                    RUNTIME_SECRET,
+                    &serde_json::json!({ FORCE_SYNC: stamp.to_string() }),
+                )
+                .await
+            {
+                Ok(()) => tracing::info!("the store is ready: asked External Secrets to sync now"),
+                Err(e) => tracing::warn!(error = %e, "could not ask External Secrets to sync now"),
+            }
+        }
         tokio::select! {
+            _ = tick.tick() => {}
             item = merged.next() => {
                 let Some((kind, name, item)) = item else {
                     return Err(EngineError::Cluster { message: "the watch ended".into(), fix: None });
@@ -297,8 +358,48 @@ pub async fn wait_synced(
 
 #[cfg(test)]
 mod tests {
-    use super::changed_fields;
+    use super::{Nudge, changed_fields};
     use serde_json::json;
+    use std::time::Duration;
+
+    #[test]
+    fn external_secrets_is_nudged_only_while_its_store_is_ready_and_its_sync_failed() {
+        let conditions = |store: bool, es: Option<(bool, &str)>| {
+            let mut c = std::collections::BTreeMap::new();
+            c.insert(
+                "ClusterSecretStore".to_string(),
+                (store, String::new(), String::new()),
+            );
+            if let Some((ready, reason)) = es {
+                c.insert(
+                    "ExternalSecret".to_string(),
+                    (ready, reason.to_string(), String::new()),
+                );
+            }
+            c
+        };
+        let t0 = tokio::time::Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut nudge = Nudge::default();
+        // The store is not ready yet: a nudge would fail the same way.
+        assert!(!nudge.due(
+            &conditions(false, Some((false, "SecretSyncedError"))),
+            at(0)
+        ));
+        // Synced, or waiting for the sync of a new generation: nothing to nudge.
+        assert!(!nudge.due(&conditions(true, Some((true, "SecretSynced"))), at(0)));
+        assert!(!nudge.due(&conditions(true, Some((false, "Syncing"))), at(0)));
+        assert!(!nudge.due(&conditions(true, None), at(0)));
+        // The store is ready and the last sync failed: now, then after 5, 10, 20, 40, 60, 60 s.
+        let failed = conditions(true, Some((false, "SecretSyncedError")));
+        assert!(nudge.due(&failed, at(0)));
+        let mut when = 0;
+        for wait in [5, 10, 20, 40, 60, 60] {
+            assert!(!nudge.due(&failed, at(when + wait - 1)), "{when}+{wait}");
+            when += wait;
+            assert!(nudge.due(&failed, at(when)), "{when}");
+        }
+    }
 
     #[test]
     fn keys_with_dots_and_list_items_are_compared_field_by_field() {
