@@ -376,7 +376,7 @@ async fn a_store_that_cannot_sync_ends_with_the_controllers_reason() {
         .collect();
     assert_eq!(
         changed,
-        [("ClusterSecretStore".to_string(), "updated".to_string())],
+        [("ClusterSecretStore".to_string(), "configured".to_string())],
         "{json}"
     );
     let es = force_sync().await;

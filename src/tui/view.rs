@@ -1343,17 +1343,20 @@ fn draw_footer(frame: &mut Frame, state: &State, area: Rect) {
     );
 }
 
+/// A box of `width` x `height` (at most the area's) in the middle of `area`.
+fn centred(area: Rect, width: u16, height: u16) -> Rect {
+    let (w, h) = (width.min(area.width), height.min(area.height));
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height / 2).saturating_sub(height / 2),
+        w,
+        h,
+    )
+}
+
 /// The downgrade box: the target version typed confirms it.
 fn draw_downgrade(frame: &mut Frame, plan: &crate::engine::upgrade::UpgradePlan, typed: &str) {
-    let area = frame.area();
-    let width = 76.min(area.width);
-    let height = 14.min(area.height);
-    let rect = Rect::new(
-        area.x + (area.width - width) / 2,
-        area.y + (area.height / 2).saturating_sub(7),
-        width,
-        height,
-    );
+    let rect = centred(frame.area(), 76, 14);
     frame.render_widget(Clear, rect);
     let lines = vec![
         Line::raw(format!(
@@ -1385,16 +1388,8 @@ fn draw_downgrade(frame: &mut Frame, plan: &crate::engine::upgrade::UpgradePlan,
 }
 
 fn draw_confirm(frame: &mut Frame, state: &State) {
-    let area = frame.area();
     // The question, three lines of detail at most, a blank line and the keys.
-    let width = 60.min(area.width);
-    let height = 8.min(area.height);
-    let rect = Rect::new(
-        area.x + (area.width - width) / 2,
-        area.y + (area.height / 2).saturating_sub(4),
-        width,
-        height,
-    );
+    let rect = centred(frame.area(), 60, 8);
     frame.render_widget(Clear, rect);
     let (question, detail) = if !state.saved {
         (
