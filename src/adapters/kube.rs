@@ -341,11 +341,7 @@ impl Cluster {
     ) -> Result<futures::stream::BoxStream<'static, Result<Value, KubeError>>, KubeError> {
         use futures::StreamExt;
         use kube::runtime::watcher::{self, Event};
-        let mut probe = serde_json::json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": name } });
-        if let Some(ns) = namespace {
-            probe["metadata"]["namespace"] = ns.into();
-        }
-        let (api, _, _) = self.api_for(&probe).await?;
+        let (api, _) = self.api_of(api_version, kind, namespace, name).await?;
         let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let context = self.context.clone();
         let stream = watcher::watcher(api, config)
@@ -556,6 +552,22 @@ impl Cluster {
             .map_err(|e| self.map_error(e, &kind, "(all namespaces)", "list"))
     }
 
+    /// The API of one named object (`api_for` of an object with only its name), and its kind.
+    async fn api_of(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(Api<DynamicObject>, String), KubeError> {
+        let mut probe = serde_json::json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": name } });
+        if let Some(ns) = namespace {
+            probe["metadata"]["namespace"] = ns.into();
+        }
+        let (api, _, kind) = self.api_for(&probe).await?;
+        Ok((api, kind))
+    }
+
     /// Sets annotations on an object with a JSON merge patch, under a field manager of its
     /// own (`NUDGE_MANAGER`), so the fields `apply` owns stay its own.
     pub async fn annotate(
@@ -566,11 +578,7 @@ impl Cluster {
         name: &str,
         annotations: &Value,
     ) -> Result<(), KubeError> {
-        let mut probe = serde_json::json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": name } });
-        if let Some(ns) = namespace {
-            probe["metadata"]["namespace"] = ns.into();
-        }
-        let (api, _, kind) = self.api_for(&probe).await?;
+        let (api, kind) = self.api_of(api_version, kind, namespace, name).await?;
         let patch = serde_json::json!({ "metadata": { "annotations": annotations } });
         let params = PatchParams {
             field_manager: Some(NUDGE_MANAGER.into()),
@@ -590,11 +598,7 @@ impl Cluster {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Option<Value>, KubeError> {
-        let mut probe = serde_json::json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": name } });
-        if let Some(ns) = namespace {
-            probe["metadata"]["namespace"] = ns.into();
-        }
-        let (api, _, kind) = self.api_for(&probe).await?;
+        let (api, kind) = self.api_of(api_version, kind, namespace, name).await?;
         match api.get_opt(name).await {
             Ok(Some(o)) => Ok(Some(
                 serde_json::to_value(o).map_err(|e| KubeError::Other(e.to_string()))?,

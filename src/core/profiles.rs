@@ -102,6 +102,13 @@ impl IngressClassProfile {
     pub fn all() -> &'static [IngressClassProfile] {
         &INGRESS_CLASSES
     }
+
+    /// Whether `class_name`'s controller takes Ingresses by the annotation and has no
+    /// IngressClass object (`selected_by_annotation`); false for a class this build does not
+    /// know.
+    pub fn by_annotation(class_name: &str) -> bool {
+        Self::get(class_name).is_some_and(|c| c.selected_by_annotation)
+    }
 }
 
 impl CloudProfile {

@@ -85,7 +85,7 @@ fn ingress_values(answers: &Answers) -> Value {
         json!(answers.ingress.cluster_issuer),
     );
     let class = ingress_class(answers);
-    if IngressClassProfile::get(&class).is_some_and(|p| p.selected_by_annotation) {
+    if IngressClassProfile::by_annotation(&class) {
         // GKE's controller ignores `ingressClassName` and leaves an Ingress that has only it.
         annotations.insert(CLASS_ANNOTATION.into(), json!(class));
     }

@@ -133,9 +133,7 @@ fn named<'a>(
 fn offer_built_in_class(cloud: &Result<(Cloud, String), String>, classes: &mut Vec<Choice>) {
     let Ok((cloud, _)) = cloud else { return };
     let class = &CloudProfile::get(*cloud).ingress_class_name;
-    if IngressClassProfile::get(class).is_some_and(|p| p.selected_by_annotation)
-        && !classes.iter().any(|c| c.name == *class)
-    {
+    if IngressClassProfile::by_annotation(class) && !classes.iter().any(|c| c.name == *class) {
         classes.push(Choice {
             name: class.clone(),
             note: "built in, by annotation".into(),

@@ -7,9 +7,10 @@ use crate::adapters::kube::{Cluster, KubeError};
 use crate::core::answers::Answers;
 use crate::core::checks::{Check, Outcome, Report, kube_minor};
 use crate::core::external_secret::RUNTIME_SECRET;
-use crate::core::profiles::{CLASS_ANNOTATION, CloudProfile, IngressClassProfile};
+use crate::core::profiles::{CLASS_ANNOTATION, IngressClassProfile};
 use crate::core::secret_manager::SecretManager;
 use crate::core::seed::{Action, SeedPlan};
+use crate::core::values::{ingress_class, storage_class};
 
 /// The oldest Kubernetes the chart and the wizard support.
 pub const MIN_KUBE: (u32, u32) = (1, 30);
@@ -424,21 +425,12 @@ pub async fn run(
             );
         }
     }
-    let profile = CloudProfile::get(answers.cloud);
-    let storage = answers
-        .storage_class
-        .clone()
-        .unwrap_or_else(|| profile.storage_class.clone());
-    let ingress = answers
-        .ingress
-        .class_name
-        .clone()
-        .unwrap_or_else(|| profile.ingress_class_name.clone());
+    let storage = storage_class(answers);
+    let ingress = ingress_class(answers);
     // GKE's `gce`: the controller runs on Google's side, has no IngressClass object, and
     // takes the Ingresses by their annotation: there is no object to look for.
-    let by_annotation =
-        IngressClassProfile::get(&ingress).is_some_and(|p| p.selected_by_annotation);
-    for (id, description, api_version, kind, name, hint) in [
+    let by_annotation = IngressClassProfile::by_annotation(&ingress);
+    for (id, description, api_version, kind, name, hint, no_object) in [
         (
             "storage-class",
             format!("storage class {storage} exists"),
@@ -446,6 +438,7 @@ pub async fn run(
             "StorageClass",
             storage.clone(),
             "create it, or set `storageClass` in the answers to one of `kubectl get storageclass` (the STS and Gateway claims use it)".to_string(),
+            None,
         ),
         (
             "ingress-class",
@@ -458,15 +451,16 @@ pub async fn run(
             "IngressClass",
             ingress.clone(),
             "install the ingress controller of that class, or set `ingress.className` to one of `kubectl get ingressclass`".to_string(),
+            by_annotation.then(|| format!(
+                "no object needed: its controller runs outside the cluster and takes the Ingresses by their `{CLASS_ANNOTATION}: {ingress}` annotation"
+            )),
         ),
     ] {
         let check = Check::new(id, &description);
         report.push(
             RESOURCES,
             match reachable {
-                _ if by_annotation && kind == "IngressClass" => check.success(format!(
-                    "no object needed: its controller runs outside the cluster and takes the Ingresses by their `{CLASS_ANNOTATION}: {name}` annotation"
-                )),
+                _ if let Some(why) = no_object => check.success(why),
                 None => check.skipped("the API server is not reachable"),
                 Some(c) => match c.get(api_version, kind, None, &name).await {
                     Ok(Some(_)) => check.success(String::new()),
