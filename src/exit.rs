@@ -7,7 +7,7 @@
 pub enum Exit {
     /// 0: everything asked for was done.
     Success,
-    /// 1: anything else (interrupted, internal error, a capability not built yet).
+    /// 1: anything else (interrupted, internal error, a closed stdout).
     Other,
     /// 2: invalid input (answers file, flags).
     InvalidInput,
