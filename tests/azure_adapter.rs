@@ -771,3 +771,28 @@ async fn the_ca_bundle_does_not_reach_another_token_endpoint() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Reads started together: the first meets the vault's 401 challenge alone and the others go
+/// with its token, all on HTTP/2 (the emulator's request log says which protocol Go's server
+/// saw each request on).
+#[tokio::test]
+async fn reads_started_together_meet_the_challenge_once_over_http2() {
+    let _reading = FAULTS.read().await;
+    let bed = bed();
+    let kv = vault(&bed).await;
+    let tag = unique("together");
+    let names: Vec<String> = (0..8).map(|i| format!("{tag}-{i}")).collect();
+    let states = futures::future::join_all(names.iter().map(|n| kv.read(n))).await;
+    for state in states {
+        assert!(matches!(state, Ok(RemoteState::Missing)), "{state:?}");
+    }
+    let log = requests_for(&bed, &tag).await;
+    let challenges = log.iter().filter(|r| r["status"] == 401).count();
+    assert_eq!(challenges, 1, "one 401 challenge for the client: {log:#?}");
+    // Each missing name: its read (404) and the soft-delete probe (404); one read met the 401.
+    assert_eq!(log.len(), names.len() * 2 + 1, "{log:#?}");
+    assert!(
+        log.iter().all(|r| r["proto"] == "HTTP/2.0"),
+        "every request on HTTP/2: {log:#?}"
+    );
+}

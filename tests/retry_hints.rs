@@ -1,7 +1,8 @@
 //! The services' retry hints are honoured, and retrying ends after the engine's limit.
 //!
-//! Each test starts its own emulator from this repository (`testbed/emulators/*.py`, with the
-//! bed's python, trusting the bed's GCP key / Azure client): its faults and request log are its
+//! Each test starts its own emulator from this repository (`testbed/emulators/gcp_sm.py` with the
+//! bed's python, the bed's build of the Go Azure emulator; trusting the bed's GCP key / Azure
+//! client): its faults and request log are its
 //! own, so nothing here depends on what other tests did to the shared bed, and nothing here
 //! disturbs them. Timing is read from the emulator's request log (`/_emulator/requests`: the
 //! server's arrival time of each request), never from the test's clock.
@@ -43,13 +44,24 @@ fn env(v: &str) -> String {
 fn start(cloud: &str) -> Emulator {
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
-    let script = support::repo().join(match cloud {
-        "gcp" => "testbed/emulators/gcp_sm.py",
-        _ => "testbed/emulators/azure_kv.py",
-    });
-    let mut cmd = Command::new(env("CARACAL_TESTBED_EMULATORS_PYTHON"));
-    cmd.arg(&script)
-        .args(["--host", "127.0.0.1", "--port", "0", "--ready-file"])
+    let emulators = support::repo().join("testbed/emulators");
+    let (script, mut cmd) = if cloud == "gcp" {
+        let script = emulators.join("gcp_sm.py");
+        let mut cmd = Command::new(env("CARACAL_TESTBED_EMULATORS_PYTHON"));
+        cmd.arg(&script);
+        (script, cmd)
+    } else {
+        // The Azure emulator (Go) serves the certificates emulator_tls.py makes.
+        let tls = Command::new(env("CARACAL_TESTBED_EMULATORS_PYTHON"))
+            .arg(emulators.join("emulator_tls.py"))
+            .arg(dir.path())
+            .output()
+            .expect("run emulator_tls.py");
+        assert!(tls.status.success(), "emulator_tls.py: {tls:?}");
+        let bin = PathBuf::from(env("CARACAL_TESTBED_AZURE_KV_BIN"));
+        (bin.clone(), Command::new(bin))
+    };
+    cmd.args(["--host", "127.0.0.1", "--port", "0", "--ready-file"])
         .arg(&ready)
         .arg("--state-dir")
         .arg(dir.path())

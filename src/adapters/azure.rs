@@ -24,6 +24,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -44,6 +45,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use zeroize::Zeroize;
 
+use super::tls;
 use crate::core::secret_manager::{Detail, Labels, RemoteState, SecretManager, SecretManagerError};
 
 /// The data action a secret's delete needs (the "Key Vault Secrets Officer" role has it).
@@ -194,8 +196,10 @@ fn is_loopback(url: &Url) -> bool {
 /// Hands the vault a token only for the audience its challenge may name (`ChallengeCheck`): a
 /// look-alike host cannot obtain a token for another API (e.g. Azure Resource Manager) or for
 /// another cloud's vaults with the operator's identity.
+/// The SDK asks it for a token once the vault's challenge named the audience: that opens the
+/// [`ChallengeGate`].
 #[derive(Debug)]
-struct KeyVaultTokensOnly(Arc<dyn TokenCredential>, ChallengeCheck);
+struct KeyVaultTokensOnly(Arc<dyn TokenCredential>, ChallengeCheck, Arc<ChallengeGate>);
 
 #[async_trait]
 impl TokenCredential for KeyVaultTokensOnly {
@@ -218,6 +222,7 @@ impl TokenCredential for KeyVaultTokensOnly {
             };
             return Err(azure_core::Error::with_message(ErrorKind::Credential, why));
         }
+        self.2.open();
         self.0.get_token(scopes, options).await
     }
 }
@@ -228,6 +233,37 @@ pub struct AzureKeyVault {
     prefix: String,
     identity: SignIn,
     authority: String,
+    /// See [`AzureKeyVault::alone_until_challenged`].
+    challenge: Arc<ChallengeGate>,
+}
+
+/// Lets the client's first request meet the vault's challenge alone: the others wait until the
+/// challenge has named the token's audience (the SDK then asks [`KeyVaultTokensOnly`] for a
+/// token) or the first request has ended.
+#[derive(Debug, Default)]
+struct ChallengeGate {
+    met: AtomicBool,
+    probing: AtomicBool,
+    opened: tokio::sync::Notify,
+}
+
+impl ChallengeGate {
+    fn open(&self) {
+        self.met.store(true, Ordering::Release);
+        self.opened.notify_waiters();
+    }
+
+    async fn until_open(&self) {
+        loop {
+            let opened = self.opened.notified();
+            tokio::pin!(opened);
+            opened.as_mut().enable();
+            if self.met.load(Ordering::Acquire) {
+                return;
+            }
+            opened.await;
+        }
+    }
 }
 
 impl std::fmt::Debug for AzureKeyVault {
@@ -281,23 +317,21 @@ impl AzureKeyVault {
         let explicit = endpoint.is_some() || is_loopback(&url);
         let check = ChallengeCheck::for_host(&host, explicit);
 
-        let builder = || {
+        let extra_cas = ca_bundle.map(read_ca_bundle).transpose()?;
+        // The bundle's CAs are added to the platform's roots, not instead of them.
+        let build = |cas: Option<&[u8]>| {
+            let setup_failed = |e: String| {
+                SecretManagerError::Other(format!("cannot set up the HTTPS client: {e}").into())
+            };
+            let tls = tls::client_config(cas).map_err(|e| setup_failed(format!("{e:?}")))?;
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(30))
+                .tls_backend_preconfigured(tls)
+                .build()
+                .map_err(|e| setup_failed(e.to_string()))
         };
-        let extra_cas = ca_bundle.map(read_ca_bundle).transpose()?;
-        let build = |b: reqwest::ClientBuilder| {
-            b.build().map_err(|e| {
-                SecretManagerError::Other(format!("cannot set up the HTTPS client: {e}").into())
-            })
-        };
-        // Added to the platform's roots, not instead of them.
-        let with_cas = |b: reqwest::ClientBuilder| match &extra_cas {
-            Some(certs) => b.tls_certs_merge(certs.clone()),
-            None => b,
-        };
-        let vault_transport = Transport::new(Arc::new(build(with_cas(builder()))?));
+        let vault_transport = Transport::new(Arc::new(build(extra_cas.as_deref())?));
 
         let authority = std::env::var("AZURE_AUTHORITY_HOST")
             .ok()
@@ -309,7 +343,7 @@ impl AzureKeyVault {
         let token_transport = if same_origin {
             vault_transport.clone()
         } else {
-            Transport::new(Arc::new(build(builder())?))
+            Transport::new(Arc::new(build(None)?))
         };
 
         let (credential, identity) = credential(&token_transport)?;
@@ -341,9 +375,10 @@ impl AzureKeyVault {
             verify_challenge_resource: Some(false),
             ..Default::default()
         };
+        let challenge = Arc::new(ChallengeGate::default());
         let client = SecretClient::new(
             target,
-            Arc::new(KeyVaultTokensOnly(credential, check)),
+            Arc::new(KeyVaultTokensOnly(credential, check, challenge.clone())),
             Some(options),
         )
         .map_err(|e| {
@@ -355,7 +390,27 @@ impl AzureKeyVault {
             prefix: prefix.to_string(),
             identity,
             authority,
+            challenge,
         })
+    }
+
+    /// Runs `call`, one SDK request. The client sends its first request without a token, to
+    /// learn the token's audience from the vault's 401 challenge; requests started together
+    /// would each be refused and each open a connection of its own. So the first runs alone
+    /// and the others start once its challenge is met (or it has ended, failed or not): they
+    /// share the client's connection (HTTP/2 when the vault offers it) and its token.
+    async fn alone_until_challenged<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        let gate = &self.challenge;
+        if gate.met.load(Ordering::Acquire) {
+            return call.await;
+        }
+        if gate.probing.swap(true, Ordering::AcqRel) {
+            gate.until_open().await;
+            return call.await;
+        }
+        let out = call.await;
+        gate.open();
+        out
     }
 
     fn check_name(&self, name: &str) -> Result<(), SecretManagerError> {
@@ -655,7 +710,9 @@ impl AzureKeyVault {
     /// Whether `name` is deleted but recoverable. A failure to tell (e.g. no permission to read
     /// deleted secrets) is "no": `create` then meets the 409 and says the same.
     async fn is_soft_deleted(&self, name: &str) -> bool {
-        self.client.get_deleted_secret(name, None).await.is_ok()
+        self.alone_until_challenged(self.client.get_deleted_secret(name, None))
+            .await
+            .is_ok()
     }
 
     /// The tags and content type of the latest version (values are wiped), or None when missing.
@@ -663,7 +720,10 @@ impl AzureKeyVault {
         &self,
         name: &str,
     ) -> Result<Option<(Option<HashMap<String, String>>, Option<String>)>, SecretManagerError> {
-        match self.client.get_secret(name, None).await {
+        match self
+            .alone_until_challenged(self.client.get_secret(name, None))
+            .await
+        {
             Ok(rsp) => {
                 let body = azure_core::Bytes::from(rsp.into_body());
                 let parsed = serde_json::from_slice::<Bundle<'_>>(&body).map(|mut b| {
@@ -715,8 +775,7 @@ impl AzureKeyVault {
         }
         let body = azure_core::Bytes::from(json);
         let result = self
-            .client
-            .set_secret(name, body.clone().into(), None)
+            .alone_until_challenged(self.client.set_secret(name, body.clone().into(), None))
             .await;
         wipe(body);
         match result {
@@ -755,8 +814,8 @@ fn parse_vault_url(what: &str, value: &str) -> Result<Url, SecretManagerError> {
     Ok(url)
 }
 
-/// The certificates of `secretManager.caBundle`.
-fn read_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, SecretManagerError> {
+/// The PEM bundle of `secretManager.caBundle`, checked to hold certificates.
+fn read_ca_bundle(path: &Path) -> Result<Vec<u8>, SecretManagerError> {
     let pem = std::fs::read(path).map_err(|e| {
         SecretManagerError::Invalid(
             format!(
@@ -766,22 +825,22 @@ fn read_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, SecretManage
             .into(),
         )
     })?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-        SecretManagerError::Invalid(
+    match tls::parse_bundle(&pem) {
+        Ok(_) => Ok(pem),
+        Err(tls::BundleError::NoCertificate) => {
+            Err(SecretManagerError::Invalid(Detail::new(format!(
+                "secretManager.caBundle: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            ))))
+        }
+        Err(e) => Err(SecretManagerError::Invalid(
             format!(
-                "secretManager.caBundle: {} is not a PEM bundle: {e}",
+                "secretManager.caBundle: {} is not a PEM bundle: {e:?}",
                 path.display()
             )
             .into(),
-        )
-    })?;
-    if certs.is_empty() {
-        return Err(SecretManagerError::Invalid(Detail::new(format!(
-            "secretManager.caBundle: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-            path.display()
-        ))));
+        )),
     }
-    Ok(certs)
 }
 
 /// The credential chain, each credential sending its token requests through `transport`.
@@ -951,7 +1010,10 @@ impl SecretManager for AzureKeyVault {
 
     async fn read(&self, name: &str) -> Result<RemoteState, SecretManagerError> {
         self.check_name(name)?;
-        match self.client.get_secret(name, None).await {
+        match self
+            .alone_until_challenged(self.client.get_secret(name, None))
+            .await
+        {
             Ok(rsp) => {
                 let body = azure_core::Bytes::from(rsp.into_body());
                 let state =
@@ -996,7 +1058,10 @@ impl SecretManager for AzureKeyVault {
         // Only whether the name is taken: a soft-deleted name makes the PUT answer 409, which
         // maps to the same soft-delete error the plan's read reports.
         self.check_name(name)?;
-        match self.client.get_secret(name, None).await {
+        match self
+            .alone_until_challenged(self.client.get_secret(name, None))
+            .await
+        {
             Ok(rsp) => {
                 // The body holds the value: wiped, never looked at.
                 wipe(azure_core::Bytes::from(rsp.into_body()));
@@ -1044,7 +1109,10 @@ impl SecretManager for AzureKeyVault {
     /// period. A missing name, or one already deleted, answers 404: Ok.
     async fn delete(&self, name: &str) -> Result<(), SecretManagerError> {
         self.check_name(name)?;
-        match self.client.delete_secret(name, None).await {
+        match self
+            .alone_until_challenged(self.client.delete_secret(name, None))
+            .await
+        {
             Ok(rsp) => {
                 // The deleted bundle may carry the value: wiped, never looked at.
                 wipe(azure_core::Bytes::from(rsp.into_body()));
@@ -1065,7 +1133,7 @@ impl SecretManager for AzureKeyVault {
             .map_err(|e| self.map(e, "list the versions of", name))?;
         let mut count = 0;
         loop {
-            match pager.try_next().await {
+            match self.alone_until_challenged(pager.try_next()).await {
                 Ok(Some(_)) => count += 1,
                 Ok(None) => return Ok(count),
                 Err(e) => {
@@ -1096,6 +1164,7 @@ mod tests {
             prefix: "caracal".into(),
             identity: SignIn::DeveloperTools,
             authority: "https://login.microsoftonline.com".into(),
+            challenge: Arc::default(),
         }
     }
 
@@ -1397,6 +1466,7 @@ mod tests {
         let guard = KeyVaultTokensOnly(
             Arc::new(Never),
             ChallengeCheck::for_host("kv.example.internal", false),
+            Arc::default(),
         );
         let e = guard
             .get_token(&["https://vault.azure.net/.default"], None)

@@ -7,6 +7,7 @@ pub mod forward;
 pub mod gcp;
 pub mod helm;
 pub mod kube;
+pub mod tls;
 
 use crate::core::answers::{Answers, SecretManagerTarget};
 use crate::core::secret_manager::{SecretManager, SecretManagerError};

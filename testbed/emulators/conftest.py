@@ -1,7 +1,12 @@
-"""Fixtures for test_emulators.py: each emulator runs as a real subprocess on a free port."""
+"""Fixtures for test_emulators.py: each emulator runs as a real subprocess on a free port.
+
+The Azure Key Vault emulator is the Go program in azurekv/ (built once per session by
+azurekv/build.sh); the others are the Python scripts beside this file.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -14,6 +19,11 @@ import pytest
 import requests
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import emulator_tls  # noqa: E402
+
+# launch() names: a script beside this file, or this one for the Go Key Vault emulator.
+AZURE_KV = "azure-kv"
 AZ_TENANT = "00000000-0000-4000-8000-00000000ca1a"
 AZ_CLIENT = "00000000-0000-4000-8000-00000000c11e"
 AZ_SECRET = "caracal-testbed-client-secret"
@@ -55,14 +65,28 @@ class Emulator:
                 self.proc.kill()
 
 
+@functools.lru_cache(maxsize=None)
+def azure_kv_binary() -> str:
+    """The Go Key Vault emulator, built once per session (azurekv/build.sh prints its path)."""
+    r = subprocess.run([str(HERE / "azurekv" / "build.sh")], stdout=subprocess.PIPE, timeout=600,
+                       check=True, text=True)
+    return r.stdout.strip().splitlines()[-1]
+
+
 def launch(script: str, state_dir: Path, *args: str) -> Emulator:
     state_dir.mkdir(parents=True, exist_ok=True)
     ready = state_dir / "ready.json"
     if ready.exists():
         ready.unlink()
     log_path = state_dir / "emulator.log"
+    if script == AZURE_KV:
+        # The Go binary makes no certificates: the bed's start script runs emulator_tls.py first.
+        emulator_tls.ensure_certs(str(state_dir))
+        cmd = [azure_kv_binary()]
+    else:
+        cmd = [sys.executable, str(HERE / script)]
     log = open(log_path, "ab")
-    proc = subprocess.Popen([sys.executable, str(HERE / script), "--port", "0",
+    proc = subprocess.Popen([*cmd, "--port", "0",
                              "--state-dir", str(state_dir), "--ready-file", str(ready), *args],
                             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     deadline = time.time() + 30
@@ -94,7 +118,7 @@ def gcp_auth_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def azure_server(tmp_path_factory):
-    emu = launch("azure_kv.py", tmp_path_factory.mktemp("azure"))
+    emu = launch(AZURE_KV, tmp_path_factory.mktemp("azure"))
     yield emu
     emu.stop()
 

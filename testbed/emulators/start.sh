@@ -4,8 +4,8 @@
 #   testbed/emulators/start.sh STATE_DIR
 #
 # Starts moto (AWS Secrets Manager + STS), gcp_sm.py (GCP Secret Manager: REST over HTTP, and
-# over TLS REST + gRPC + the workload identity token services), azure_kv.py (Azure Key Vault +
-# Entra ID endpoints, HTTPS), caracal_api.py (Caracal's STS, Gateway and Admin API, HTTPS, for
+# over TLS REST + gRPC + the workload identity token services), azure-kv (Azure Key Vault +
+# Entra ID endpoints, HTTPS; Go, built by azurekv/build.sh), caracal_api.py (Caracal's STS, Gateway and Admin API, HTTPS, for
 # the product's post-install canary) and connect_proxy.py (the HTTPS proxy that maps the real
 # cloud host names and Caracal's ingress hosts to them), waits until each answers, and writes
 #   STATE_DIR/pids/{moto,gcp-sm,azure-kv,caracal-api,connect-proxy}.pid   STATE_DIR/logs/<same>.log
@@ -14,7 +14,8 @@
 # restarted alone (same routes, same port when free).
 #
 # Environment knobs:
-#   CARACAL_TESTBED_CACHE              where setup.sh keeps the virtualenv
+#   CARACAL_TESTBED_CACHE              where setup.sh keeps the virtualenv (and azurekv/build.sh
+#                                      the Azure emulator's binary)
 #   CARACAL_TESTBED_GCP_REQUIRE_AUTH=1 GCP emulator refuses requests without a token
 #                                      (default: anonymous allowed; tokens sent are checked)
 #   CARACAL_TESTBED_EMULATOR_LATENCY_MS  start both emulators with this latency per request
@@ -42,7 +43,7 @@ exec 8>"$state/.start.lock"
 if command -v flock >/dev/null 2>&1; then flock 8; fi
 
 # name -> pattern that must appear in /proc/PID/cmdline
-declare -A pattern=([moto]="moto_server" [gcp-sm]="gcp_sm.py" [azure-kv]="azure_kv.py"
+declare -A pattern=([moto]="moto_server" [gcp-sm]="gcp_sm.py" [azure-kv]="azurekv-[0-9a-f]*/azure-kv"
   [caracal-api]="caracal_api.py" [connect-proxy]="connect_proxy.py")
 
 wi_client="${CARACAL_TESTBED_AZURE_WI_CLIENT_ID:-00000000-0000-4000-8000-000000000e50}"
@@ -205,11 +206,12 @@ wait_http "$gcp_url/_emulator/healthz" "" 20
 # --- Azure Key Vault --------------------------------------------------------------------
 mkdir -p "$state/azure-kv"
 rm -f "$state/azure-kv/ready.json"
-log "starting azure_kv.py"
-launch azure-kv "$py" "$here/azure_kv.py" --host 127.0.0.1 --port 0 --state-dir "$state/azure-kv" \
+azure_bin="$("$here/azurekv/build.sh")"
+log "starting azure-kv ($azure_bin)"
+launch azure-kv "$azure_bin" --host 127.0.0.1 --port 0 --state-dir "$state/azure-kv" \
   --ready-file "$state/azure-kv/ready.json" --federated-client "$wi_client" "${latency_args[@]}"
 if ! wait_ready "$(cat "$state/pids/azure-kv.pid")" "$state/azure-kv/ready.json"; then
-  log "azure_kv.py failed to start; see $state/logs/azure-kv.log"; exit 1
+  log "azure-kv failed to start; see $state/logs/azure-kv.log"; exit 1
 fi
 azure_url="$(json_field "$state/azure-kv/ready.json" url)"
 azure_port="$(json_field "$state/azure-kv/ready.json" port)"
@@ -279,6 +281,7 @@ tmp="$state/emulators.env.tmp"
     CARACAL_TESTBED_PROXY_URL "$proxy_url" \
     CARACAL_TESTBED_CARACAL_API_URL "https://127.0.0.1:$caracal_api_port" \
     CARACAL_TESTBED_EMULATORS_PYTHON "$py" \
+    CARACAL_TESTBED_AZURE_KV_BIN "$azure_bin" \
     CARACAL_TESTBED_EMULATORS_STATE "$state"
 } >"$tmp"
 mv "$tmp" "$state/emulators.env"

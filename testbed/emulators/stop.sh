@@ -14,7 +14,7 @@ if [ -z "$state" ]; then
 fi
 [ -d "$state" ] || { log "no state dir $state: nothing to stop"; exit 0; }
 
-declare -A pattern=([moto]="moto_server" [gcp-sm]="gcp_sm.py" [azure-kv]="azure_kv.py"
+declare -A pattern=([moto]="moto_server" [gcp-sm]="gcp_sm.py" [azure-kv]="azurekv-[0-9a-f]*/azure-kv"
   [caracal-api]="caracal_api.py" [connect-proxy]="connect_proxy.py")
 
 for name in connect-proxy moto gcp-sm azure-kv caracal-api; do

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import hashlib
+import hmac
 import concurrent.futures as cf
 import json
 import os
@@ -23,7 +25,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import AZ_CLIENT, AZ_SECRET, AZ_TENANT, HERE, launch
+from conftest import AZ_CLIENT, AZ_SECRET, AZ_TENANT, AZURE_KV, HERE, launch
 
 sys.path.insert(0, str(HERE))
 import gcp_sm  # noqa: E402
@@ -845,12 +847,14 @@ def test_azure_bad_tokens(azure):
     err = kverr(Kv(azure, token=wrong_aud).req("GET", "/secrets"), 401, "Unauthorized")
     assert err["message"].startswith("AKV10022: Invalid audience")
     # an expired token signed with the server's own key
-    import azure_kv
-    from emulator_common import b64url_decode
+    from emulator_common import b64url, b64url_decode
     key = b64url_decode((azure.state_dir / "token.key").read_text().strip())
     now = int(time.time())
-    expired = azure_kv.jwt_encode({"aud": "https://vault.azure.net", "tid": AZ_TENANT, "iat": now - 7200,
-                                   "nbf": now - 7200, "exp": now - 3600}, key, "k")
+    head = b64url(json.dumps({"typ": "JWT", "alg": "HS256", "kid": "k"}).encode())
+    body = b64url(json.dumps({"aud": "https://vault.azure.net", "tid": AZ_TENANT, "iat": now - 7200,
+                              "nbf": now - 7200, "exp": now - 3600}).encode())
+    sig = b64url(hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest())
+    expired = f"{head}.{body}.{sig}"
     err = kverr(Kv(azure, token=expired).req("GET", "/secrets"), 401, "Unauthorized")
     assert "TokenExpired" in err["message"]
 
@@ -1050,7 +1054,7 @@ def test_azure_soft_delete_recover_purge(azure):
 
 
 def test_azure_purge_protection(tmp_path):
-    emu = launch("azure_kv.py", tmp_path / "pp", "--purge-protection", "--recoverable-days", "7")
+    emu = launch(AZURE_KV, tmp_path / "pp", "--purge-protection", "--recoverable-days", "7")
     try:
         kv = Kv(emu)
         a = kv.set("pp", MARK).json()["attributes"]
@@ -1458,7 +1462,7 @@ def gcp_tls(tmp_path_factory, tls_dir):
 
 @pytest.fixture(scope="module")
 def azure_wi(tmp_path_factory, tls_dir):
-    emu = launch("azure_kv.py", tls_dir, "--federated-client", WI_CLIENT)
+    emu = launch(AZURE_KV, tls_dir, "--federated-client", WI_CLIENT)
     yield emu
     emu.stop()
 

@@ -1,0 +1,3 @@
+module caracal-testbed/azurekv
+
+go 1.22
