@@ -796,3 +796,35 @@ async fn reads_started_together_meet_the_challenge_once_over_http2() {
         "every request on HTTP/2: {log:#?}"
     );
 }
+
+/// The others start the moment the first request's challenge names the token's audience, not
+/// once that request has its answer: with 100 ms of injected latency, their reads reach the
+/// vault together with the first's authenticated one (the emulator's clock), not 100 ms later.
+#[tokio::test]
+async fn the_others_start_when_the_challenge_is_met_not_after_the_first_answer() {
+    let _alone = FAULTS.write().await;
+    let bed = bed();
+    let _clear = ClearFaults(&bed);
+    set_faults(&bed, json!({ "latency_ms": 100 })).await;
+    let kv = vault(&bed).await;
+    let tag = unique("early");
+    let names: Vec<String> = (0..4).map(|i| format!("{tag}-{i}")).collect();
+    let states = futures::future::join_all(names.iter().map(|n| kv.read(n))).await;
+    for state in states {
+        assert!(matches!(state, Ok(RemoteState::Missing)), "{state:?}");
+    }
+    let log = requests_for(&bed, &tag).await;
+    let reads: Vec<f64> = log
+        .iter()
+        .filter(|r| r["op"] == "get" && r["status"] == 404)
+        .map(|r| r["time"].as_f64().unwrap())
+        .collect();
+    assert_eq!(reads.len(), names.len(), "{log:#?}");
+    let spread = reads.iter().cloned().fold(f64::MIN, f64::max)
+        - reads.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(
+        spread < 0.05,
+        "the reads were answered {:.0} ms apart: {log:#?}",
+        spread * 1000.0
+    );
+}

@@ -247,6 +247,15 @@ struct ChallengeGate {
     opened: tokio::sync::Notify,
 }
 
+/// Opens the gate when the first request ends, returned or dropped.
+struct OpensOnDrop<'a>(&'a ChallengeGate);
+
+impl Drop for OpensOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
 impl ChallengeGate {
     fn open(&self) {
         self.met.store(true, Ordering::Release);
@@ -398,7 +407,9 @@ impl AzureKeyVault {
     /// learn the token's audience from the vault's 401 challenge; requests started together
     /// would each be refused and each open a connection of its own. So the first runs alone
     /// and the others start once its challenge is met (or it has ended, failed or not): they
-    /// share the client's connection (HTTP/2 when the vault offers it) and its token.
+    /// share the client's connection (HTTP/2 when the vault offers it) and its token. A first
+    /// request dropped on the way (an interrupted step; the connection is kept for the next)
+    /// opens the gate as well.
     async fn alone_until_challenged<T>(&self, call: impl std::future::Future<Output = T>) -> T {
         let gate = &self.challenge;
         if gate.met.load(Ordering::Acquire) {
@@ -408,9 +419,8 @@ impl AzureKeyVault {
             gate.until_open().await;
             return call.await;
         }
-        let out = call.await;
-        gate.open();
-        out
+        let _opens = OpensOnDrop(gate);
+        call.await
     }
 
     fn check_name(&self, name: &str) -> Result<(), SecretManagerError> {
@@ -1447,6 +1457,70 @@ mod tests {
         assert!(check.allows(&["https://vault.usgovcloudapi.net/.default"]));
         assert!(!check.allows(&["https://management.azure.com/.default"]));
         assert!(!check.allows(&["https://vault.azure.net.evil.example/.default"]));
+    }
+
+    /// The requests after the first wait until its challenge is met (the SDK asks for a token)
+    /// or, when it never is, until the first request has ended.
+    #[tokio::test]
+    async fn the_others_wait_for_the_challenge_or_the_end_of_the_first_request() {
+        use std::sync::atomic::AtomicBool;
+        async fn settle() {
+            for _ in 0..20 {
+                tokio::task::yield_now().await;
+            }
+        }
+        for met_by_the_token in [true, false] {
+            let kv = vault();
+            let second_ran = AtomicBool::new(false);
+            let (end_first, first_may_end) = tokio::sync::oneshot::channel::<()>();
+            let first = kv.alone_until_challenged(async {
+                let _ = first_may_end.await;
+                Err::<(), &str>("the vault refused")
+            });
+            let second = kv.alone_until_challenged(async {
+                second_ran.store(true, Ordering::SeqCst);
+                Ok::<(), &str>(())
+            });
+            let driver = async {
+                settle().await;
+                assert!(
+                    !second_ran.load(Ordering::SeqCst),
+                    "went before the challenge"
+                );
+                if met_by_the_token {
+                    kv.challenge.open();
+                    settle().await;
+                    assert!(
+                        second_ran.load(Ordering::SeqCst),
+                        "still held once it was met"
+                    );
+                }
+                let _ = end_first.send(());
+            };
+            let all = async { tokio::join!(first, second, driver) };
+            let (first, second, ()) = tokio::time::timeout(Duration::from_secs(5), all)
+                .await
+                .unwrap_or_else(|_| panic!("held forever (met by the token: {met_by_the_token})"));
+            assert_eq!((first, second), (Err("the vault refused"), Ok(())));
+        }
+    }
+
+    /// An interrupted step drops its first request; the adapter is kept for the next step,
+    /// whose requests must not wait for a challenge that will never come.
+    #[tokio::test]
+    async fn a_dropped_first_request_opens_the_gate() {
+        let kv = vault();
+        let first = kv.alone_until_challenged(std::future::pending::<()>());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), first)
+                .await
+                .is_err()
+        );
+        let next = kv.alone_until_challenged(async { "went" });
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(5), next).await,
+            Ok("went")
+        );
     }
 
     #[tokio::test]
