@@ -196,6 +196,7 @@ fn is_loopback(url: &Url) -> bool {
 /// Hands the vault a token only for the audience its challenge may name (`ChallengeCheck`): a
 /// look-alike host cannot obtain a token for another API (e.g. Azure Resource Manager) or for
 /// another cloud's vaults with the operator's identity.
+///
 /// The SDK asks it for a token once the vault's challenge named the audience: that opens the
 /// [`ChallengeGate`].
 #[derive(Debug)]
@@ -332,7 +333,7 @@ impl AzureKeyVault {
             let setup_failed = |e: String| {
                 SecretManagerError::Other(format!("cannot set up the HTTPS client: {e}").into())
             };
-            let tls = tls::client_config(cas).map_err(|e| setup_failed(format!("{e:?}")))?;
+            let tls = tls::client_config(cas).map_err(|e| setup_failed(e.to_string()))?;
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(30))
@@ -844,11 +845,7 @@ fn read_ca_bundle(path: &Path) -> Result<Vec<u8>, SecretManagerError> {
             ))))
         }
         Err(e) => Err(SecretManagerError::Invalid(
-            format!(
-                "secretManager.caBundle: {} is not a PEM bundle: {e:?}",
-                path.display()
-            )
-            .into(),
+            format!("secretManager.caBundle: {}: {e}", path.display()).into(),
         )),
     }
 }

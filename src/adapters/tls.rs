@@ -23,6 +23,18 @@ pub enum BundleError {
     Setup(String),
 }
 
+impl std::fmt::Display for BundleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BundleError::NotPem(e) => write!(f, "not a PEM bundle ({e})"),
+            BundleError::NoCertificate => {
+                write!(f, "no PEM certificate (-----BEGIN CERTIFICATE-----)")
+            }
+            BundleError::Setup(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 type Configs = Mutex<HashMap<Vec<u8>, Arc<ClientConfig>>>;
 
 fn configs() -> &'static Configs {
