@@ -1,10 +1,9 @@
 //! The services' retry hints are honoured, and retrying ends after the engine's limit.
 //!
 //! Each test starts its own emulator from this repository (`testbed/emulators/gcp_sm.py` with the
-//! bed's python, the bed's build of the Go Azure emulator; trusting the bed's GCP key / Azure
-//! client): its faults and request log are its
-//! own, so nothing here depends on what other tests did to the shared bed, and nothing here
-//! disturbs them. Timing is read from the emulator's request log (`/_emulator/requests`: the
+//! bed's python, or the bed's build of the Go Azure emulator; trusting the bed's GCP key / Azure
+//! client): its faults and request log are its own, so nothing here depends on what other tests
+//! did to the shared bed, and nothing here disturbs them. Timing is read from the emulator's request log (`/_emulator/requests`: the
 //! server's arrival time of each request), never from the test's clock.
 
 mod support;

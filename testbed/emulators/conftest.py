@@ -80,7 +80,7 @@ def launch(script: str, state_dir: Path, *args: str) -> Emulator:
         ready.unlink()
     log_path = state_dir / "emulator.log"
     if script == AZURE_KV:
-        # The Go binary makes no certificates: the bed's start script runs emulator_tls.py first.
+        # The Go binary makes no certificates: they are made first, as the bed's start script does.
         emulator_tls.ensure_certs(str(state_dir))
         cmd = [azure_kv_binary()]
     else:
