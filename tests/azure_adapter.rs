@@ -772,6 +772,14 @@ async fn the_ca_bundle_does_not_reach_another_token_endpoint() {
     );
 }
 
+/// Reads `names` (none of them exists) all started together.
+async fn read_all_missing(kv: &AzureKeyVault, names: &[String]) {
+    let states = futures::future::join_all(names.iter().map(|n| kv.read(n))).await;
+    for state in states {
+        assert!(matches!(state, Ok(RemoteState::Missing)), "{state:?}");
+    }
+}
+
 /// Reads started together: the first meets the vault's 401 challenge alone and the others go
 /// with its token, all on HTTP/2 (the emulator's request log says which protocol Go's server
 /// saw each request on).
@@ -782,10 +790,7 @@ async fn reads_started_together_meet_the_challenge_once_over_http2() {
     let kv = vault(&bed).await;
     let tag = unique("together");
     let names: Vec<String> = (0..8).map(|i| format!("{tag}-{i}")).collect();
-    let states = futures::future::join_all(names.iter().map(|n| kv.read(n))).await;
-    for state in states {
-        assert!(matches!(state, Ok(RemoteState::Missing)), "{state:?}");
-    }
+    read_all_missing(&kv, &names).await;
     let log = requests_for(&bed, &tag).await;
     let challenges = log.iter().filter(|r| r["status"] == 401).count();
     assert_eq!(challenges, 1, "one 401 challenge for the client: {log:#?}");
@@ -809,10 +814,7 @@ async fn the_others_start_when_the_challenge_is_met_not_after_the_first_answer()
     let kv = vault(&bed).await;
     let tag = unique("early");
     let names: Vec<String> = (0..4).map(|i| format!("{tag}-{i}")).collect();
-    let states = futures::future::join_all(names.iter().map(|n| kv.read(n))).await;
-    for state in states {
-        assert!(matches!(state, Ok(RemoteState::Missing)), "{state:?}");
-    }
+    read_all_missing(&kv, &names).await;
     let log = requests_for(&bed, &tag).await;
     let reads: Vec<f64> = log
         .iter()

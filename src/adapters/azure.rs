@@ -838,12 +838,6 @@ fn read_ca_bundle(path: &Path) -> Result<Vec<u8>, SecretManagerError> {
     })?;
     match tls::parse_bundle(&pem) {
         Ok(_) => Ok(pem),
-        Err(tls::BundleError::NoCertificate) => {
-            Err(SecretManagerError::Invalid(Detail::new(format!(
-                "secretManager.caBundle: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                path.display()
-            ))))
-        }
         Err(e) => Err(SecretManagerError::Invalid(
             format!("secretManager.caBundle: {}: {e}", path.display()).into(),
         )),

@@ -17,6 +17,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
+use super::tls;
+
 /// The step of a canary stopped by a cancel (after its cleanup).
 pub const INTERRUPTED: &str = "interrupted";
 /// The scope the canary's policy allows.
@@ -79,26 +81,19 @@ impl Canary {
         admin_token: Zeroizing<String>,
         extra_ca: Option<&[u8]>,
     ) -> Result<Canary, String> {
-        let builder = || {
-            reqwest::Client::builder()
+        let builder = |ca: Option<&[u8]>| -> Result<reqwest::ClientBuilder, String> {
+            let tls = tls::client_config(ca).map_err(|e| format!("the CA bundle: {e}"))?;
+            Ok(reqwest::Client::builder()
                 .connect_timeout(PER_REQUEST)
                 .timeout(PER_REQUEST)
                 .redirect(reqwest::redirect::Policy::none())
+                .tls_backend_preconfigured(tls))
         };
-        let local = builder()
+        let local = builder(None)?
             .no_proxy()
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
-        let mut builder = builder();
-        if let Some(pem) = extra_ca {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| format!("the CA bundle is not PEM: {e}"))?;
-            if certs.is_empty() {
-                return Err("the CA bundle holds no PEM certificate".into());
-            }
-            builder = builder.tls_certs_merge(certs);
-        }
-        let http = builder
+        let http = builder(extra_ca)?
             .build()
             .map_err(|e| format!("cannot set up the HTTPS client: {e}"))?;
         Ok(Canary {
